@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { UserError } from '../errors.js';
+import { DaemonLog, formatAsctime, parseLogLevel } from './daemon-log.js';
+
+const at = new Date(2024, 1, 19, 22, 15, 45, 657).getTime();
+
+test("lines use Fail2Ban's format: asctime, padded logger name, [pid], padded level", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+  const path = join(dir, 'fail2ban.log');
+  const log = new DaemonLog(path, 'INFO', 765, () => at);
+  log.log('actions', 'NOTICE', '[postfix] Ban 11.22.33.44');
+  log.close();
+  assert.equal(
+    readFileSync(path, 'utf8'),
+    '2024-02-19 22:15:45,657 fail2ban.actions        [765]: NOTICE  [postfix] Ban 11.22.33.44\n',
+  );
+});
+
+test('lines below the level are dropped, and the level can change at run time', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+  const path = join(dir, 'fail2ban.log');
+  const log = new DaemonLog(path, 'NOTICE', 1, () => at);
+  log.log('filter', 'INFO', 'hidden');
+  log.setLevel('DEBUG');
+  log.log('filter', 'DEBUG', 'shown');
+  log.close();
+  assert.deepEqual(
+    readFileSync(path, 'utf8').trim().split('\n').map((l) => l.slice(24)),
+    ['fail2ban.filter         [1]: DEBUG   shown'],
+  );
+});
+
+test('a log file moved away by logrotate is reopened at its path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+  const path = join(dir, 'fail2ban.log');
+  const log = new DaemonLog(path, 'INFO', 1, () => at);
+  log.log('server', 'INFO', 'before');
+  renameSync(path, `${path}.1`);
+  log.log('server', 'INFO', 'after');
+  log.close();
+  assert.match(readFileSync(`${path}.1`, 'utf8'), /before\n$/);
+  assert.match(readFileSync(path, 'utf8'), /after\n$/);
+});
+
+test('asctime pads every field', () => {
+  assert.equal(formatAsctime(new Date(2025, 0, 2, 3, 4, 5, 6).getTime()), '2025-01-02 03:04:05,006');
+});
+
+test('log levels parse like Fail2Ban, unknown ones are a usage error', () => {
+  assert.equal(parseLogLevel('info'), 'INFO');
+  assert.equal(parseLogLevel('WARN'), 'WARNING');
+  assert.equal(parseLogLevel('10'), 'DEBUG');
+  assert.throws(() => parseLogLevel('LOUD'), UserError);
+});
