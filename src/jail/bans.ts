@@ -1,0 +1,199 @@
+// Ban tickets, their duration (bantime, permanent, bantime.increment) and the set of current bans of one
+// jail with cheap expiry. Pure: times are arguments, randomness is injected.
+import type { BantimeIncrement, Seconds } from '../config/model.js';
+import { compileFormula, type Formula, FormulaError } from './formula.js';
+
+export const PERMANENT = -1;
+
+export interface BanTicket {
+  readonly ip: string;
+  readonly jail: string;
+  /** Epoch seconds the ban counts from (the last failure's time, or "now" for a manual ban). */
+  readonly time: number;
+  /** Seconds, or -1 (PERMANENT). */
+  readonly bantime: Seconds;
+  /** 1 for a first ban; earlier bans + 1 with bantime.increment (Fail2Ban's bancount). */
+  readonly banCount: number;
+  /** Failures that led to the ban (0 for a manual ban). */
+  readonly failures: number;
+  /** Matched log lines, oldest first. */
+  readonly matches: readonly string[];
+}
+
+/** End of a ban in epoch seconds; Infinity when permanent. */
+export function banEnd(ticket: Pick<BanTicket, 'time' | 'bantime'>): number {
+  return ticket.bantime < 0 ? Number.POSITIVE_INFINITY : ticket.time + ticket.bantime;
+}
+
+/** How many earlier bans an IP has, for bantime.increment. The store implements this; so does memory. */
+export interface BanHistory {
+  /** Earlier bans of `ip` in `jail`, or in all jails when jail is null (overalljails). */
+  previousBans(ip: string, jail: string | null): number;
+}
+
+/** Counts bans in memory: for tests, replays, and a daemon running without a database. */
+export class MemoryBanHistory implements BanHistory {
+  readonly #counts = new Map<string, Map<string, number>>();
+
+  record(ticket: Pick<BanTicket, 'ip' | 'jail' | 'banCount'>): void {
+    let perJail = this.#counts.get(ticket.ip);
+    if (perJail === undefined) this.#counts.set(ticket.ip, (perJail = new Map()));
+    perJail.set(ticket.jail, ticket.banCount);
+  }
+
+  previousBans(ip: string, jail: string | null): number {
+    const perJail = this.#counts.get(ip);
+    if (perJail === undefined) return 0;
+    if (jail !== null) return perJail.get(jail) ?? 0;
+    let sum = 0;
+    for (const n of perJail.values()) sum += n;
+    return sum;
+  }
+}
+
+/** Returns a number in [0, 1), like Math.random. */
+export type RandomSource = () => number;
+
+/** Computes the bantime of a ban from the jail's bantime and the IP's earlier ban count. */
+export type BantimeCalculator = (bantime: Seconds, previousBans: number, random: RandomSource) => Seconds;
+
+/**
+ * Builds the bantime.increment calculation. Semantics follow Fail2Ban 1.0: nothing changes for a first
+ * ban, a permanent bantime or increment off; `multipliers` (index = earlier bans, last one repeats)
+ * replace the formula; the formula never shortens the ban below bantime; maxtime caps; rndtime adds a
+ * random 0..rndtime seconds after the cap. maxtime/rndtime ≤ 0 mean unset.
+ * Throws FormulaError for a formula outside the supported subset (the config layer reports it).
+ */
+export function bantimeCalculator(increment: BantimeIncrement): BantimeCalculator {
+  if (!increment.enabled) return (bantime) => bantime;
+  const factor = increment.factor;
+  const multipliers = increment.multipliers;
+  let grow: (bantime: Seconds, count: number) => number;
+  if (multipliers.length > 0) {
+    grow = (bantime, count) => bantime * factor * (multipliers[Math.min(count, multipliers.length - 1)] ?? 1);
+  } else {
+    const formula: Formula = increment.formula === null ? defaultFormula : compileFormula(increment.formula);
+    grow = (bantime, count) => Math.max(bantime, formula({ time: bantime, count, factor }));
+  }
+  return (bantime, previousBans, random) => {
+    if (bantime <= 0 || previousBans <= 0) return bantime;
+    let t = grow(bantime, previousBans);
+    if (!Number.isFinite(t)) throw new FormulaError(`bantime formula gave ${t} for ban count ${previousBans}`);
+    if (increment.maxtime > 0) t = Math.min(t, increment.maxtime);
+    if (increment.rndtime > 0) t += random() * increment.rndtime;
+    return t;
+  };
+}
+
+/** ban.Time * (1 << min(ban.Count, 20)) * banFactor, without parsing. */
+const defaultFormula: Formula = ({ time, count, factor }) => time * 2 ** Math.min(count, 20) * factor;
+
+/**
+ * The current bans of one jail, in ban order, with expiry through a min-heap on end time (lazy deletion:
+ * entries of unbanned or replaced tickets are skipped when they surface), so expire() costs only what
+ * it returns even with 100,000 bans.
+ */
+export class BanList {
+  readonly #tickets = new Map<string, BanTicket>();
+  readonly #heap: BanTicket[] = [];
+  #total = 0;
+
+  /** Adds a ban; false (Fail2Ban's 0) when the IP is already banned. */
+  add(ticket: BanTicket): boolean {
+    if (this.#tickets.has(ticket.ip)) return false;
+    this.#tickets.set(ticket.ip, ticket);
+    this.#total++;
+    if (ticket.bantime >= 0) this.#push(ticket);
+    return true;
+  }
+
+  /** Removes a ban; null when the IP is not banned. */
+  remove(ip: string): BanTicket | null {
+    const ticket = this.#tickets.get(ip);
+    if (ticket === undefined) return null;
+    this.#tickets.delete(ip);
+    return ticket;
+  }
+
+  get(ip: string): BanTicket | undefined {
+    return this.#tickets.get(ip);
+  }
+
+  has(ip: string): boolean {
+    return this.#tickets.has(ip);
+  }
+
+  /** Removes and returns every ban whose end is at or before `now`, earliest end first. */
+  expire(now: number): BanTicket[] {
+    const out: BanTicket[] = [];
+    for (let top = this.#heap[0]; top !== undefined && banEnd(top) <= now; top = this.#heap[0]) {
+      this.#pop();
+      if (this.#tickets.get(top.ip) === top) {
+        this.#tickets.delete(top.ip);
+        out.push(top);
+      }
+    }
+    if (this.#heap.length > 2 * this.#tickets.size + 1024) this.#rebuild();
+    return out;
+  }
+
+  /** Current bans in the order they were made. */
+  list(): BanTicket[] {
+    return [...this.#tickets.values()];
+  }
+
+  clear(): BanTicket[] {
+    const all = this.list();
+    this.#tickets.clear();
+    this.#heap.length = 0;
+    return all;
+  }
+
+  get size(): number {
+    return this.#tickets.size;
+  }
+
+  /** Bans ever added (Fail2Ban's "Total banned"). */
+  get total(): number {
+    return this.#total;
+  }
+
+  #push(ticket: BanTicket): void {
+    const heap = this.#heap;
+    let i = heap.push(ticket) - 1;
+    const end = banEnd(ticket);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent]!;
+      if (banEnd(p) <= end) break;
+      heap[i] = p;
+      i = parent;
+    }
+    heap[i] = ticket;
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    const end = banEnd(last);
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) break;
+      const r = l + 1;
+      const c = r < heap.length && banEnd(heap[r]!) < banEnd(heap[l]!) ? r : l;
+      if (banEnd(heap[c]!) >= end) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = last;
+  }
+
+  /** Drops heap entries of tickets no longer current, so unban churn cannot grow the heap forever. */
+  #rebuild(): void {
+    const live = this.#heap.filter((t) => this.#tickets.get(t.ip) === t);
+    this.#heap.length = 0;
+    for (const t of live) this.#push(t);
+  }
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { JailConfig } from '../config/model.js';
+import { MemoryBanHistory } from './bans.js';
+import { Jail } from './jail.js';
+
+function config(over: Partial<JailConfig> = {}): JailConfig {
+  return {
+    name: 'dovecot', enabled: true, backend: 'auto', filter: null, actions: [], logpaths: [], logencoding: 'utf-8',
+    bantime: 600, findtime: 600, maxretry: 3, maxmatches: 3, ignoreip: [], ignoreself: false, ignorecommand: '',
+    usedns: 'warn', options: {},
+    increment: { enabled: false, factor: 1, formula: null, multipliers: [], maxtime: 0, rndtime: 0, overalljails: false },
+    ...over,
+  };
+}
+const fail = (ip: string, time: number, line?: string) => ({ ip, time, ...(line === undefined ? {} : { line }) });
+
+describe('Jail', () => {
+  it('2 failures: no ban; 3 spread over more than findtime: no ban; 3 within: ban', () => {
+    const j = new Jail(config());
+    assert.equal(j.addFailure(fail('192.0.2.1', 1000), 1000), null);
+    assert.equal(j.addFailure(fail('192.0.2.1', 1300), 1300), null);
+    assert.equal(j.addFailure(fail('192.0.2.1', 1601), 1601), null, '3 failures over 601 s with findtime 600');
+    const ticket = j.addFailure(fail('192.0.2.1', 1700, 'auth failed'), 1700);
+    assert.ok(ticket);
+    assert.deepEqual({ ip: ticket.ip, time: ticket.time, bantime: ticket.bantime, failures: ticket.failures, banCount: ticket.banCount },
+      { ip: '192.0.2.1', time: 1700, bantime: 600, failures: 3, banCount: 1 });
+    assert.equal(j.status().currentlyBanned, 0, 'not active before commitBan');
+    assert.equal(j.commitBan(ticket), true);
+    assert.equal(j.commitBan(ticket), false);
+    assert.deepEqual(j.status(), { currentlyFailed: 0, totalFailed: 4, currentlyBanned: 1, totalBanned: 1, bannedIps: ['192.0.2.1'] });
+  });
+
+  it('ignores failures older than now - findtime and those of banned IPs', () => {
+    const j = new Jail(config({ maxretry: 1 }));
+    assert.equal(j.addFailure(fail('192.0.2.1', 100), 1000), null);
+    const t = j.addFailure(fail('192.0.2.1', 900), 1000);
+    assert.ok(t && j.commitBan(t));
+    assert.equal(j.addFailure(fail('192.0.2.1', 1000), 1000), null);
+  });
+
+  it('does not make a ban that is already over (old log read from its head)', () => {
+    const j = new Jail(config({ maxretry: 1, findtime: 10_000, bantime: 60 }));
+    assert.equal(j.addFailure(fail('192.0.2.1', 100), 1000), null);
+  });
+
+  it('never bans loopback or ignoreip addresses from failures; manual ban refuses only loopback', () => {
+    const j = new Jail(config({ maxretry: 1, ignoreip: ['192.0.2.0/24', '2001:db8::/32'] }));
+    for (const ip of ['127.0.0.1', '::1', '192.0.2.9', '2001:db8::5', '::ffff:192.0.2.10']) {
+      assert.equal(j.addFailure(fail(ip, 10), 10), null, ip);
+    }
+    assert.equal(j.ignoredFailures, 5);
+    assert.deepEqual(j.ban('127.0.0.1', 10), { ok: false, reason: 'loopback' });
+    assert.deepEqual(j.ban('::ffff:127.0.0.2', 10), { ok: false, reason: 'loopback' });
+    assert.deepEqual(j.ban('nonsense', 10), { ok: false, reason: 'invalid' });
+    assert.equal(j.ban('192.0.2.9', 10).ok, true);
+    assert.deepEqual(j.ban('192.0.2.9', 11), { ok: false, reason: 'already-banned' });
+  });
+
+  it('normalises addresses so one host is one ban', () => {
+    const j = new Jail(config({ maxretry: 2 }));
+    j.addFailure(fail('2001:DB8:0::1', 10), 10);
+    const t = j.addFailure(fail('2001:db8::1', 11), 11);
+    assert.equal(t?.ip, '2001:db8::1');
+    assert.ok(j.commitBan(t!));
+    assert.ok(j.unban('2001:0db8::0001'));
+    assert.equal(j.unban('2001:db8::1'), null);
+  });
+
+  it('expires bans and restores unexpired ones', () => {
+    const j = new Jail(config({ maxretry: 1, bantime: 100 }));
+    j.commitBan(j.addFailure(fail('192.0.2.1', 0), 0)!);
+    j.ban('192.0.2.2', 50);
+    assert.deepEqual(j.expire(99).map((t) => t.ip), []);
+    assert.deepEqual(j.expire(100).map((t) => t.ip), ['192.0.2.1']);
+    const again = new Jail(config({ bantime: 100 }));
+    const [left] = j.bans.list();
+    assert.equal(again.restore(left!, 120), true);
+    assert.equal(again.restore(left!, 120), false);
+    assert.equal(again.restore({ ...left!, ip: '192.0.2.3', time: 0 }, 120), false, 'already over');
+    assert.deepEqual(again.status().bannedIps, ['192.0.2.2']);
+  });
+
+  it('bantime.increment grows with earlier bans; overalljails counts other jails', () => {
+    const history = new MemoryBanHistory();
+    const inc = { enabled: true, factor: 1, formula: null, multipliers: [], maxtime: 0, rndtime: 0, overalljails: false };
+    const a = new Jail(config({ name: 'a', maxretry: 1, increment: inc }), { history });
+    const b = new Jail(config({ name: 'b', maxretry: 1, increment: { ...inc, overalljails: true } }), { history });
+    const t1 = a.addFailure(fail('192.0.2.1', 0), 0)!;
+    assert.equal(t1.bantime, 600);
+    a.commitBan(t1);
+    a.expire(600);
+    const t2 = a.addFailure(fail('192.0.2.1', 700), 700)!;
+    assert.deepEqual([t2.bantime, t2.banCount], [1200, 2]);
+    a.commitBan(t2);
+    const tb = b.ban('192.0.2.1', 800);
+    assert.ok(tb.ok);
+    assert.deepEqual([tb.ticket.bantime, tb.ticket.banCount], [600 * 4, 3], 'two earlier bans across jails');
+  });
+
+  it('rndtime uses the injected random source; permanent bans never expire', () => {
+    const inc = { enabled: true, factor: 1, formula: null, multipliers: [], maxtime: 1000, rndtime: 60, overalljails: false };
+    const history = new MemoryBanHistory();
+    history.record({ ip: '192.0.2.1', jail: 'dovecot', banCount: 4 });
+    const j = new Jail(config({ increment: inc }), { history, random: () => 0.25 });
+    const r = j.ban('192.0.2.1', 0);
+    assert.ok(r.ok);
+    assert.equal(r.ticket.bantime, 1015);
+    const p = new Jail(config({ bantime: -1, maxretry: 1 }));
+    p.commitBan(p.addFailure(fail('192.0.2.9', 0), 0)!);
+    assert.deepEqual(p.expire(10 ** 12), []);
+    assert.equal(p.status().currentlyBanned, 1);
+  });
+
+  it('keeps at most maxmatches matched lines on the ticket', () => {
+    const j = new Jail(config({ maxretry: 3, maxmatches: 2 }));
+    j.addFailure(fail('192.0.2.1', 1, 'l1'), 1);
+    j.addFailure(fail('192.0.2.1', 2, 'l2'), 2);
+    assert.deepEqual(j.addFailure(fail('192.0.2.1', 3, 'l3'), 3)?.matches, ['l2', 'l3']);
+  });
+
+  it('bans a <SUBNET> network, unless it overlaps loopback or an ignored address', () => {
+    const j = new Jail(config({ maxretry: 1, ignoreip: ['198.51.100.5'] }));
+    const t = j.addFailure(fail('203.0.113.77/24', 5), 5);
+    assert.equal(t?.ip, '203.0.113.0/24');
+    assert.equal(j.addFailure(fail('198.51.100.0/24', 5), 5), null, 'contains an ignored host');
+    assert.equal(j.addFailure(fail('127.0.0.0/16', 5), 5), null);
+    assert.equal(j.addFailure(fail('2001:db8::/32', 5), 5)?.ip, '2001:db8::/32');
+    assert.equal(j.addFailure(fail('::/0', 5), 5), null, 'contains ::1');
+    assert.equal(j.addFailure(fail('192.0.2.4/32', 5), 5)?.ip, '192.0.2.4');
+    assert.deepEqual(j.ban('0.0.0.0/0', 5), { ok: false, reason: 'loopback' });
+    assert.equal(j.ban('198.51.100.0/24', 5).ok, true, 'a manual ban overrides ignoreip, as in Fail2Ban');
+  });
+});

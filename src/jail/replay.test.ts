@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FilterDefinition, JailConfig } from '../config/model.js';
+import { Replay } from './replay.js';
+
+const filter: FilterDefinition = {
+  name: 'test', file: null, args: {}, prefregex: null, failregex: ['auth failed from <HOST>$'], ignoreregex: [],
+  maxlines: 1, datepattern: null, journalmatch: [], options: {},
+};
+
+function jail(over: Partial<JailConfig> = {}): JailConfig {
+  return {
+    name: 'mail', enabled: true, backend: 'auto', filter, actions: [], logpaths: [], logencoding: 'utf-8',
+    bantime: 3600, findtime: 600, maxretry: 3, maxmatches: 0, ignoreip: ['127.0.0.1/8'], ignoreself: false,
+    ignorecommand: '', usedns: 'no', options: {},
+    increment: { enabled: false, factor: 1, formula: null, multipliers: [], maxtime: 0, rndtime: 0, overalljails: false },
+    ...over,
+  };
+}
+
+const at = (iso: string, ip: string) => `${iso} host mail: auth failed from ${ip}`;
+const referenceNow = Date.parse('2025-01-01T00:00:00Z') / 1000;
+
+test('the log clock decides: 3 failures within findtime ban once, at the third failure', () => {
+  const replay = new Replay([jail()], referenceNow);
+  replay.line(at('2024-11-24T10:00:00Z', '192.0.2.7'));
+  replay.line(at('2024-11-24T10:01:00Z', '192.0.2.7'));
+  replay.line('2024-11-24T10:01:30Z host mail: login ok for 192.0.2.7');
+  replay.line(at('2024-11-24T10:02:00Z', '192.0.2.7'));
+  replay.line(at('2024-11-24T10:03:00Z', '192.0.2.7'));
+  assert.deepEqual(
+    replay.bans.map(({ jail, ip, time }) => ({ jail, ip, time })),
+    [{ jail: 'mail', ip: '192.0.2.7', time: Date.parse('2024-11-24T10:02:00Z') / 1000 }],
+  );
+});
+
+test('failures spread over more than findtime do not ban; ignoreip is honoured', () => {
+  const replay = new Replay([jail()], referenceNow);
+  for (const minute of ['00', '06', '12']) replay.line(at(`2024-11-24T10:${minute}:00Z`, '192.0.2.8'));
+  for (let i = 0; i < 5; i++) replay.line(at(`2024-11-24T11:0${i}:00Z`, '127.0.0.1'));
+  assert.deepEqual(replay.bans, []);
+});
+
+test('after the ban runs out in log time, the same address can be banned again', () => {
+  const replay = new Replay([jail({ bantime: 60 })], referenceNow);
+  for (const s of ['00', '10', '20']) replay.line(at(`2024-11-24T10:00:${s}Z`, '192.0.2.9'));
+  for (const s of ['00', '10', '20']) replay.line(at(`2024-11-24T10:05:${s}Z`, '192.0.2.9'));
+  assert.equal(replay.bans.length, 2);
+});
+
+test('a jail without failregex (the custom jail) is skipped', () => {
+  const replay = new Replay([jail({ name: 'custom', filter: { ...filter, failregex: [] } })], referenceNow);
+  assert.deepEqual(replay.jailNames, []);
+});

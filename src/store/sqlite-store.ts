@@ -1,0 +1,377 @@
+// Persistence in SQLite (better-sqlite3, synchronous by design: a ban is on disk before the call
+// returns). Durability: WAL with synchronous=FULL, so every committed transaction is fsynced to the WAL
+// and survives a crash of the process (kill -9) and of the machine (power loss); synchronous=NORMAL in
+// WAL mode may lose the last transactions on power loss. To keep throughput, callers batch: addBans()
+// writes many bans in one transaction (one fsync), and file positions and journal cursors are buffered
+// and written with the next ban write or flush() (the daemon flushes every few seconds and at exit).
+//
+// The store never takes the daemon down. When the disk is read-only, full or failing, writes are kept
+// in a bounded queue, `degraded` says why, and the next write (or retry()) tries again.
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import { UserError, ExitCode } from '../errors.js';
+import { describeStorageFailure, isStorageFailure, openError } from './errors.js';
+import { migrate, SCHEMA_VERSION } from './schema.js';
+import type { FilePosition, PositionStore, PurgeResult, StoredBan } from './types.js';
+
+export interface StoreOptions {
+  /** `dbmaxmatches`: matched lines kept per ban (default 10, as Fail2Ban). */
+  maxMatches?: number;
+  /** Called when the store becomes degraded (a message) or recovers (null). */
+  onDegraded?: (message: string | null) => void;
+  /** Writes kept while degraded before the oldest are dropped (default 100,000). */
+  maxPending?: number;
+}
+
+/** Fail2Ban's outDatedFactor: a last-ban row outlives its ban by this many bantimes before purge. */
+const OUTDATED_FACTOR = 3;
+
+type Row = [ip: string, jail: string, time: number, bantime: number, banCount: number, failures: number, matches: string | null];
+
+/** A ban read back from the database; its matched lines are parsed only if someone asks for them. */
+class RestoredBan implements StoredBan {
+  #matches: readonly string[] | string | null;
+  constructor(
+    readonly ip: string,
+    readonly jail: string,
+    readonly time: number,
+    readonly bantime: number,
+    readonly banCount: number,
+    readonly failures: number,
+    matches: string | null,
+  ) {
+    this.#matches = matches;
+  }
+
+  get matches(): readonly string[] {
+    const m = this.#matches;
+    if (typeof m !== 'string') return m ?? [];
+    const parsed = parseMatches(m);
+    this.#matches = parsed;
+    return parsed;
+  }
+}
+
+export class SqliteStore implements PositionStore {
+  readonly path: string;
+  readonly #db: Db;
+  readonly #maxMatches: number;
+  readonly #maxPending: number;
+  readonly #onDegraded: ((message: string | null) => void) | undefined;
+  readonly #stmt: ReturnType<typeof prepare>;
+  readonly #positions = new Map<string, { jail: string; path: string; position: FilePosition }>();
+  readonly #cursors = new Map<string, string>();
+  #pending: Array<() => void> = [];
+  #dropped = 0;
+  #degraded: string | null = null;
+
+  private constructor(path: string, db: Db, options: StoreOptions, degraded: string | null) {
+    this.path = path;
+    this.#db = db;
+    this.#maxMatches = options.maxMatches ?? 10;
+    this.#maxPending = options.maxPending ?? 100_000;
+    this.#onDegraded = options.onDegraded;
+    this.#stmt = prepare(db);
+    this.#degraded = degraded;
+  }
+
+  /**
+   * Opens (creating or migrating) the database at `path`. Throws a UserError with a one-line fix when it
+   * cannot be opened or read at all; a database that can be read but not written opens degraded, so
+   * its bans can still be restored.
+   */
+  static open(path: string, options: StoreOptions = {}): SqliteStore {
+    if (path !== ':memory:' && !existsSync(dirname(path))) throw openError(path, Object.assign(new Error(''), { code: 'ENOENT' }));
+    let store: SqliteStore;
+    try {
+      store = SqliteStore.#openWritable(path, options);
+    } catch (err) {
+      if (err instanceof UserError || !isStorageFailure(err) || !existsSync(path)) throw toUserError(path, err);
+      // Unwritable file or file system: restore what is there, queue what comes (degraded).
+      store = SqliteStore.#openReadOnly(path, options, describeStorageFailure(path, err));
+    }
+    if (store.degraded !== null) options.onDegraded?.(store.degraded);
+    return store;
+  }
+
+  static #openWritable(path: string, options: StoreOptions): SqliteStore {
+    const db = new Database(path);
+    try {
+      checkOwnership(db, path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      migrate(db);
+      return new SqliteStore(path, db, options, null);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  static #openReadOnly(path: string, options: StoreOptions, degraded: string): SqliteStore {
+    let db: Db;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw toUserError(path, err);
+    }
+    try {
+      checkOwnership(db, path);
+      const version = db.pragma('user_version', { simple: true });
+      if (version !== SCHEMA_VERSION) {
+        throw new UserError(`database ${path} is read-only and needs a schema upgrade (version ${version} → ${SCHEMA_VERSION}); make it writable`, ExitCode.environment);
+      }
+      return new SqliteStore(path, db, options, degraded);
+    } catch (err) {
+      db.close();
+      throw toUserError(path, err);
+    }
+  }
+
+  /** Why writes are failing (one line), or null when the store is healthy. */
+  get degraded(): string | null {
+    return this.#degraded;
+  }
+
+  /** Writes waiting for the storage to come back. */
+  get pendingWrites(): number {
+    return this.#pending.length;
+  }
+
+  /** Writes dropped because the pending queue was full. */
+  get droppedWrites(): number {
+    return this.#dropped;
+  }
+
+  /** Records bans (history + last ban per ip/jail) in one transaction. False when only queued. */
+  addBans(bans: readonly StoredBan[]): boolean {
+    if (bans.length === 0 && this.#positions.size === 0 && this.#cursors.size === 0) return this.#degraded === null;
+    const rows = bans.map((b) => [b.jail, b.ip, b.time, b.bantime, b.banCount, b.failures, this.#matchesJson(b)] as const);
+    return this.#write(() => {
+      for (const r of rows) {
+        this.#stmt.insertBan.run(...r);
+        this.#stmt.upsertBip.run(...r);
+      }
+    });
+  }
+
+  addBan(ban: StoredBan): boolean {
+    return this.addBans([ban]);
+  }
+
+  /**
+   * Forgets a ban lifted by hand (`unbanip`), history included, as Fail2Ban does: a manual unban also
+   * resets bantime.increment for that IP. Expired bans need no call; they simply stop being active.
+   */
+  removeBan(jail: string, ip: string): boolean {
+    return this.#write(() => {
+      this.#stmt.deleteBip.run(jail, ip);
+      this.#stmt.deleteBans.run(jail, ip);
+    });
+  }
+
+  /** Forgets every ban of one jail, or of all jails (`unban --all`). */
+  removeAllBans(jail?: string): boolean {
+    return this.#write(() => {
+      if (jail === undefined) this.#db.exec('DELETE FROM bips; DELETE FROM bans;');
+      else {
+        this.#stmt.deleteJailBips.run(jail);
+        this.#stmt.deleteJailBans.run(jail);
+      }
+    });
+  }
+
+  /**
+   * Every ban not over by `now` (permanent included), oldest first: what to restore at start. Sorted
+   * here rather than in SQL, which would copy every row through SQLite's sorter.
+   */
+  activeBans(now: number): StoredBan[] {
+    const rows = this.#read(() => this.#stmt.active.all(now) as Row[], []);
+    const out: StoredBan[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      out[i] = new RestoredBan(r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+    }
+    return out.sort((a, b) => a.time - b.time);
+  }
+
+  /** Earlier bans of `ip` in `jail`, or summed over all jails when jail is null (bantime.overalljails). */
+  previousBans(ip: string, jail: string | null): number {
+    return this.#read(() => {
+      const v = jail === null ? this.#stmt.countAll.get(ip) : this.#stmt.countJail.get(ip, jail);
+      return Number(v ?? 0);
+    }, 0);
+  }
+
+  /**
+   * Fail2Ban's purge: history older than `purgeAge` goes; a last-ban row goes once its ban is more than
+   * 3 × its bantime past and older than `purgeAge`; permanent bans stay.
+   */
+  purge(now: number, purgeAge: number): PurgeResult {
+    const cutoff = now - purgeAge;
+    let result: PurgeResult = { bans: 0, bips: 0 };
+    this.#write(() => {
+      const bans = this.#stmt.purgeBans.run(cutoff).changes;
+      const bips = this.#stmt.purgeBips.run(cutoff, OUTDATED_FACTOR, cutoff).changes;
+      result = { bans, bips };
+    });
+    return result;
+  }
+
+  getFilePosition(jail: string, path: string): FilePosition | null {
+    const buffered = this.#positions.get(key(jail, path));
+    if (buffered !== undefined) return { ...buffered.position };
+    const row = this.#read(() => this.#stmt.getPos.get(jail, path) as [number, number, number, string] | undefined, undefined);
+    return row === undefined ? null : { dev: row[0], ino: row[1], offset: row[2], firstLineHash: row[3] };
+  }
+
+  /** Buffered: written with the next ban write, flush() or close(). */
+  setFilePosition(jail: string, path: string, position: FilePosition): void {
+    this.#positions.set(key(jail, path), { jail, path, position: { ...position } });
+  }
+
+  getJournalCursor(jail: string): string | null {
+    const buffered = this.#cursors.get(jail);
+    if (buffered !== undefined) return buffered;
+    const row = this.#read(() => this.#stmt.getCursor.get(jail) as string | undefined, undefined);
+    return row ?? null;
+  }
+
+  /** Buffered like file positions. */
+  setJournalCursor(jail: string, cursor: string): void {
+    this.#cursors.set(jail, cursor);
+  }
+
+  /** Writes buffered positions and retries queued writes. True when everything is on disk. */
+  flush(): boolean {
+    return this.#write(() => {});
+  }
+
+  /**
+   * Flushes, then closes. The file is left in rollback-journal mode (WAL folded in) so that it can be
+   * read where it cannot be written — a read-only mount, a backup copy; open() turns WAL back on.
+   */
+  close(): void {
+    this.flush();
+    try {
+      if (!this.#db.readonly) this.#db.pragma('journal_mode = DELETE');
+    } catch {
+      // Still in WAL mode: harmless, the next open reads it the same.
+    }
+    this.#db.close();
+  }
+
+  #matchesJson(ban: StoredBan): string | null {
+    const matches = this.#maxMatches > 0 ? ban.matches.slice(-this.#maxMatches) : [];
+    return matches.length > 0 ? JSON.stringify(matches) : null;
+  }
+
+  /** Runs `op` (with queued writes and buffered positions) in one transaction; queues it on failure. */
+  #write(op: () => void): boolean {
+    this.#pending.push(op);
+    if (this.#pending.length > this.#maxPending) {
+      this.#pending.shift();
+      this.#dropped++;
+    }
+    const positions = [...this.#positions.values()];
+    const cursors = [...this.#cursors];
+    try {
+      this.#db.transaction(() => {
+        for (const p of positions) {
+          this.#stmt.setPos.run(p.jail, p.path, p.position.firstLineHash, p.position.offset, p.position.dev, p.position.ino);
+        }
+        for (const [jail, cursor] of cursors) this.#stmt.setCursor.run(jail, cursor);
+        for (const pending of this.#pending) pending();
+      }).immediate();
+    } catch (err) {
+      if (!isStorageFailure(err)) {
+        this.#pending.pop();
+        throw err;
+      }
+      this.#setDegraded(describeStorageFailure(this.path, err));
+      return false;
+    }
+    this.#pending = [];
+    for (const p of positions) {
+      if (this.#positions.get(key(p.jail, p.path)) === p) this.#positions.delete(key(p.jail, p.path));
+    }
+    for (const [jail, cursor] of cursors) if (this.#cursors.get(jail) === cursor) this.#cursors.delete(jail);
+    this.#setDegraded(null);
+    return true;
+  }
+
+  #read<T>(op: () => T, fallback: T): T {
+    try {
+      return op();
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      this.#setDegraded(describeStorageFailure(this.path, err));
+      return fallback;
+    }
+  }
+
+  #setDegraded(message: string | null): void {
+    if (message === this.#degraded) return;
+    this.#degraded = message;
+    this.#onDegraded?.(message);
+  }
+}
+
+function prepare(db: Db) {
+  const raw = (sql: string): Statement => db.prepare(sql).raw();
+  const pluck = (sql: string): Statement => db.prepare(sql).pluck();
+  return {
+    insertBan: db.prepare('INSERT INTO bans(jail, ip, timeofban, bantime, bancount, failures, matches) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    upsertBip: db.prepare(
+      'INSERT OR REPLACE INTO bips(jail, ip, timeofban, bantime, bancount, failures, matches) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    deleteBip: db.prepare('DELETE FROM bips WHERE jail = ? AND ip = ?'),
+    deleteBans: db.prepare('DELETE FROM bans WHERE jail = ? AND ip = ?'),
+    deleteJailBips: db.prepare('DELETE FROM bips WHERE jail = ?'),
+    deleteJailBans: db.prepare('DELETE FROM bans WHERE jail = ?'),
+    active: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
+    countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
+    countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
+    purgeBans: db.prepare('DELETE FROM bans WHERE timeofban < ?'),
+    purgeBips: db.prepare('DELETE FROM bips WHERE timeofban < ? AND bantime >= 0 AND timeofban + bantime * ? < ?'),
+    getPos: raw('SELECT dev, ino, lastfilepos, firstlinehash FROM logs WHERE jail = ? AND path = ?'),
+    setPos: db.prepare('INSERT OR REPLACE INTO logs(jail, path, firstlinehash, lastfilepos, dev, ino) VALUES (?, ?, ?, ?, ?, ?)'),
+    getCursor: pluck('SELECT cursor FROM journal WHERE jail = ?'),
+    setCursor: db.prepare('INSERT OR REPLACE INTO journal(jail, cursor) VALUES (?, ?)'),
+  };
+}
+
+/** Refuses a Fail2Ban database or any foreign one, instead of adding our tables to it. */
+function checkOwnership(db: Db, path: string): void {
+  if (db.pragma('user_version', { simple: true }) !== 0) return;
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+  if (tables.includes('fail2banDb')) {
+    throw new UserError(
+      `database ${path} is a Fail2Ban database; import its bans with: portcullis import-fail2ban-db ${path} --db NEWFILE`,
+      ExitCode.environment,
+    );
+  }
+  if (tables.length > 0) {
+    throw new UserError(`database ${path} is not a portcullis database (it has tables ${tables.join(', ')}); set another dbfile`, ExitCode.environment);
+  }
+}
+
+function toUserError(path: string, err: unknown): UserError {
+  if (err instanceof UserError) return err;
+  if (err instanceof Error && /newer than this portcullis/.test(err.message)) return new UserError(`database ${path}: ${err.message}`, ExitCode.environment);
+  return openError(path, err);
+}
+
+function key(jail: string, path: string): string {
+  return `${jail}\0${path}`;
+}
+
+function parseMatches(json: string): string[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((m): m is string => typeof m === 'string') : [];
+  } catch {
+    return [];
+  }
+}
