@@ -1,0 +1,100 @@
+// `portcullis status|ban|unban|banned|reload|ping|stop`: the server's own client commands. Plain text
+// for people (status reuses Fail2Ban's familiar tree), `--json` for scripts.
+import { ExitCode, UserError } from '../errors.js';
+import { ControlError, type ControlRequest, canonicalAddress } from '../server/control-protocol.js';
+import type { CliIo } from './cli-io.js';
+import { type ControlClient, ServerReplyError, ServerUnreachableError } from './client.js';
+import { formatJailStatus, formatStatus } from './format-fail2ban.js';
+
+export interface CommandOptions {
+  json?: boolean;
+}
+
+function show(io: CliIo, opts: CommandOptions, value: unknown, text: string): void {
+  io.out(opts.json ? `${JSON.stringify(value)}\n` : text === '' ? '' : `${text}\n`);
+}
+
+/** Turns transport and server errors into one-line UserErrors with the right exit code. */
+async function ask<R extends ControlRequest>(client: ControlClient, req: R) {
+  try {
+    return await client.request(req);
+  } catch (err) {
+    if (err instanceof ServerUnreachableError) {
+      const why =
+        err.reason === 'missing'
+          ? 'no socket at'
+          : err.reason === 'permission'
+            ? 'permission denied (run as root) on'
+            : err.reason === 'refused'
+              ? 'nothing listens on'
+              : `${err.detail} on`;
+      throw new UserError(
+        `server not running: ${why} ${err.socketPath}; start it with 'portcullis server' (or pass -s SOCKET)`,
+        ExitCode.failure,
+      );
+    }
+    if (err instanceof ServerReplyError) {
+      const usage = err.code === 'unknown-jail' || err.code === 'invalid-ip' || err.code === 'invalid-argument';
+      const hint = err.code === 'unknown-jail' ? " (see 'portcullis status' for the jails)" : '';
+      throw new UserError(`${err.message}${hint}`, usage ? ExitCode.usage : ExitCode.failure);
+    }
+    throw err;
+  }
+}
+
+/** Validates addresses before anything is sent, so a typo changes nothing. */
+export function addresses(ips: readonly string[]): string[] {
+  return ips.map((ip) => {
+    try {
+      return canonicalAddress(ip);
+    } catch (err) {
+      if (err instanceof ControlError) throw new UserError(err.message, ExitCode.usage);
+      throw err;
+    }
+  });
+}
+
+export async function status(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
+  if (jail === undefined) {
+    const jails = await ask(client, { cmd: 'jails' });
+    show(io, opts, { jails }, formatStatus(jails));
+  } else {
+    const s = await ask(client, { cmd: 'status', jail });
+    show(io, opts, { jail, ...s }, formatJailStatus(jail, s));
+  }
+}
+
+export async function ban(client: ControlClient, io: CliIo, jail: string, ips: string[], opts: CommandOptions) {
+  const valid = addresses(ips);
+  const banned = await ask(client, { cmd: 'ban', jail, ips: valid });
+  show(io, opts, { jail, banned }, `${jail}: ${banned} of ${valid.length} newly banned`);
+}
+
+export async function unban(client: ControlClient, io: CliIo, ips: string[], opts: CommandOptions & { all?: boolean }) {
+  if (opts.all === true && ips.length > 0) throw new UserError('give addresses or --all, not both');
+  if (opts.all !== true && ips.length === 0) throw new UserError('nothing to unban: give addresses or --all');
+  const counts = await ask(client, { cmd: 'unban', ips: opts.all ? 'all' : addresses(ips) });
+  const lines = counts.filter((c) => c.count > 0).map((c) => `${c.jail}: ${c.count} unbanned`);
+  show(io, opts, { unbanned: counts }, lines.length === 0 ? 'nothing was banned' : lines.join('\n'));
+}
+
+export async function banned(client: ControlClient, io: CliIo, opts: CommandOptions) {
+  const bans = await ask(client, { cmd: 'banned' });
+  const lines = bans.filter((b) => b.ips.length > 0).map((b) => `${b.jail}: ${b.ips.join(' ')}`);
+  show(io, opts, { banned: bans }, lines.length === 0 ? 'no addresses are banned' : lines.join('\n'));
+}
+
+export async function reload(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
+  await ask(client, jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail });
+  show(io, opts, { reloaded: jail ?? 'all' }, jail === undefined ? 'reloaded' : `reloaded jail ${jail}`);
+}
+
+export async function ping(client: ControlClient, io: CliIo, opts: CommandOptions) {
+  await ask(client, { cmd: 'ping' });
+  show(io, opts, { pong: true }, `pong from ${client.socketPath}`);
+}
+
+export async function stop(client: ControlClient, io: CliIo, opts: CommandOptions) {
+  await ask(client, { cmd: 'stop' });
+  show(io, opts, { stopped: true }, 'server stopping');
+}

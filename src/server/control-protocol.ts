@@ -1,0 +1,199 @@
+// The control socket's protocol: newline-delimited JSON, one request line → one response line, in order,
+// on a Unix socket. JSON (not Fail2Ban's pickles) because both ends are ours; fail2ban-client
+// compatibility lives in the CLI's argv and output text, not on the wire.
+import { parseCidr } from '../jail/ip.js';
+
+/** Keys `get JAIL KEY` answers. Numbers are seconds (bantime/findtime) or counts; lists are strings. */
+export const jailKeys = ['bantime', 'findtime', 'maxretry', 'maxmatches', 'ignoreip', 'logpath', 'actions'] as const;
+export type JailKey = (typeof jailKeys)[number];
+
+export interface JailStatus {
+  currentlyFailed: number;
+  totalFailed: number;
+  /** Log files the jail watches (for a journal jail, its match expressions). */
+  files: string[];
+  currentlyBanned: number;
+  totalBanned: number;
+  /** Current bans, oldest first. */
+  bannedIps: string[];
+}
+
+export interface JailCount {
+  jail: string;
+  count: number;
+}
+
+export interface JailBans {
+  jail: string;
+  ips: string[];
+}
+
+export type ControlRequest =
+  | { cmd: 'ping' }
+  | { cmd: 'version' }
+  /** Jail names in configuration order. */
+  | { cmd: 'jails' }
+  | { cmd: 'status'; jail: string }
+  | { cmd: 'ban'; jail: string; ips: string[] }
+  /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
+  | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
+  | { cmd: 'banned' }
+  | { cmd: 'reload'; jail?: string }
+  | { cmd: 'stop' }
+  | { cmd: 'get'; jail: string; key: JailKey }
+  | { cmd: 'get-loglevel' }
+  | { cmd: 'set-loglevel'; level: string }
+  /** Where the daemon logs: a file path, or STDOUT/STDERR/SYSLOG/SYSTEMD-JOURNAL. */
+  | { cmd: 'logtarget' };
+
+export type ControlCommand = ControlRequest['cmd'];
+
+/** What each command answers with when it succeeds. */
+export interface ControlResults {
+  ping: 'pong';
+  version: string;
+  jails: string[];
+  status: JailStatus;
+  ban: number;
+  unban: JailCount[];
+  banned: JailBans[];
+  reload: null;
+  stop: null;
+  get: number | string[];
+  'get-loglevel': string;
+  'set-loglevel': string;
+  logtarget: string;
+}
+
+export type ControlErrorCode =
+  | 'bad-request'
+  | 'too-large'
+  | 'unknown-command'
+  | 'unknown-jail'
+  | 'invalid-ip'
+  | 'invalid-argument'
+  | 'failed'
+  | 'internal';
+
+export type ControlResponse =
+  | { ok: true; result: unknown }
+  | { ok: false; error: { code: ControlErrorCode; message: string; jail?: string; value?: string } };
+
+/** An error the server reports to the client as `{ok: false, error}`; the daemon's handler may throw it. */
+export class ControlError extends Error {
+  constructor(
+    readonly code: ControlErrorCode,
+    message: string,
+    readonly detail: { jail?: string; value?: string } = {},
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * What the daemon implements. The server has already validated every request: jail names (except for
+ * reload) exist in jailNames(), addresses are canonical IPs or CIDRs (`10.1.2.3/8` arrives as `10.0.0.0/8`), keys are known.
+ * Throw ControlError (e.g. 'invalid-argument', 'failed') for a refusal the client should show as such.
+ */
+export interface ControlHandler {
+  version(): string;
+  /** Enabled jails in configuration order. */
+  jailNames(): readonly string[];
+  jailStatus(jail: string): Awaitable<JailStatus>;
+  /** Bans now (bantime of the jail); returns how many were not banned before. */
+  ban(jail: string, ips: readonly string[]): Awaitable<number>;
+  /** Returns a count per jail it looked at (every jail when `jail` is undefined), in jail order. */
+  unban(ips: readonly string[] | 'all', jail: string | undefined): Awaitable<JailCount[]>;
+  /** Current bans of every jail, in jail order (jails without bans included, with an empty list). */
+  banned(): Awaitable<JailBans[]>;
+  /**
+   * Re-reads the configuration (one jail, or everything). The jail name is not checked beforehand (it may
+   * be new in the config): throw ControlError('unknown-jail') when the configuration has no such jail.
+   */
+  reload(jail: string | undefined): Awaitable<void>;
+  /** Called after the reply to `stop` has been written; the daemon then shuts down. */
+  stop(): Awaitable<void>;
+  get(jail: string, key: JailKey): Awaitable<number | string[]>;
+  /** Upper-case level name: CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG. */
+  getLogLevel(): string;
+  /** Sets the level and returns the new upper-case name; throw ControlError('invalid-argument') if unknown. */
+  setLogLevel(level: string): Awaitable<string>;
+  logTarget(): string;
+}
+
+/** Validates an address argument and returns its canonical text, or throws ControlError('invalid-ip'). */
+export function canonicalAddress(text: string): string {
+  const parsed = parseCidr(text);
+  if (parsed === null) {
+    throw new ControlError('invalid-ip', `'${text}' is not an IP address or CIDR network`, { value: text });
+  }
+  return parsed.text;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringField(msg: Record<string, unknown>, key: string, optional: boolean): string | undefined {
+  const value = msg[key];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new ControlError('bad-request', `'${key}' must be a non-empty string`);
+  }
+  return value;
+}
+
+function addressList(msg: Record<string, unknown>): string[] {
+  const value = msg.ips;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string')) {
+    throw new ControlError('bad-request', "'ips' must be a non-empty list of strings");
+  }
+  return (value as string[]).map(canonicalAddress);
+}
+
+/** Turns a parsed JSON line into a typed request; throws ControlError for anything malformed. */
+export function parseRequest(msg: unknown): ControlRequest {
+  if (!isRecord(msg) || typeof msg.cmd !== 'string') {
+    throw new ControlError('bad-request', 'a request is a JSON object with a string "cmd"');
+  }
+  switch (msg.cmd) {
+    case 'ping':
+    case 'version':
+    case 'jails':
+    case 'banned':
+    case 'stop':
+    case 'get-loglevel':
+    case 'logtarget':
+      return { cmd: msg.cmd };
+    case 'status':
+      return { cmd: 'status', jail: stringField(msg, 'jail', false) as string };
+    case 'ban':
+      return { cmd: 'ban', jail: stringField(msg, 'jail', false) as string, ips: addressList(msg) };
+    case 'unban': {
+      const jail = stringField(msg, 'jail', true);
+      const ips = msg.ips === 'all' ? 'all' : addressList(msg);
+      return jail === undefined ? { cmd: 'unban', ips } : { cmd: 'unban', ips, jail };
+    }
+    case 'reload': {
+      const jail = stringField(msg, 'jail', true);
+      return jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail };
+    }
+    case 'get': {
+      const jail = stringField(msg, 'jail', false) as string;
+      const key = stringField(msg, 'key', false) as string;
+      if (!(jailKeys as readonly string[]).includes(key)) {
+        throw new ControlError('invalid-argument', `unknown key '${key}': use one of ${jailKeys.join(', ')}`, {
+          value: key,
+        });
+      }
+      return { cmd: 'get', jail, key: key as JailKey };
+    }
+    case 'set-loglevel':
+      return { cmd: 'set-loglevel', level: stringField(msg, 'level', false) as string };
+    default:
+      throw new ControlError('unknown-command', `unknown command '${msg.cmd}'`, { value: msg.cmd });
+  }
+}

@@ -1,0 +1,251 @@
+// The control socket: a Unix socket only root can open (mode 0600 by default), serving the protocol of
+// control-protocol.ts to `portcullis`, `fail2ban-client` and `setup fail2ban`. Anything a client sends is
+// untrusted: lines are size-capped, idle connections time out, and no request can crash the daemon.
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { UserError } from '../errors.js';
+import {
+  ControlError,
+  type ControlHandler,
+  type ControlRequest,
+  type ControlResponse,
+  parseRequest,
+} from './control-protocol.js';
+
+export interface ControlServerOptions {
+  path: string;
+  handler: ControlHandler;
+  /** File mode of the socket; 0o600 keeps it root-only. */
+  mode?: number;
+  /** Remove a socket file left behind by a crash (`-x`). A live server on the path is never displaced. */
+  force?: boolean;
+  /** Longest request line accepted, in bytes. */
+  maxRequestBytes?: number;
+  /** A connection that sends nothing for this long is closed. */
+  idleTimeoutMs?: number;
+}
+
+export interface ControlServer {
+  readonly path: string;
+  /** Stops listening, closes open connections and removes the socket file. */
+  close(): Promise<void>;
+}
+
+const defaultMaxRequestBytes = 1024 * 1024;
+const defaultIdleTimeoutMs = 30_000;
+const maxPipelined = 32;
+
+/** True when something accepts connections on `path` (a live server), false when nothing does. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+async function clearPath(path: string, force: boolean): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) {
+    throw new UserError(`cannot create the control socket: ${path} exists and is not a socket; move it away`, 1);
+  }
+  if (await answers(path)) {
+    throw new UserError(
+      `another server is already running on ${path}; stop it first (portcullis stop) or use another socket`,
+      1,
+    );
+  }
+  if (!force) {
+    throw new UserError(
+      `stale control socket ${path} (left by a crash?); remove it or start the server with -x`,
+      1,
+    );
+  }
+  unlinkSync(path);
+}
+
+/** Listens with a umask that already yields `mode`, so there is no moment when others may connect. */
+function listen(server: Server, path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const previous = process.umask(0o777 & ~mode);
+    try {
+      // A deep backlog (the kernel caps it at net.core.somaxconn) absorbs bursts of clients, e.g. a
+      // script banning a thousand addresses in parallel.
+      server.listen({ path, backlog: 4096 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const { path, handler } = options;
+  const mode = options.mode ?? 0o600;
+  const maxBytes = options.maxRequestBytes ?? defaultMaxRequestBytes;
+  const idleMs = options.idleTimeoutMs ?? defaultIdleTimeoutMs;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  await clearPath(path, options.force ?? false);
+
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveConnection(socket, handler, maxBytes, idleMs);
+  });
+  // A failing accept (EMFILE…) must not take the daemon down; the client sees a refused connection.
+  server.on('error', () => {});
+  await listen(server, path, mode);
+
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // Already gone (Node removes it on close on some versions).
+          }
+          resolve();
+        });
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+function serveConnection(socket: Socket, handler: ControlHandler, maxBytes: number, idleMs: number): void {
+  socket.setTimeout(idleMs, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  // Requests on one connection are answered in order, one at a time. A client that pipelines faster
+  // than it is answered is paused, so its backlog cannot grow without bound.
+  let queue: Promise<void> = Promise.resolve();
+  let waiting = 0;
+
+  const enqueue = (line: string): void => {
+    if (++waiting >= maxPipelined) socket.pause();
+    queue = queue.then(async () => {
+      await answer(socket, handler, line);
+      if (--waiting < maxPipelined) socket.resume();
+    });
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      const part = chunk.subarray(start, nl);
+      if (pendingBytes + part.length > maxBytes) return tooLarge(socket, maxBytes);
+      pending.push(part);
+      const line = Buffer.concat(pending).toString('utf8');
+      pending = [];
+      pendingBytes = 0;
+      start = nl + 1;
+      if (line.trim() !== '') enqueue(line);
+    }
+    const rest = chunk.subarray(start);
+    if (pendingBytes + rest.length > maxBytes) return tooLarge(socket, maxBytes);
+    if (rest.length > 0) {
+      pending.push(rest);
+      pendingBytes += rest.length;
+    }
+  });
+}
+
+function tooLarge(socket: Socket, maxBytes: number): void {
+  const reply: ControlResponse = {
+    ok: false,
+    error: { code: 'too-large', message: `request longer than ${maxBytes} bytes` },
+  };
+  socket.end(`${JSON.stringify(reply)}\n`);
+  socket.removeAllListeners('data');
+}
+
+async function answer(socket: Socket, handler: ControlHandler, line: string): Promise<void> {
+  let request: ControlRequest | null = null;
+  let reply: ControlResponse;
+  try {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      throw new ControlError('bad-request', 'the request is not valid JSON');
+    }
+    request = parseRequest(parsed);
+    reply = { ok: true, result: await dispatch(handler, request) };
+  } catch (err) {
+    reply = { ok: false, error: describe(err) };
+  }
+  if (socket.destroyed) return;
+  await new Promise<void>((resolve) => socket.write(`${JSON.stringify(reply)}\n`, () => resolve()));
+  if (request?.cmd === 'stop' && reply.ok) {
+    try {
+      await handler.stop();
+    } catch {
+      // The reply is out; a failing shutdown is the daemon's to log.
+    }
+  }
+}
+
+function describe(err: unknown): Extract<ControlResponse, { ok: false }>['error'] {
+  if (err instanceof ControlError) return { code: err.code, message: err.message, ...err.detail };
+  if (err instanceof UserError) return { code: 'failed', message: err.message };
+  const detail = err instanceof Error ? err.message : String(err);
+  return { code: 'internal', message: `internal error: ${detail}` };
+}
+
+function requireJail(handler: ControlHandler, jail: string): void {
+  if (!handler.jailNames().includes(jail)) {
+    throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
+  }
+}
+
+async function dispatch(handler: ControlHandler, req: ControlRequest): Promise<unknown> {
+  switch (req.cmd) {
+    case 'ping':
+      return 'pong';
+    case 'version':
+      return handler.version();
+    case 'jails':
+      return [...handler.jailNames()];
+    case 'status':
+      requireJail(handler, req.jail);
+      return handler.jailStatus(req.jail);
+    case 'ban':
+      requireJail(handler, req.jail);
+      return handler.ban(req.jail, req.ips);
+    case 'unban':
+      if (req.jail !== undefined) requireJail(handler, req.jail);
+      return handler.unban(req.ips, req.jail);
+    case 'banned':
+      return handler.banned();
+    case 'reload':
+      // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
+      await handler.reload(req.jail);
+      return null;
+    case 'stop':
+      return null;
+    case 'get':
+      requireJail(handler, req.jail);
+      return handler.get(req.jail, req.key);
+    case 'get-loglevel':
+      return handler.getLogLevel();
+    case 'set-loglevel':
+      return handler.setLogLevel(req.level);
+    case 'logtarget':
+      return handler.logTarget();
+  }
+}
