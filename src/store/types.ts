@@ -1,5 +1,6 @@
 // What the rest of portcullis sees of persistence. The shapes match src/jail's BanTicket structurally,
 // so a ticket can be stored and a stored ban restored without conversion.
+import type { FilePosition } from '../sources/source.js';
 
 export interface StoredBan {
   readonly ip: string;
@@ -15,19 +16,8 @@ export interface StoredBan {
   readonly matches: readonly string[];
 }
 
-/** Where a log source stopped reading (Fail2Ban's `logs` table, plus device and inode). Same shape as src/sources' FilePosition. */
-export interface FilePosition {
-  /** The file's device and inode when the offset was taken (0 when unknown). */
-  dev: number;
-  ino: number;
-  /** Byte offset of the next unread byte. */
-  offset: number;
-  /**
-   * A hash of the file's first line (hex). The source trusts `offset` only while the first line still
-   * hashes the same; otherwise the file was replaced or rotated and is read from its start.
-   */
-  firstLineHash: string;
-}
+/** Where a log source stopped reading (Fail2Ban's `logs` table, plus device and inode): the sources' own shape. */
+export type { FilePosition };
 
 /** Read positions of log sources; implemented by the SQLite store and usable with a Map in tests. */
 export interface PositionStore {

@@ -1,0 +1,273 @@
+// `portcullis regex LOG FILTER`: fail2ban-regex's job. Runs a filter over a log file (or one line of
+// text) and reports what matched. Files are read in large chunks; when the filter knows literal texts
+// every match must contain, only lines holding one of them are decoded and matched, which is what
+// makes multi-gigabyte logs fast.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { defaultConfigDir } from '../config/load.js';
+import { loadFilterDefinition } from '../config/filter-def.js';
+import { ConfigError, ExitCode, UserError } from '../errors.js';
+import { Filter, FilterError } from '../filter/filter.js';
+import type { Failure } from '../filter/failure.js';
+import { resolveLogZone } from '../filter/timezone.js';
+
+interface RegexOptions {
+  config?: string;
+  json?: boolean;
+  printAllMissed?: boolean;
+  printAllMatched?: boolean;
+  timezone?: string;
+  usedns?: string;
+}
+
+interface Match {
+  line: number;
+  ip: string;
+  time: number;
+  fields: Record<string, string>;
+}
+
+/** What a run found; the CLI prints it, tests and the bench read it. */
+export interface RegexReport {
+  lines: number;
+  matches: Match[];
+  ignored: number[];
+  /** The filter's failregexes as written, and hits per failregex (index-aligned). */
+  regexes: string[];
+  regexHits: number[];
+  dateHits: Map<string, number>;
+  missed: Array<[number, string]>;
+  matched: Array<[number, string]>;
+}
+
+const CHUNK = 8 * 1024 * 1024;
+/** A line is cut at MAX_LINE bytes; at most MAX_HELD bytes of one line are ever buffered. */
+const MAX_LINE = 64 * 1024;
+const MAX_HELD = 4 * 1024 * 1024;
+const NEWLINE = 0x0a;
+
+
+class Runner {
+  readonly report: RegexReport;
+  private readonly now = Date.now() / 1000;
+
+  constructor(
+    readonly filter: Filter,
+    regexes: string[],
+    private readonly keepMissed: boolean,
+    private readonly keepMatched: boolean,
+  ) {
+    this.report = {
+      lines: 0,
+      regexes,
+      matches: [],
+      ignored: [],
+      regexHits: filter.failregex.map(() => 0),
+      dateHits: new Map(),
+      missed: [],
+      matched: [],
+    };
+  }
+
+  line(text: string, lineNo: number): void {
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+    const found = this.filter.processLine(line, this.now);
+    const r = this.report;
+    const tpl = this.filter.lastDate;
+    if (tpl) r.dateHits.set(tpl.name, (r.dateHits.get(tpl.name) ?? 0) + 1);
+    if (this.filter.lastIgnored) r.ignored.push(lineNo);
+    if (found.length === 0) {
+      if (this.keepMissed && !this.filter.lastIgnored) r.missed.push([lineNo, line]);
+      return;
+    }
+    for (const f of found) this.add(f, lineNo);
+    if (this.keepMatched) r.matched.push([lineNo, line]);
+  }
+
+  private add(f: Failure, lineNo: number): void {
+    this.report.regexHits[f.regex] = (this.report.regexHits[f.regex] ?? 0) + 1;
+    this.report.matches.push({ line: lineNo, ip: f.ip, time: f.time, fields: f.fields });
+  }
+}
+
+/**
+ * Scans a file chunk by chunk; with literals, only lines containing one are decoded. The unfinished
+ * last line of a chunk is moved to the front of the same buffer (no per-chunk concatenation). A line
+ * longer than MAX_HELD is cut there and the rest of it skipped: log lines are hostile input.
+ */
+function scanFile(path: string, run: Runner, gate: Buffer[] | null, progress: (done: number) => void): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK + MAX_HELD);
+    let held = 0;
+    let skipRest = false;
+    let lineNo = 0;
+    let offset = 0;
+    for (;;) {
+      const n = readSync(fd, buf, held, CHUNK, null);
+      offset += n;
+      const total = held + n;
+      let start = 0;
+      if (skipRest) {
+        const nl = buf.indexOf(NEWLINE, held);
+        if (nl < 0 || nl >= total) {
+          held = 0;
+          if (n === 0) break;
+          continue;
+        }
+        start = nl + 1;
+        skipRest = false;
+      }
+      const view = buf.subarray(start, total);
+      const end = n === 0 ? view.length : view.lastIndexOf(NEWLINE) + 1;
+      lineNo = scanLines(view, end, lineNo, run, gate, n === 0);
+      if (n === 0) break;
+      held = view.length - end;
+      if (held >= MAX_HELD) {
+        // A hostile line: match its first MAX_LINE bytes, drop the rest up to its newline.
+        lineNo = scanLines(view.subarray(end, end + MAX_LINE), MAX_LINE, lineNo, run, gate, true);
+        held = 0;
+        skipRest = true;
+      } else buf.copy(buf, 0, start + end, total);
+      progress(offset);
+    }
+    return lineNo;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Lines of chunk[0, end) (and a final unterminated one at EOF); returns the last line number. */
+function scanLines(chunk: Buffer, end: number, lineNo: number, run: Runner, gate: Buffer[] | null, eof: boolean): number {
+  let candidates: number[] | null = null;
+  if (gate !== null) {
+    candidates = [];
+    for (const lit of gate) {
+      for (let at = chunk.indexOf(lit, 0); at >= 0 && at < end; at = chunk.indexOf(lit, at + lit.length)) {
+        const start = at === 0 ? 0 : chunk.lastIndexOf(NEWLINE, at - 1) + 1;
+        candidates.push(start);
+        const next = chunk.indexOf(NEWLINE, at);
+        if (next < 0) break;
+        at = next - lit.length + 1;
+      }
+    }
+    candidates.sort((a, b) => a - b);
+  }
+  let ci = 0;
+  let pos = 0;
+  while (pos < end) {
+    let nl = chunk.indexOf(NEWLINE, pos);
+    if (nl < 0 || nl >= end) {
+      if (!eof) break;
+      nl = end;
+    }
+    lineNo++;
+    if (candidates === null) run.line(chunk.toString('utf8', pos, nl), lineNo);
+    else {
+      while (ci < candidates.length && (candidates[ci] as number) < pos) ci++;
+      if (ci < candidates.length && candidates[ci] === pos) run.line(chunk.toString('utf8', pos, nl), lineNo);
+    }
+    pos = nl + 1;
+  }
+  return lineNo;
+}
+
+/** Runs FILTER over LOG (a file path, or the text itself when no such file exists). */
+export function runRegex(log: string, filterSpec: string, opts: RegexOptions): RegexReport {
+  const dir = opts.config ?? defaultConfigDir();
+  if (opts.config !== undefined && !existsSync(opts.config))
+    throw new UserError(`configuration directory ${opts.config} does not exist`, ExitCode.config);
+  const def = loadFilterDefinition(filterSpec, { dir });
+  let filter: Filter;
+  try {
+    filter = new Filter(def, { checkAll: true, zone: resolveLogZone(opts.timezone), useDns: opts.usedns ?? 'raw' });
+  } catch (err) {
+    if (err instanceof FilterError) throw new ConfigError(def.file ?? filterSpec, null, err.message);
+    throw err;
+  }
+  const keepMissed = opts.printAllMissed === true;
+  const run = new Runner(filter, def.failregex, keepMissed, opts.printAllMatched === true);
+  let lines: number;
+  if (existsSync(log) && statSync(log).isFile()) {
+    // Lines without a gate literal cannot match; unless missed lines are wanted, they are not decoded.
+    const gateTexts = keepMissed ? null : filter.literals;
+    const gate = gateTexts === null ? null : gateTexts.map((t) => Buffer.from(t, 'utf8'));
+    const size = statSync(log).size;
+    const tty = process.stderr.isTTY === true && !opts.json;
+    let last = 0;
+    lines = scanFile(log, run, gate, (done) => {
+      if (!tty) return;
+      const t = Date.now();
+      if (t - last < 250) return;
+      last = t;
+      process.stderr.write(`\r  ${Math.floor((done / Math.max(size, 1)) * 100)}% of ${(size / 1e6).toFixed(0)} MB`);
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+  } else {
+    const texts = log.split('\n');
+    for (const [i, t] of texts.entries()) run.line(t, i + 1);
+    lines = texts.length;
+  }
+  run.report.lines = lines;
+  return run.report;
+}
+
+function human(report: RegexReport, filter: string, log: string, seconds: number, opts: RegexOptions): string {
+  const out: string[] = [];
+  out.push('Running tests', '=============', '');
+  out.push(`Use   failregex filter : ${filter}`);
+  out.push(`Use         log file   : ${existsSync(log) ? log : '(the line given)'}`, '');
+  out.push('Results', '=======', '');
+  const total = report.regexHits.reduce((a, b) => a + b, 0);
+  out.push(`Failregex: ${total} total`);
+  out.push('|-  #) [# of hits] regular expression');
+  report.regexHits.forEach((hits, i) => {
+    if (hits > 0) out.push(`|  ${String(i + 1).padStart(2)}) [${hits}] ${report.regexes[i]}`);
+  });
+  out.push('`-', '');
+  out.push(`Ignoreregex: ${report.ignored.length} total`, '');
+  out.push('Date template hits (lines examined):');
+  out.push('|- [# of hits] date format');
+  for (const [name, hits] of [...report.dateHits].sort((a, b) => b[1] - a[1])) out.push(`|  [${hits}] ${name}`);
+  out.push('`-', '');
+  const matchedLines = new Set(report.matches.map((m) => m.line)).size;
+  const missed = report.lines - matchedLines - report.ignored.length;
+  out.push(
+    `Lines: ${report.lines} lines, ${report.ignored.length} ignored, ${matchedLines} matched, ${missed} missed`,
+  );
+  out.push(`[processed in ${seconds.toFixed(2)} sec]`);
+  if (opts.printAllMatched) {
+    out.push('', `|- Matched line(s):`);
+    for (const [n, l] of report.matched) out.push(`|  ${n}: ${l}`);
+    out.push('`-');
+  }
+  if (opts.printAllMissed) {
+    out.push('', `|- Missed line(s):`);
+    for (const [n, l] of report.missed) out.push(`|  ${n}: ${l}`);
+    out.push('`-');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('regex')
+    .description('test a filter against a log file or one log line (like fail2ban-regex)')
+    .argument('<log>', 'a log file, or one line of log text')
+    .argument('<filter>', 'a filter name (sshd), with arguments (postfix[mode=extra]), or a path to a filter file')
+    .option('-c, --config <dir>', 'Fail2Ban configuration directory (default: /etc/fail2ban if present, else built-in)')
+    .option('--json', 'print {"lines", "matches", "ignored"} as one JSON object')
+    .option('--print-all-missed', 'print every line that no failregex matched (reads every line)')
+    .option('--print-all-matched', 'print every matched line')
+    .option('--timezone <zone>', 'zone of log times written without one (default: TZ, else the host zone)')
+    .option('--usedns <mode>', 'yes | warn | no | raw: whether <HOST> may match host names', 'raw')
+    .action((log: string, filterSpec: string, opts: RegexOptions) => {
+      const started = process.hrtime.bigint();
+      const report = runRegex(log, filterSpec, opts);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (opts.json) {
+        const body = { lines: report.lines, matches: report.matches, ignored: report.ignored };
+        process.stdout.write(`${JSON.stringify(body)}\n`);
+      } else process.stdout.write(human(report, filterSpec, log, seconds, opts));
+    });
+}
