@@ -1,0 +1,48 @@
+// Addresses that reach a firewall command. Validation and the canonical text (RFC 5952, as `nft list
+// set` prints it) come from src/jail/ip.ts, the project's one IP parser; this file adds the numeric range
+// of a CIDR, which the nftables backend needs to find bans that cover each other.
+
+
+import type { IpFamily } from '../jail/ip.js';
+import { parseCidr } from '../jail/ip.js';
+
+export type { IpFamily };
+
+export interface Address {
+  /** Canonical text: `192.0.2.1`, `192.0.2.0/28`, `2001:db8::1`, `2001:db8::/64` (host bits cleared). */
+  readonly text: string;
+  readonly family: IpFamily;
+  /** Prefix length; 32 or 128 for a single address (printed without `/len`). */
+  readonly prefix: number;
+  /** First and last address of the range, as integers. */
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+// The converters below read the canonical text parseCidr produced, so they need no validation of their own.
+function v4Value(text: string): bigint {
+  const [a = 0, b = 0, c = 0, d = 0] = text.split('.').map(Number);
+  return BigInt(a * 0x1000000 + b * 0x10000 + c * 0x100 + d);
+}
+
+function v6Value(text: string): bigint {
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.reduce((value, group) => (value << 16n) | BigInt(Number.parseInt(group, 16)), 0n);
+}
+
+/**
+ * Parses an IP or CIDR into its canonical form and range; null for anything else. A `/0` is refused: it
+ * would block the whole Internet.
+ */
+export function parseAddress(input: string): Address | null {
+  const cidr = parseCidr(input);
+  if (cidr === null || cidr.prefix === 0) return null;
+  const value = cidr.family === 4 ? v4Value(cidr.address) : v6Value(cidr.address);
+  const hostBits = BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix);
+  const first = (value >> hostBits) << hostBits;
+  const last = first | ((1n << hostBits) - 1n);
+  return { text: cidr.text, family: cidr.family, prefix: cidr.prefix, first, last };
+}

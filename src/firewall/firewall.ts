@@ -1,0 +1,119 @@
+// The one interface every firewall backend implements. The daemon speaks only this; a new backend is
+// one new file that implements it (nftables.ts, iptables.ts, ipset.ts, script.ts, log.ts).
+import { ExitCode, UserError } from '../errors.js';
+import type { Address } from './address.js';
+
+/** What a jail needs from the firewall, resolved from its config (ports are numbers, never names). */
+export interface FirewallJail {
+  /** Jail name; only `[A-Za-z0-9_.-]`, checked by `checkJailName`, because it names kernel objects. */
+  name: string;
+  /** Ports to block; null blocks all ports (the `-allports` actions). */
+  ports: number[] | null;
+  protocol: 'tcp' | 'udp' | 'all';
+  blocktype: 'drop' | 'reject';
+  /** Limit rules to this input interface (`NETWORK_INTERFACE` or the jail's `interface`). */
+  interface: string | null;
+}
+
+/** One ban as handed to a backend: a validated address and how long the kernel should keep it. */
+export interface BanEntry {
+  address: Address;
+  /** Remaining seconds; null = permanent. */
+  timeout: number | null;
+  /** Ticket details for action.d scripts (`<failures>`, `<time>`, `<bantime>`); native backends ignore them. */
+  ticket?: BanTicket;
+}
+
+export interface BanTicket {
+  failures: number;
+  /** Epoch seconds of the ban. */
+  time: number;
+  /** Total ban length in seconds; -1 = permanent. */
+  bantime: number;
+  /** Free text from the log (`<matches>`, `<F-USER>`…): never pasted into a command, see script.ts. */
+  extra?: Record<string, string>;
+}
+
+/** One element as the kernel holds it (for reconcile and status). */
+export interface KernelEntry {
+  /** Canonical IP or CIDR text. */
+  text: string;
+  /** Remaining seconds as the kernel reports them; null = no timeout (or the backend has none). */
+  expires: number | null;
+}
+
+export interface FirewallFailure {
+  /** Epoch milliseconds. */
+  time: number;
+  jail: string;
+  operation: string;
+  message: string;
+}
+
+export interface Firewall {
+  /** Backend name as in `banaction` (nftables, iptables, iptables-ipset, log, or an action.d name). */
+  readonly name: string;
+  /** Failures kept for `status` (most recent last, bounded); each one was also thrown to the caller. */
+  readonly errors: readonly FirewallFailure[];
+  /** Creates the jail's objects; idempotent (safe on rules left from a previous run). */
+  start(jail: FirewallJail): Promise<void>;
+  /** Removes the jail's rules and bans, or leaves them when `keepRules` (kernel timeouts end them). */
+  stop(jail: FirewallJail, options?: { keepRules?: boolean }): Promise<void>;
+  /** Bans many entries in as few firewall commands as possible. */
+  ban(jail: FirewallJail, entries: readonly BanEntry[]): Promise<void>;
+  /** Lifts bans; addresses the kernel does not hold are ignored. */
+  unban(jail: FirewallJail, addresses: readonly Address[]): Promise<void>;
+  /** Makes the kernel hold exactly `wanted` (the store's active bans): adds missing, removes stale. */
+  reconcile(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<void>;
+  /** True when the jail's rules and sets are in place. */
+  check(jail: FirewallJail): Promise<boolean>;
+  /** What the kernel holds for this jail. */
+  list(jail: FirewallJail): Promise<KernelEntry[]>;
+}
+
+/** A firewall command failed. One line: what, for which jail, the command's own message. */
+export class FirewallError extends UserError {
+  constructor(message: string) {
+    super(message, ExitCode.failure);
+    this.name = 'FirewallError';
+  }
+}
+
+const JAIL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/** Jail names become set, chain and ipset names: refuse anything that could break out of them. */
+export function checkJailName(name: string): string {
+  if (!JAIL_NAME.test(name)) {
+    throw new UserError(`jail name '${name}' cannot name firewall objects: use letters, digits, '_', '.', '-'`);
+  }
+  return name;
+}
+
+const IFACE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+
+export function checkInterface(name: string): string {
+  if (!IFACE.test(name)) throw new UserError(`interface '${name}' is not a valid network interface name`);
+  return name;
+}
+
+/** Checks everything of a jail that ends up in a firewall command; backends call it in start(). */
+export function checkJail(jail: FirewallJail): FirewallJail {
+  checkJailName(jail.name);
+  if (jail.interface !== null) checkInterface(jail.interface);
+  for (const port of jail.ports ?? []) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`port ${port} is out of range 0-65535`);
+  }
+  return jail;
+}
+
+/** Keeps the last failures for `status`; shared by the backends. */
+export class FailureLog {
+  readonly entries: FirewallFailure[] = [];
+  constructor(private readonly limit = 50) {}
+
+  record(jail: string, operation: string, message: string): FirewallError {
+    this.entries.push({ time: Date.now(), jail, operation, message });
+    if (this.entries.length > this.limit) this.entries.shift();
+    return new FirewallError(`firewall ${operation} failed for jail ${jail}: ${message}`);
+  }
+}

@@ -1,0 +1,105 @@
+// The nft text for docker-mailserver's objects: table `inet f2b-table`, chain `f2b-chain` (filter, hook
+// input, priority -1), sets `addr-set-<jail>` / `addr6-set-<jail>` with `flags interval, timeout`, and one
+// rule per set. Pure functions, so the exact text is unit-tested; nftables.ts feeds it to `nft -f -`.
+import type { Address } from './address.js';
+import type { FirewallJail } from './firewall.js';
+
+export const TABLE = 'f2b-table';
+export const CHAIN = 'f2b-chain';
+
+export function setName(jail: string, family: 4 | 6): string {
+  return family === 4 ? `addr-set-${jail}` : `addr6-set-${jail}`;
+}
+
+/** The part of a rule before `ip saddr`: interface, protocol and ports. */
+function match(jail: FirewallJail): string {
+  const parts: string[] = [];
+  if (jail.interface !== null) parts.push(`iifname "${jail.interface}"`);
+  const ports = jail.ports?.join(', ');
+  if (ports === undefined) {
+    if (jail.protocol !== 'all') parts.push(`meta l4proto { ${jail.protocol} }`);
+  } else if (jail.protocol === 'all') {
+    parts.push(`meta l4proto { tcp, udp } th dport { ${ports} }`);
+  } else {
+    parts.push(`${jail.protocol} dport { ${ports} }`);
+  }
+  return parts.join(' ');
+}
+
+/** drop, or reject: a TCP reset for TCP-only rules (the client sees "refused"), ICMP otherwise. */
+function verdict(jail: FirewallJail): string {
+  if (jail.blocktype === 'drop') return 'drop';
+  return jail.protocol === 'tcp' ? 'reject with tcp reset' : 'reject';
+}
+
+/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
+export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+  const m = match(jail);
+  const saddr = `${family === 4 ? 'ip' : 'ip6'} saddr @${setName(jail.name, family)}`;
+  return `${m === '' ? '' : `${m} `}${saddr} ${verdict(jail)}`;
+}
+
+/** Creates table, chain, sets and rules. `staleHandles` are this jail's rules from an earlier start. */
+export function startScript(jail: FirewallJail, staleHandles: readonly number[] = []): string {
+  const lines = [
+    `add table inet ${TABLE}`,
+    `add chain inet ${TABLE} ${CHAIN} { type filter hook input priority -1; }`,
+    `add set inet ${TABLE} ${setName(jail.name, 4)} { type ipv4_addr; flags interval, timeout; }`,
+    `add set inet ${TABLE} ${setName(jail.name, 6)} { type ipv6_addr; flags interval, timeout; }`,
+    ...staleHandles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
+    `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 4)}`,
+    `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 6)}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Removes this jail's rules (by handle) and sets; the table goes too when nothing else uses it. */
+export function stopScript(jail: FirewallJail, handles: readonly number[], dropTable: boolean): string {
+  if (dropTable) return `delete table inet ${TABLE}\n`;
+  const lines = [
+    ...handles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
+    `delete set inet ${TABLE} ${setName(jail.name, 4)}`,
+    `delete set inet ${TABLE} ${setName(jail.name, 6)}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export interface ElementAdd {
+  address: Address;
+  /** Whole seconds, > 0; null = no timeout. */
+  timeout: number | null;
+}
+
+/** Elements per statement: keeps each line reasonable while one `nft -f -` still does all of them. */
+const CHUNK = 10_000;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/**
+ * Element changes for one jail, removals first so a CIDR can replace the addresses it now covers in one
+ * transaction. A removal-only batch writes `add` then `delete`: `delete` alone fails (taking the whole
+ * batch with it) when the kernel already let the element time out, and nft 1.0.6 has no `destroy`. That
+ * trick cannot be used beside additions: nft then still counts the re-added element and reports an
+ * overlap, so mixed batches delete plainly (a failure there makes the caller re-read the kernel).
+ */
+export function elementScript(jail: string, remove: readonly Address[], add: readonly ElementAdd[]): string {
+  const lines: string[] = [];
+  for (const family of [4, 6] as const) {
+    const set = `inet ${TABLE} ${setName(jail, family)}`;
+    const added = add
+      .filter((e) => e.address.family === family)
+      .map((e) => (e.timeout === null ? e.address.text : `${e.address.text} timeout ${e.timeout}s`));
+    const gone = remove.filter((a) => a.family === family).map((a) => a.text);
+    for (const part of chunks(gone)) {
+      const list = part.join(', ');
+      if (added.length === 0) lines.push(`add element ${set} { ${list} }`);
+      lines.push(`delete element ${set} { ${list} }`);
+    }
+    for (const part of chunks(added)) lines.push(`add element ${set} { ${part.join(', ')} }`);
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}

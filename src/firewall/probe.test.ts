@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ExitCode, UserError } from '../errors.js';
+import { CAP_MESSAGE, hasCapNetAdmin, probeFirewall } from './probe.js';
+import type { Runner } from './runner.js';
+
+const answering =
+  (code: number, stderr: string): Runner =>
+  async () => ({ code, stdout: '', stderr });
+
+const skip = hasCapNetAdmin() === false ? 'this process lacks CAP_NET_ADMIN (probe stops before the runner)' : false;
+
+test('a kernel without nftables interval/timeout sets names the iptables fallback', { skip }, async () => {
+  await assert.rejects(probeFirewall('nftables', answering(1, 'Error: Could not process rule: Operation not supported\n')), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, ExitCode.environment);
+    assert.match(e.message, /lacks nftables sets .*Operation not supported.*banaction = iptables-multiport/);
+    return true;
+  });
+});
+
+test('permission errors from the tools become the CAP_NET_ADMIN line; a missing tool says so', { skip }, async () => {
+  await assert.rejects(probeFirewall('nftables', answering(1, 'netlink: Error: cache initialization failed: Operation not permitted\n')), {
+    message: CAP_MESSAGE,
+  });
+  await assert.rejects(probeFirewall('iptables', answering(4, 'Permission denied (you must be root)\n')), { message: CAP_MESSAGE });
+  await assert.rejects(probeFirewall('nftables', answering(127, 'nft: spawn nft ENOENT')), /nft command is not installed/);
+  await probeFirewall('log', answering(1, 'never run'));
+});

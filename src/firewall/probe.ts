@@ -1,0 +1,71 @@
+// Checks at start that the chosen backend can work here, so a missing capability or kernel feature is
+// one clear line instead of every ban failing later (DMS's "bans shown but nothing blocked").
+import { readFileSync } from 'node:fs';
+import { ExitCode, UserError } from '../errors.js';
+import { commandRunner, firstLine, type Runner, type RunResult } from './runner.js';
+import type { BackendName } from './select.js';
+
+export const CAP_MESSAGE =
+  'cannot change the firewall: CAP_NET_ADMIN is missing; run the container with --cap-add=NET_ADMIN';
+
+const CAP_NET_ADMIN = 12n;
+
+/** Reads CapEff from /proc/self/status; null when it cannot be read (not Linux). */
+export function hasCapNetAdmin(status = '/proc/self/status'): boolean | null {
+  try {
+    const match = readFileSync(status, 'utf8').match(/^CapEff:\s*([0-9a-f]+)$/m);
+    if (!match) return null;
+    return ((BigInt(`0x${match[1]}`) >> CAP_NET_ADMIN) & 1n) === 1n;
+  } catch {
+    return null;
+  }
+}
+
+function environment(message: string): UserError {
+  return new UserError(message, ExitCode.environment);
+}
+
+function denied(result: RunResult): boolean {
+  return /Operation not permitted|Permission denied|you must be root/i.test(result.stderr);
+}
+
+const FALLBACK = 'set banaction = iptables-multiport (or iptables-ipset) to use iptables instead';
+
+/** nft -c runs the transaction in the kernel and then aborts it: nothing is left behind. */
+const NFT_PROBE = `add table inet f2b-probe
+add set inet f2b-probe v4 { type ipv4_addr; flags interval, timeout; }
+add set inet f2b-probe v6 { type ipv6_addr; flags interval, timeout; }
+`;
+
+async function probeNftables(run: Runner): Promise<void> {
+  const result = await run(['nft', '-c', '-f', '-'], NFT_PROBE);
+  if (result.code === 0) return;
+  if (result.code === 127) throw environment(`cannot use nftables: the nft command is not installed; install nftables or ${FALLBACK}`);
+  if (denied(result)) throw environment(CAP_MESSAGE);
+  throw environment(`this kernel lacks nftables sets with intervals and timeouts (${firstLine(result)}); ${FALLBACK}`);
+}
+
+async function probeTool(run: Runner, argv: string[], what: string): Promise<void> {
+  const result = await run(argv);
+  if (result.code === 0) return;
+  if (result.code === 127) throw environment(`cannot use ${what}: the ${argv[0]} command is not installed`);
+  if (denied(result)) throw environment(CAP_MESSAGE);
+  throw environment(`cannot use ${what}: ${firstLine(result)}`);
+}
+
+async function probeIpset(run: Runner): Promise<void> {
+  await probeTool(run, ['ipset', '-exist', 'create', 'pc-probe', 'hash:net', 'timeout', '0'], 'ipset');
+  await probeTool(run, ['ipset', 'destroy', 'pc-probe'], 'ipset');
+}
+
+/**
+ * Throws a UserError (exit code `environment`) naming what is missing and how to fix it. Script
+ * actions (action.d) cannot be probed: their own `actioncheck` runs at start instead.
+ */
+export async function probeFirewall(backend: BackendName, runner: Runner = commandRunner()): Promise<void> {
+  if (backend === 'log') return;
+  if (hasCapNetAdmin() === false) throw environment(CAP_MESSAGE);
+  if (backend === 'nftables') return probeNftables(runner);
+  for (const tool of ['iptables', 'ip6tables']) await probeTool(runner, [tool, '-w', '-n', '-L', 'INPUT'], tool);
+  if (backend === 'iptables-ipset') await probeIpset(runner);
+}

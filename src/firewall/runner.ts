@@ -1,0 +1,53 @@
+// How backends run firewall tools: always argv (never a shell), input on stdin. A prefix such as
+// `ip netns exec NS` lets tests and benchmarks aim every command at a network namespace.
+import { spawn } from 'node:child_process';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type Runner = (argv: readonly string[], stdin?: string) => Promise<RunResult>;
+
+/** Runs argv (after `prefix`) and collects its output; a missing program gives code 127. */
+export function commandRunner(prefix: readonly string[] = []): Runner {
+  return (argv, stdin) =>
+    new Promise((resolve) => {
+      const full = [...prefix, ...argv];
+      const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.stdin.on('error', () => {}); // the child may exit before reading all input; its exit code tells
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        resolve({ code: e.code === 'ENOENT' ? 127 : 126, stdout: '', stderr: `${full[0]}: ${e.message}` });
+      });
+      child.on('close', (code, signal) => {
+        resolve({
+          code: code ?? (signal ? 128 : 1),
+          stdout: Buffer.concat(out).toString(),
+          stderr: Buffer.concat(err).toString(),
+        });
+      });
+      child.stdin.end(stdin ?? '');
+    });
+}
+
+/** The first meaningful line of a tool's error output, for one-line messages. */
+export function firstLine(result: RunResult): string {
+  const line = result.stderr.split('\n').find((l) => l.trim() !== '') ?? result.stdout.split('\n')[0] ?? '';
+  return line.trim() || `exit code ${result.code}`;
+}
+
+/** Runs tasks one at a time: a backend's read-modify-write steps must not interleave. */
+export class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(task, task);
+    this.tail = next.catch(() => {});
+    return next;
+  }
+}
