@@ -3,22 +3,38 @@ import { ExitCode, UserError } from '../errors.js';
 
 const VERSION = '0.1.0';
 
-/** Each command module exports `register(program)`; add new ones to this list. */
-const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [];
+type CommandModule = { register(program: Command): void };
 
-export async function buildProgram(): Promise<Command> {
+/**
+ * Each command module exports `register(program)`, listed with the commands it registers. Only the
+ * module of the command being run is loaded: a short-lived client call (or `regex` over a small file)
+ * should not pay for importing the daemon. Help and unknown commands load them all.
+ */
+const commandModules: Array<[commands: string[], load: () => Promise<CommandModule>]> = [
+  [['status', 'ban', 'unban', 'banned', 'reload', 'ping', 'stop', 'client'], () => import('./control.js')],
+  [['setup'], () => import('./setup.js')],
+  [['config'], () => import('./config-dump.js')],
+  [['server'], () => import('./server.js')],
+  [['replay'], () => import('./replay.js')],
+  [['import-fail2ban-db'], () => import('./import-fail2ban-db.js')],
+  [['regex'], () => import('./regex.js')],
+];
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('portcullis')
     .description('Fail2Ban-compatible intrusion prevention for docker-mailserver and Linux hosts')
     .version(VERSION)
     .exitOverride()
     .showHelpAfterError();
-  for (const load of commandModules) (await load()).register(program);
+  const command = argv[0];
+  const only = commandModules.find(([commands]) => command !== undefined && commands.includes(command));
+  for (const [, load] of only ? [only] : commandModules) (await load()).register(program);
   return program;
 }
 
 /** Runs the CLI and returns the exit code. Errors become one line on stderr, never a stack trace. */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = await buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;

@@ -2,6 +2,7 @@
 // timestamps as the clock. Pure: lines in, bans out; no firewall, no store, no wall clock.
 import type { JailConfig } from '../config/model.js';
 import { Filter } from '../filter/filter.js';
+import { resolveLogZone } from '../filter/timezone.js';
 import { Jail } from './jail.js';
 
 export interface ReplayBan {
@@ -36,7 +37,7 @@ export class Replay {
     for (const config of configs) {
       const def = config.filter;
       if (def === null || def.failregex.length === 0) continue;
-      this.jails.push({ jail: new Jail(config, { random: () => 0 }), filter: new Filter(def, { useDns: config.usedns }) });
+      this.jails.push({ jail: new Jail(config, { random: () => 0 }), filter: new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) }) });
     }
   }
 

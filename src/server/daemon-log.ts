@@ -32,14 +32,18 @@ function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
-/** Python logging's `asctime`: local time with a comma before the milliseconds. */
-export function formatAsctime(epochMs: number): string {
+/** Local time as `YYYY-MM-DD HH:MM:SS`, the form Fail2Ban uses in "Found <ip> - <time>". */
+export function formatLocalTime(epochMs: number): string {
   const d = new Date(epochMs);
-  const ms = String(d.getMilliseconds()).padStart(3, '0');
   return (
     `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
-    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())},${ms}`
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
   );
+}
+
+/** Python logging's `asctime`: local time with a comma before the milliseconds. */
+export function formatAsctime(epochMs: number): string {
+  return `${formatLocalTime(epochMs)},${String(new Date(epochMs).getMilliseconds()).padStart(3, '0')}`;
 }
 
 class StreamSink implements Sink {

@@ -20,6 +20,8 @@ export interface RealFail2banOptions {
   jails?: TestJail[];
   /** Use this tree instead of writing one; it must set a dbfile that is safe to use. */
   configDir?: string;
+  /** Command prefix for the server, e.g. `ip netns exec NS` so its firewall actions stay in a namespace. */
+  prefix?: string[];
 }
 
 export interface ClientRun {
@@ -100,7 +102,8 @@ export async function startRealFail2ban(options: RealFail2banOptions = {}): Prom
   const socket = join(tmp, 'fail2ban.sock');
   const args = ['-c', dir, '-f', '-x', '-s', socket, '-p', join(tmp, 'fail2ban.pid')];
   args.push('--logtarget', join(tmp, 'fail2ban.log'));
-  const child: ChildProcess = spawn('fail2ban-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...rest] = [...(options.prefix ?? []), 'fail2ban-server', ...args];
+  const child: ChildProcess = spawn(command!, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr += c.toString();

@@ -1,0 +1,125 @@
+// bench/daemon: the running daemon (log backend, so no root and no kernel in the figure).
+//   - ban latency: third failure appended → ban recorded (the daemon log's own ms timestamp), 100 attackers;
+//   - RSS with 100,000 tracked failing IPs;
+//   - start-up time with 100,000 stored bans (until the control socket answers).
+// Run: npm run build && node dist/bench/daemon.js
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SqliteStore } from '../src/store/sqlite-store.js';
+import { report } from './report.js';
+import { control, daemonDirs, removeDirs, startDaemon, waitFor, writeConfig } from '../test/e2e/daemon-process.js';
+
+const command = 'node dist/bench/daemon.js';
+
+function dovecotFailure(ip: string): string {
+  return `${new Date().toISOString()} mail dovecot: auth: passwd-file(admin@example.com,${ip},<Xy1AbC2d>): unknown user\n`;
+}
+
+function ipv4(n: number): string {
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The daemon log's asctime (`2024-02-19 22:15:45,657`, local time) in epoch ms. */
+function asctimeMs(text: string): number {
+  const [date, time] = text.split(' ');
+  const [y, mo, d] = date!.split('-').map(Number);
+  const [hms, ms] = time!.split(',');
+  const [h, mi, s] = hms!.split(':').map(Number);
+  return new Date(y!, mo! - 1, d!, h!, mi!, s!, Number(ms)).getTime();
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+function setup() {
+  const dirs = daemonDirs();
+  const mailLog = join(dirs.root, 'mail.log');
+  writeFileSync(mailLog, '');
+  // A long findtime keeps the 100,000 single failures tracked for the whole measurement.
+  writeConfig(dirs, { 'jail.d/bench.local': `[dovecot]\nlogpath = ${mailLog}\nfindtime = 1d\n` });
+  return { dirs, mailLog };
+}
+
+async function banLatency(): Promise<{ median: number; p99: number }> {
+  const { dirs, mailLog } = setup();
+  const daemon = await startDaemon(dirs, { args: ['--dry-run'] });
+  const attackers = Array.from({ length: 100 }, (_, i) => `203.0.113.${i + 1}`);
+  appendFileSync(mailLog, attackers.flatMap((ip) => [dovecotFailure(ip), dovecotFailure(ip)]).join(''));
+  await waitFor('200 failures', async () => (await control(dirs).request({ cmd: 'status', jail: 'dovecot' })).totalFailed === 200 || null, 30_000);
+  const latencies: number[] = [];
+  for (const ip of attackers) {
+    const appended = Date.now();
+    appendFileSync(mailLog, dovecotFailure(ip));
+    const pattern = new RegExp(`^(\\S+ \\S+) fail2ban\\.actions.*\\[dovecot\\] Ban ${ip.replaceAll('.', '\\.')}$`, 'm');
+    const match = await waitFor(`ban of ${ip}`, () => pattern.exec(daemon.log()), 5000);
+    latencies.push(asctimeMs(match[1]!) - appended);
+  }
+  await daemon.stop();
+  removeDirs(dirs);
+  latencies.sort((a, b) => a - b);
+  return { median: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function trackedRss(count: number): Promise<{ idle: number; tracked: number }> {
+  const { dirs, mailLog } = setup();
+  const daemon = await startDaemon(dirs, { args: ['--dry-run', '--loglevel', 'NOTICE'] });
+  const idle = rssMb(daemon.child.pid!);
+  const chunk = 10_000;
+  for (let start = 0; start < count; start += chunk) {
+    let text = '';
+    for (let i = start; i < start + chunk; i++) text += dovecotFailure(ipv4(i));
+    appendFileSync(mailLog, text);
+  }
+  await waitFor(
+    `${count} tracked IPs`,
+    async () => (await control(dirs).request({ cmd: 'status', jail: 'dovecot' })).currentlyFailed === count || null,
+    120_000,
+  );
+  const tracked = rssMb(daemon.child.pid!);
+  await daemon.stop();
+  removeDirs(dirs);
+  return { idle, tracked };
+}
+
+async function startupWithBans(count: number): Promise<number> {
+  const { dirs } = setup();
+  mkdirSync(dirname(dirs.dbfile), { recursive: true });
+  const store = SqliteStore.open(dirs.dbfile);
+  const now = Date.now() / 1000;
+  const bans = Array.from({ length: count }, (_, i) => ({
+    ip: ipv4(i),
+    jail: 'dovecot',
+    time: now,
+    bantime: 86_400,
+    banCount: 1,
+    failures: 3,
+    matches: [],
+  }));
+  store.addBans(bans);
+  store.close();
+  const started = Date.now();
+  const daemon = await startDaemon(dirs, { args: ['--dry-run', '--loglevel', 'NOTICE'], readyTimeoutMs: 60_000 });
+  const ms = Date.now() - started;
+  const status = await control(dirs).request({ cmd: 'status', jail: 'dovecot' });
+  if (status.currentlyBanned !== count) throw new Error(`restored ${status.currentlyBanned} of ${count} bans`);
+  await daemon.stop();
+  removeDirs(dirs);
+  return ms;
+}
+
+const latency = await banLatency();
+report('daemon: ban latency, append → ban recorded (100 attackers)', `median ${latency.median} ms, p99 ${latency.p99} ms`, 'p99 < 50 ms');
+const rss = await trackedRss(100_000);
+report('daemon: RSS at idle', `${rss.idle.toFixed(1)} MB`);
+report('daemon: RSS with 100,000 tracked failing IPs', `${rss.tracked.toFixed(1)} MB`, '< 150 MB');
+for (const count of [1_000, 10_000, 100_000]) {
+  const ms = await startupWithBans(count);
+  report(`daemon: start-up with ${count.toLocaleString('en')} stored bans (until the socket answers)`, `${ms} ms`, count === 100_000 ? '< 2 s' : '');
+}
+console.log(`command: ${command}`);

@@ -1,0 +1,97 @@
+// `portcullis server`: the daemon in the foreground, as `fail2ban-server -xf start` runs under
+// docker-mailserver's supervisor. SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the configuration.
+import type { Command } from 'commander';
+import { defaultConfigDir } from '../config/load.js';
+import type { Config } from '../config/model.js';
+import { copyConfigVolume, defaultDmsPaths, type DmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
+import { readDmsEnvironment } from '../dms/environment.js';
+import { Daemon, type DaemonOptions } from '../server/daemon.js';
+
+export interface ServerFlags {
+  config?: string;
+  socket?: string;
+  pidfile?: string;
+  dbfile?: string;
+  logtarget?: string;
+  loglevel?: string;
+  x?: boolean;
+  dryRun?: boolean;
+  keepRulesOnStop?: boolean;
+  dms?: boolean;
+  dmsVolume?: string;
+  stateDir?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .description('run the daemon in the foreground (SIGTERM/SIGINT stop it, SIGHUP reloads)')
+    .option('-c, --config <dir>', 'Fail2Ban configuration tree (default /etc/fail2ban if present, else built-in defaults)')
+    .option('-s, --socket <path>', 'control socket (default from fail2ban.local)')
+    .option('-p, --pidfile <path>', 'pid file (default from fail2ban.local)')
+    .option('--dbfile <path>', "ban database, or 'None' (default from fail2ban.local)")
+    .option('--logtarget <target>', 'file path, STDOUT, STDERR or SYSLOG (default from fail2ban.local)')
+    .option('--loglevel <level>', 'CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG')
+    .option('-x', 'remove a control socket left behind by a crash')
+    .option('--dry-run', 'record bans in the log only; never touch the firewall')
+    .option('--keep-rules-on-stop', 'leave bans in the kernel on stop (their timeouts end them)')
+    .option('--dms', 'docker-mailserver start-up: honour ENABLE_FAIL2BAN, copy the config volume, use the state volume')
+    .option('--dms-volume <dir>', 'docker-mailserver config volume', defaultDmsPaths.configVolume)
+    .option('--state-dir <dir>', 'docker-mailserver state folder for the database', defaultDmsPaths.stateDir)
+    .action(async (flags: ServerFlags) => {
+      process.exitCode = await runServer(flags);
+    });
+}
+
+export async function runServer(flags: ServerFlags): Promise<number> {
+  const options: DaemonOptions = {
+    configDir: flags.config ?? defaultConfigDir(),
+    socket: flags.socket,
+    pidfile: flags.pidfile,
+    dbfile: flags.dbfile,
+    logtarget: flags.logtarget,
+    loglevel: flags.loglevel,
+    dryRun: flags.dryRun,
+    removeStaleSocket: flags.x,
+    keepRulesOnStop: flags.keepRulesOnStop,
+  };
+  if (flags.dms) {
+    const env = readDmsEnvironment(process.env);
+    if (!env.enabled) {
+      process.stderr.write('portcullis: ENABLE_FAIL2BAN is not 1; not starting\n');
+      return 0;
+    }
+    const paths: DmsPaths = {
+      configVolume: flags.dmsVolume ?? defaultDmsPaths.configVolume,
+      fail2banDir: flags.config ?? defaultDmsPaths.fail2banDir,
+      stateDir: flags.stateDir ?? defaultDmsPaths.stateDir,
+    };
+    copyConfigVolume(paths);
+    options.configDir = paths.fail2banDir;
+    options.dbfile ??= stateVolumeDbFile(paths) ?? undefined;
+    options.adjustConfig = (config) => withBlocktype(config, env.blocktype);
+  }
+  const daemon = Daemon.open(options);
+  const stop = () => void daemon.shutdown();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => void daemon.reload(undefined).catch(() => {}));
+  try {
+    await daemon.start();
+  } catch (err) {
+    await daemon.shutdown();
+    throw err;
+  }
+  await daemon.whenStopped();
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+  return 0;
+}
+
+/** FAIL2BAN_BLOCKTYPE applies to every jail, as docker-mailserver's nftables-common.local does. */
+function withBlocktype(config: Config, blocktype: string): Config {
+  return {
+    ...config,
+    jails: config.jails.map((jail) => ({ ...jail, options: { ...jail.options, blocktype } })),
+  };
+}

@@ -1,0 +1,420 @@
+// The daemon: reads the configuration, restores bans, starts every jail, answers the control socket,
+// and keeps time (expiry, purge, firewall checks). It owns no decision logic of its own: jails decide,
+// the store remembers, the firewall enforces.
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { dirname } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { Config, JailConfig } from '../config/model.js';
+import { substituteTags } from '../config/tags.js';
+import type { Firewall } from '../firewall/firewall.js';
+import { probeFirewall } from '../firewall/probe.js';
+import type { Runner } from '../firewall/runner.js';
+import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
+import type { BanTicket } from '../jail/bans.js';
+import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import {
+  ControlError,
+  type ControlHandler,
+  type JailBans,
+  type JailCount,
+  type JailKey,
+  type JailStatus,
+} from './control-protocol.js';
+import { type ControlServer, startControlServer } from './control-server.js';
+import { DaemonLog, parseLogLevel } from './daemon-log.js';
+import type { DaemonStore } from './daemon-store.js';
+import { type JailAction, JailRuntime } from './jail-runtime.js';
+
+export interface DaemonOptions {
+  /** A Fail2Ban tree, or null for the built-in defaults alone. */
+  configDir: string | null;
+  /** Overrides of fail2ban.local's settings (command-line options). */
+  socket?: string;
+  pidfile?: string;
+  dbfile?: string;
+  logtarget?: string;
+  loglevel?: string;
+  /** Record bans without touching the kernel (the `log` backend). */
+  dryRun?: boolean;
+  /** Remove a socket left behind by a crash (`-x`). */
+  removeStaleSocket?: boolean;
+  /** Leave the kernel enforcing bans after stop; their timeouts end them. */
+  keepRulesOnStop?: boolean;
+  /** Runs firewall commands (tests: inside a network namespace). */
+  firewallRunner?: Runner;
+  /** How often each jail's firewall rules are checked and repaired (ms). */
+  checkIntervalMs?: number;
+  pollIntervalMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Applied to the configuration after every (re)load: docker-mailserver's variables, for example. */
+  adjustConfig?: (config: Config) => Config;
+}
+
+const VERSION = '0.1.0';
+const TICK_MS = 1000;
+const FLUSH_MS = 2000;
+const PURGE_MS = 60 * 60 * 1000;
+
+export class Daemon implements ControlHandler {
+  private config: Config;
+  private readonly log: DaemonLog;
+  private readonly store: DaemonStore | null;
+  private readonly backends = new Map<string, Firewall>();
+  private readonly runtimes = new Map<string, JailRuntime>();
+  private control: ControlServer | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping: Promise<void> | null = null;
+  private readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+  private readonly now = () => Date.now() / 1000;
+
+  private constructor(
+    private readonly options: DaemonOptions,
+    config: Config,
+    log: DaemonLog,
+    store: DaemonStore | null,
+  ) {
+    this.config = config;
+    this.log = log;
+    this.store = store;
+    this.stopped = new Promise((resolve) => {
+      this.resolveStopped = resolve;
+    });
+  }
+
+  /** Loads the configuration and opens the log and the store; throws UserError with a clear line. */
+  static open(options: DaemonOptions): Daemon {
+    const config = Daemon.readConfig(options);
+    const server = config.server;
+    const log = new DaemonLog(server.logtarget, parseLogLevel(server.loglevel));
+    for (const warning of config.warnings) log.log('server', 'WARNING', warning);
+    let store: DaemonStore | null = null;
+    if (server.dbfile.toLowerCase() !== 'none') {
+      if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
+      store = SqliteStore.open(server.dbfile, {
+        maxMatches: server.dbmaxmatches,
+        onDegraded: (message) =>
+          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again'),
+      });
+    }
+    return new Daemon(options, config, log, store);
+  }
+
+  private static readConfig(options: DaemonOptions): Config {
+    const loaded = loadConfig({ dir: options.configDir });
+    const config = options.adjustConfig ? options.adjustConfig(loaded) : loaded;
+    const s = config.server;
+    return {
+      ...config,
+      server: {
+        ...s,
+        socket: options.socket ?? s.socket,
+        pidfile: options.pidfile ?? s.pidfile,
+        dbfile: options.dbfile ?? s.dbfile,
+        logtarget: options.logtarget ?? s.logtarget,
+        loglevel: options.loglevel ?? s.loglevel,
+      },
+    };
+  }
+
+  /** Restores bans, starts the jails, then opens the control socket. */
+  async start(): Promise<void> {
+    this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
+    await this.probeBackends(this.config.jails);
+    const restored = this.restorable();
+    for (const jailConfig of this.config.jails) {
+      await this.startJail(jailConfig, restored.get(jailConfig.name) ?? []);
+    }
+    this.control = await startControlServer({
+      path: this.config.server.socket,
+      handler: this,
+      force: this.options.removeStaleSocket ?? false,
+    });
+    this.writePidFile();
+    this.startTimers();
+    this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
+  }
+
+  /** Resolves when the daemon has stopped (by signal or the `stop` command). */
+  whenStopped(): Promise<void> {
+    return this.stopped;
+  }
+
+  /** Bans of the store that are still running, by jail. Unexpired bans come back before any line is read. */
+  private restorable(): Map<string, BanTicket[]> {
+    const byJail = new Map<string, BanTicket[]>();
+    if (this.store === null) return byJail;
+    for (const ban of this.store.activeBans(this.now())) {
+      let list = byJail.get(ban.jail);
+      if (list === undefined) byJail.set(ban.jail, (list = []));
+      list.push(ban);
+    }
+    return byJail;
+  }
+
+  private async probeBackends(jails: readonly JailConfig[]): Promise<void> {
+    if (this.options.dryRun) return;
+    const names = new Set<BackendName>();
+    for (const jail of jails) {
+      for (const action of jail.actions) {
+        const native = nativeAction(action.name);
+        if (native) names.add(native.backend);
+      }
+    }
+    for (const name of names) await probeFirewall(name, this.options.firewallRunner);
+  }
+
+  private backend(name: BackendName): Firewall {
+    let fw = this.backends.get(name);
+    if (fw === undefined) {
+      fw = createBackend(name, {
+        runner: this.options.firewallRunner,
+        write: (line) => this.log.log('actions', 'INFO', line),
+      });
+      this.backends.set(name, fw);
+    }
+    return fw;
+  }
+
+  private actionsFor(jail: JailConfig): JailAction[] {
+    const env = this.options.env ?? process.env;
+    if (this.options.dryRun) {
+      return [{ firewall: this.backend('log'), target: firewallJail(jail, jail.actions[0], env) }];
+    }
+    return jail.actions.map((action) => {
+      const native = nativeAction(action.name);
+      // Native backends are shared by every jail (one nftables table); an action.d script is per jail.
+      const firewall = native ? this.backend(native.backend) : firewallFor(action, { runner: this.options.firewallRunner });
+      return { firewall, target: firewallJail(jail, action, env) };
+    });
+  }
+
+  private async startJail(jailConfig: JailConfig, restored: readonly BanTicket[]): Promise<void> {
+    const runtime = new JailRuntime(jailConfig, {
+      now: this.now,
+      log: this.log,
+      store: this.store,
+      actions: this.actionsFor(jailConfig),
+      selfAddresses: ownAddresses(),
+      runIgnoreCommand: runIgnoreCommand,
+      pollIntervalMs: this.options.pollIntervalMs,
+    });
+    this.runtimes.set(jailConfig.name, runtime);
+    await runtime.start(restored);
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, work: () => Promise<void> | void) => {
+      let busy = false;
+      const timer = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          await work();
+        } catch (err) {
+          this.log.log('server', 'ERROR', (err as Error).message);
+        } finally {
+          busy = false;
+        }
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(TICK_MS, async () => {
+      for (const runtime of this.runtimes.values()) await runtime.expire();
+    });
+    every(FLUSH_MS, () => {
+      this.store?.flush();
+    });
+    every(PURGE_MS, () => this.purge());
+    every(this.options.checkIntervalMs ?? 30_000, async () => {
+      for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
+    });
+    this.purge();
+  }
+
+  private purge(): void {
+    if (this.store === null) return;
+    const result = this.store.purge(this.now(), this.config.server.dbpurgeage);
+    if (result.bans + result.bips > 0) {
+      this.log.log('database', 'INFO', `Purged ${result.bans} old ban(s) and ${result.bips} outdated last-ban row(s)`);
+    }
+  }
+
+  private writePidFile(): void {
+    const path = this.config.server.pidfile;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${process.pid}\n`);
+    } catch (err) {
+      this.log.log('server', 'WARNING', `cannot write the pid file ${path}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Stops reading, closes the socket, removes rules (unless kept) and flushes the store. Idempotent. */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.log('server', 'INFO', 'Shutdown in progress...');
+      for (const timer of this.timers) clearInterval(timer);
+      await this.control?.close();
+      for (const runtime of this.runtimes.values()) {
+        await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
+      }
+      this.store?.flush();
+      this.store?.close();
+      rmSync(this.config.server.pidfile, { force: true });
+      this.log.log('server', 'INFO', 'Exiting portcullis');
+      this.log.close();
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+
+  // ---- ControlHandler ------------------------------------------------------------------------------
+
+  version(): string {
+    return FAIL2BAN_VERSION;
+  }
+
+  jailNames(): readonly string[] {
+    return [...this.runtimes.keys()];
+  }
+
+  private runtime(jail: string): JailRuntime {
+    const runtime = this.runtimes.get(jail);
+    if (runtime === undefined) throw new ControlError('unknown-jail', `Sorry but the jail '${jail}' does not exist`, { jail });
+    return runtime;
+  }
+
+  jailStatus(jail: string): JailStatus {
+    const runtime = this.runtime(jail);
+    const status = runtime.jail.status();
+    return { ...status, files: runtime.fileList };
+  }
+
+  ban(jail: string, ips: readonly string[]): Promise<number> {
+    return this.runtime(jail).ban(ips);
+  }
+
+  async unban(ips: readonly string[] | 'all', jail: string | undefined): Promise<JailCount[]> {
+    const targets = jail === undefined ? [...this.runtimes.values()] : [this.runtime(jail)];
+    const counts: JailCount[] = [];
+    for (const runtime of targets) counts.push({ jail: runtime.name, count: await runtime.unban(ips) });
+    return counts;
+  }
+
+  banned(): JailBans[] {
+    return [...this.runtimes.values()].map((r) => ({ jail: r.name, ips: r.jail.status().bannedIps }));
+  }
+
+  /**
+   * Re-reads the configuration and restarts the jails it changed, carrying their bans over. A
+   * configuration that does not load leaves everything running as it was.
+   */
+  async reload(only: string | undefined): Promise<void> {
+    let next: Config;
+    try {
+      next = Daemon.readConfig(this.options);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.log('server', 'ERROR', `reload failed, keeping the running configuration: ${message}`);
+      throw new ControlError('failed', `reload failed, the running configuration is kept: ${message}`);
+    }
+    const wanted = new Map(next.jails.map((j) => [j.name, j]));
+    if (only !== undefined && !wanted.has(only) && !this.runtimes.has(only)) {
+      throw new ControlError('unknown-jail', `Sorry but the jail '${only}' does not exist`, { jail: only });
+    }
+    this.log.log('server', 'INFO', only === undefined ? 'Reload all jails' : `Reload jail '${only}'`);
+    await this.probeBackends([...wanted.values()]);
+    const names = only !== undefined ? [only] : [...new Set([...this.runtimes.keys(), ...wanted.keys()])];
+    for (const name of names) {
+      const old = this.runtimes.get(name);
+      const fresh = wanted.get(name);
+      const carried = old ? old.jail.bans.list() : [];
+      if (old) {
+        const sameRules = fresh !== undefined && sameTargets(old.config, fresh, this.actionsFor.bind(this));
+        await old.stop({ keepRules: sameRules });
+        this.runtimes.delete(name);
+      }
+      if (fresh) await this.startJail(fresh, carried);
+    }
+    if (only === undefined) {
+      this.log.setLevel(parseLogLevel(next.server.loglevel));
+      this.log.setTarget(next.server.logtarget);
+    }
+    this.config = { ...next, server: { ...next.server, socket: this.config.server.socket } };
+  }
+
+  stop(): void {
+    void this.shutdown();
+  }
+
+  get(jail: string, key: JailKey): number | string[] {
+    const c = this.runtime(jail).config;
+    switch (key) {
+      case 'bantime':
+        return c.bantime;
+      case 'findtime':
+        return c.findtime;
+      case 'maxretry':
+        return c.maxretry;
+      case 'maxmatches':
+        return c.maxmatches;
+      case 'ignoreip':
+        return c.ignoreip;
+      case 'logpath':
+        return this.runtime(jail).fileList;
+      case 'actions':
+        return c.actions.map((a) => a.name);
+    }
+  }
+
+  getLogLevel(): string {
+    return this.log.currentLevel;
+  }
+
+  setLogLevel(level: string): string {
+    let parsed: ReturnType<typeof parseLogLevel>;
+    try {
+      parsed = parseLogLevel(level);
+    } catch (err) {
+      throw new ControlError('invalid-argument', (err as Error).message);
+    }
+    this.log.setLevel(parsed);
+    return parsed;
+  }
+
+  logTarget(): string {
+    return this.log.currentTarget;
+  }
+}
+
+/** True when a reloaded jail keeps the same firewall objects, so its kernel rules can stay in place. */
+function sameTargets(a: JailConfig, b: JailConfig, actionsFor: (j: JailConfig) => JailAction[]): boolean {
+  const describe = (j: JailConfig) => JSON.stringify(actionsFor(j).map((x) => [x.firewall.name, x.target]));
+  try {
+    return describe(a) === describe(b);
+  } catch {
+    return false;
+  }
+}
+
+/** Every address of this host, for `ignoreself`. */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.split('%')[0]!));
+}
+
+/**
+ * `ignorecommand` is admin-written shell, so it runs through /bin/sh; the only value put into it is
+ * the address, which the jail has already validated and canonicalised (digits, dots, colons, hex).
+ */
+function runIgnoreCommand(command: string, ip: string): Promise<boolean> {
+  if (!/^[0-9a-fA-F.:/]+$/.test(ip)) return Promise.resolve(false);
+  const script = substituteTags(command, { ip });
+  return new Promise((resolve) => {
+    execFile('/bin/sh', ['-c', script], { timeout: 10_000 }, (err) => resolve(err === null));
+  });
+}

@@ -1,0 +1,259 @@
+// One running jail: its log source, filter, counting state, store rows and firewall rules, wired so a
+// line travels one way (read → dated → matched → counted → banned). The pure parts (Filter, Jail) make
+// every decision; this file does the side effects in the order that keeps bans durable: a ban is
+// committed to the store before the firewall is asked, so a crash in between is repaired at start-up by
+// reconcile.
+import type { JailConfig } from '../config/model.js';
+import type { Failure } from '../filter/failure.js';
+import { Filter } from '../filter/filter.js';
+import { resolveLogZone } from '../filter/timezone.js';
+import { parseAddress } from '../firewall/address.js';
+import type { BanEntry, Firewall, FirewallJail } from '../firewall/firewall.js';
+import { type BanTicket, banEnd } from '../jail/bans.js';
+import { Jail } from '../jail/jail.js';
+import { FileSource } from '../sources/file.js';
+import { JournalSource } from '../sources/journal.js';
+import type { LineBatch, Source } from '../sources/source.js';
+import type { DaemonStore } from './daemon-store.js';
+import { type DaemonLog, formatLocalTime } from './daemon-log.js';
+import { storePositions } from './positions.js';
+
+/** One action of a jail: the backend and what it acts on. */
+export interface JailAction {
+  firewall: Firewall;
+  target: FirewallJail;
+}
+
+export interface JailRuntimeDeps {
+  /** Wall clock in epoch seconds. */
+  now: () => number;
+  log: DaemonLog;
+  store: DaemonStore | null;
+  actions: JailAction[];
+  selfAddresses: readonly string[];
+  /** Runs `ignorecommand` with `<ip>` substituted; true means "ignore". */
+  runIgnoreCommand: (command: string, ip: string) => Promise<boolean>;
+  /** Poll interval of file sources, ms. */
+  pollIntervalMs?: number;
+}
+
+export class JailRuntime {
+  readonly name: string;
+  readonly jail: Jail;
+  readonly filter: Filter | null;
+  private source: Source | null = null;
+  private readonly files: string[];
+
+  constructor(
+    readonly config: JailConfig,
+    private readonly deps: JailRuntimeDeps,
+  ) {
+    this.name = config.name;
+    this.jail = new Jail(config, {
+      history: deps.store ?? undefined,
+      selfAddresses: deps.selfAddresses,
+    });
+    const def = config.filter;
+    this.filter =
+      def && def.failregex.length > 0
+        ? new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) })
+        : null;
+    this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
+  }
+
+  /** Log files (or journal matches) for `status JAIL`. */
+  get fileList(): string[] {
+    return this.config.backend === 'systemd' ? (this.config.filter?.journalmatch ?? []) : this.files;
+  }
+
+  /**
+   * Creates the firewall objects, restores `restored` bans (from the store or carried over a reload) and
+   * makes the kernel hold exactly them, then starts reading logs: no line is read before every ban is back.
+   */
+  async start(restored: readonly BanTicket[]): Promise<void> {
+    const now = this.deps.now();
+    let count = 0;
+    for (const ticket of restored) if (this.jail.restore(ticket, now)) count++;
+    const wanted = this.entries(this.jail.bans.list(), now);
+    for (const { firewall, target } of this.deps.actions) {
+      await firewall.start(target);
+      await firewall.reconcile(target, wanted);
+    }
+    if (count > 0) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Restored ${count} ban(s)`);
+    this.source = this.createSource();
+    if (this.source) await this.source.start();
+    this.deps.log.log('jail', 'INFO', `Jail '${this.name}' started`);
+  }
+
+  /** Stops reading; removes the firewall rules unless `keepRules`. Bans stay in the store. */
+  async stop(options: { keepRules?: boolean } = {}): Promise<void> {
+    await this.source?.stop();
+    this.source = null;
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        await firewall.stop(target, options);
+      } catch (err) {
+        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+      }
+    }
+    this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
+  }
+
+  private createSource(): Source | null {
+    if (this.filter === null) return null;
+    const onBatch = (batch: LineBatch) => this.handleBatch(batch);
+    const onError = (err: Error) => this.deps.log.log('filter', 'ERROR', `[${this.name}] ${err.message}`);
+    const store = this.deps.store;
+    if (this.config.backend === 'systemd') {
+      return new JournalSource({
+        key: this.name,
+        matches: this.config.filter?.journalmatch ?? [],
+        onBatch,
+        onError,
+        since: this.deps.now() - this.config.findtime,
+        encoding: this.config.logencoding,
+        cursors: store
+          ? { get: (key) => store.getJournalCursor(key), set: (key, cursor) => store.setJournalCursor(key, cursor) }
+          : undefined,
+      });
+    }
+    return new FileSource({
+      paths: this.config.logpaths,
+      onBatch,
+      onError,
+      encoding: this.config.logencoding,
+      positions: store ? storePositions(store, this.name) : undefined,
+      pollIntervalMs: this.deps.pollIntervalMs,
+    });
+  }
+
+  /** The hot path: every line of a batch through the filter and the jail; bans written once per batch. */
+  async handleBatch(batch: LineBatch): Promise<void> {
+    const filter = this.filter;
+    if (filter === null) return;
+    const now = this.deps.now();
+    const times = batch.times;
+    const due: BanTicket[] = [];
+    for (let i = 0; i < batch.lines.length; i++) {
+      const line = batch.lines[i]!;
+      const failures = filter.processLine(line, now, times?.[i]);
+      for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
+    }
+    if (due.length > 0) await this.commit(due, now);
+  }
+
+  private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
+    // Failures identified by a name or an id carry no address the firewall could block.
+    if (failure.kind !== 'ip') return;
+    if (failure.time < now - this.config.findtime) return;
+    this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${failure.ip} - ${formatLocalTime(failure.time * 1000)}`);
+    const ticket = this.jail.addFailure({ ip: failure.ip, time: failure.time, line }, now);
+    if (ticket) due.push(ticket);
+  }
+
+  /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
+  private async commit(due: BanTicket[], now: number): Promise<void> {
+    const command = this.jail.ignoreCommand;
+    const banned: BanTicket[] = [];
+    for (const ticket of due) {
+      if (command !== '' && (await this.deps.runIgnoreCommand(command, ticket.ip))) {
+        this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by command`);
+        continue;
+      }
+      if (this.jail.commitBan(ticket)) banned.push(ticket);
+    }
+    await this.apply(banned, now);
+  }
+
+  private async apply(banned: BanTicket[], now: number): Promise<void> {
+    if (banned.length === 0) return;
+    this.deps.store?.addBans(banned);
+    for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
+    const entries = this.entries(banned, now);
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        await firewall.ban(target, entries);
+      } catch (err) {
+        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): returns how many were not banned before. */
+  async ban(ips: readonly string[]): Promise<number> {
+    const now = this.deps.now();
+    const banned: BanTicket[] = [];
+    for (const ip of ips) {
+      const result = this.jail.ban(ip, now);
+      if (result.ok) banned.push(result.ticket);
+      else if (result.reason === 'already-banned') {
+        this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
+      }
+    }
+    await this.apply(banned, now);
+    return banned.length;
+  }
+
+  /** Lifts bans; returns how many of `ips` were banned here. */
+  async unban(ips: readonly string[] | 'all'): Promise<number> {
+    const lifted: BanTicket[] = [];
+    if (ips === 'all') lifted.push(...this.jail.unbanAll());
+    else {
+      for (const ip of ips) {
+        const ticket = this.jail.unban(ip);
+        if (ticket) lifted.push(ticket);
+      }
+    }
+    await this.lift(lifted, 'Unban');
+    return lifted.length;
+  }
+
+  /** Lifts bans whose time is over. */
+  async expire(): Promise<void> {
+    await this.lift(this.jail.expire(this.deps.now()), 'Unban');
+  }
+
+  private async lift(tickets: BanTicket[], verb: string): Promise<void> {
+    if (tickets.length === 0) return;
+    const store = this.deps.store;
+    for (const ticket of tickets) {
+      store?.removeBan(this.name, ticket.ip);
+      this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
+    }
+    const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        await firewall.unban(target, addresses);
+      } catch (err) {
+        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** actioncheck: rules flushed behind our back are put back with the current bans. */
+  async checkFirewall(): Promise<void> {
+    const now = this.deps.now();
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        if (await firewall.check(target)) continue;
+        this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
+        await firewall.start(target);
+        await firewall.reconcile(target, this.entries(this.jail.bans.list(), now));
+      } catch (err) {
+        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Firewall entries for tickets: the kernel timeout is the time left, none for permanent bans. */
+  private entries(tickets: readonly BanTicket[], now: number): BanEntry[] {
+    const out: BanEntry[] = [];
+    for (const ticket of tickets) {
+      const address = parseAddress(ticket.ip);
+      if (address === null) continue;
+      const end = banEnd(ticket);
+      out.push({ address, timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)) });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,131 @@
+// Debian's real fail2ban-server and portcullis run side by side, each in its own network namespace
+// (their nftables actions are real but cannot touch the host), on the same configuration tree: Debian's
+// /etc/fail2ban plus docker-mailserver's jails. The same commands go to each through its own
+// fail2ban-client, and stdout and exit codes must be identical byte for byte.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type RunningDaemon, startDaemon } from '../e2e/daemon-process.js';
+import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/netns.js';
+import { fail2banUnavailable, type RealFail2ban, startRealFail2ban } from './fail2ban-server.js';
+
+const skip = netnsUnavailable(['nft']) ?? fail2banUnavailable() ?? (spawnSync('test', ['-d', '/etc/fail2ban']).status !== 0 ? 'no /etc/fail2ban' : null);
+const ourClient = new URL('../../src/cli/fail2ban-client-main.js', import.meta.url).pathname;
+
+/** Debian's tree, the DMS jails as docker-mailserver's fail2ban-jail.cf sets them, a temp mail log. */
+function sharedTree(root: string): string {
+  const dir = join(root, 'fail2ban');
+  cpSync('/etc/fail2ban', dir, { recursive: true });
+  const mailLog = join(root, 'mail.log');
+  writeFileSync(mailLog, '');
+  writeFileSync(join(dir, 'filter.d', 'custom.conf'), '[Definition]\n');
+  writeFileSync(
+    join(dir, 'jail.d', 'user-jail.local'),
+    [
+      '[DEFAULT]',
+      'bantime = 3h',
+      'findtime = 10m',
+      'maxretry = 3',
+      'banaction = nftables-allports',
+      'backend = polling',
+      '',
+      '[dovecot]',
+      'enabled = true',
+      `logpath = ${mailLog}`,
+      '',
+      '[postfix]',
+      'enabled = true',
+      'mode = extra',
+      `logpath = ${mailLog}`,
+      '',
+      '[custom]',
+      'enabled = true',
+      'bantime = 180d',
+      `logpath = ${mailLog}`,
+      '',
+      '[sshd]',
+      'enabled = false',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(join(root, 'real'), { recursive: true });
+  writeFileSync(join(dir, 'fail2ban.local'), `[Definition]\ndbfile = ${join(root, 'real', 'fail2ban.sqlite3')}\n`);
+  return dir;
+}
+
+const script: string[][] = [
+  ['ping'],
+  ['status'],
+  ['set', 'custom', 'banip', '192.0.2.10', '192.0.2.11', '2001:db8::5'],
+  ['set', 'custom', 'banip', '192.0.2.10'],
+  ['set', 'dovecot', 'banip', '203.0.113.9'],
+  ['status', 'custom'],
+  ['status', 'dovecot'],
+  ['status', 'postfix'],
+  ['set', 'custom', 'unbanip', '192.0.2.11'],
+  ['status', 'custom'],
+  ['get', 'custom', 'bantime'],
+  ['get', 'dovecot', 'bantime'],
+  ['get', 'dovecot', 'findtime'],
+  ['get', 'postfix', 'maxretry'],
+  ['get', 'loglevel'],
+];
+
+describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the same tree', { skip: skip ?? false }, () => {
+  let root: string;
+  let tree: string;
+  let theirs: Pair;
+  let ours: Pair;
+  let real: RealFail2ban;
+  let daemon: RunningDaemon;
+  let ourSocket: string;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'pc-compare-'));
+    tree = sharedTree(root);
+    theirs = createPair('cmpf');
+    ours = createPair('cmpp');
+    real = await startRealFail2ban({ configDir: tree, prefix: inNamespace(theirs.server) });
+    ourSocket = join(root, 'ours', 'fail2ban.sock');
+    daemon = await startDaemon(
+      {
+        root,
+        config: tree,
+        socket: ourSocket,
+        pidfile: join(root, 'ours', 'fail2ban.pid'),
+        dbfile: join(root, 'ours', 'fail2ban.sqlite3'),
+        logfile: join(root, 'ours', 'fail2ban.log'),
+      },
+      { prefix: inNamespace(ours.server) },
+    );
+  });
+
+  after(async () => {
+    await daemon?.kill();
+    await real?.stop();
+    theirs?.destroy();
+    ours?.destroy();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('prints the same bytes and exit codes for ping, status, banip/unbanip, status JAIL and get', () => {
+    // The reference really is in the state the comparison claims (not two empty outputs).
+    const reference: string[] = [];
+    for (const command of script) {
+      const expected = real.client(...command);
+      const got = spawnSync(process.execPath, [ourClient, '-c', tree, '-s', ourSocket, ...command], { encoding: 'utf8' });
+      const label = `fail2ban-client ${command.join(' ')}`;
+      assert.equal(got.stdout, expected.stdout, `${label}: stdout differs`);
+      assert.equal(got.status, expected.code, `${label}: exit code differs`);
+      reference.push(expected.stdout);
+    }
+    assert.equal(reference[0], 'Server replied: pong\n');
+    assert.equal(reference[2], '3\n');
+    assert.equal(reference[3], '0\n');
+    assert.match(reference[5]!, /`- Banned IP list:\t192\.0\.2\.10 192\.0\.2\.11 2001:db8::5\n/);
+    assert.equal(reference[10], '15552000\n');
+  });
+});
