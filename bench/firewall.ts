@@ -8,6 +8,7 @@ import { type Address, parseAddress } from '../src/firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail } from '../src/firewall/firewall.js';
 import { commandRunner } from '../src/firewall/runner.js';
 import { type BackendName, createBackend } from '../src/firewall/select.js';
+import { report } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -88,9 +89,9 @@ async function main(): Promise<void> {
 
     let fw = await started('nftables', jail);
     await fw.ban(jail, range(0, 1000, 12));
-    console.log(`nftables single ban, 1,000 held: ${await singleLatency(fw, jail, SAMPLES)}`);
+    report('firewall: nftables single ban, 1,000 held', await singleLatency(fw, jail, SAMPLES));
     const small = perProcess(SINGLE, 13);
-    console.log(`one process per ban (Fail2Ban's way), ~1,000 held: ${fmt(small)} ms each over ${fmt(SINGLE)} processes`);
+    report("firewall: one nft process per ban (Fail2Ban's way), ~1,000 held", `${fmt(small)} ms each over ${fmt(SINGLE)} processes`);
     await fw.stop(jail);
 
     fw = await started('nftables', jail);
@@ -99,24 +100,24 @@ async function main(): Promise<void> {
     const parse = ms(t0);
     const bulk = await timed(() => fw.ban(jail, entries));
     console.log(`\nparsing ${fmt(BANS)} addresses (done once per address, before the firewall): ${fmt(parse)} ms`);
-    console.log(`nftables: ${fmt(BANS)} bans in one batch (one nft -f -): ${fmt(bulk)} ms`);
-    console.log(`nftables single ban, ${fmt(BANS)} held: ${await singleLatency(fw, jail, 10)}`);
+    report(`firewall: nftables ${fmt(BANS)} bans in one batch (one nft -f -)`, `${fmt(bulk)} ms`, BANS === 100_000 ? '< 2 s' : '');
+    report(`firewall: nftables single ban, ${fmt(BANS)} held`, await singleLatency(fw, jail, 10));
     const burst = await timed(() => Promise.all(range(0, 1000, 14).map((e) => fw.ban(jail, [e]))));
-    console.log(`nftables 1,000 concurrent single bans, ${fmt(BANS)} held (coalesced into batches): ${fmt(burst)} ms`);
+    report(`firewall: nftables 1,000 concurrent single bans, ${fmt(BANS)} held (coalesced)`, `${fmt(burst)} ms in total`);
     const big = perProcess(5, 15);
-    console.log(`one process per ban, ${fmt(BANS)} held: ${fmt(big)} ms each (5 processes)`);
+    report(`firewall: one nft process per ban, ${fmt(BANS)} held`, `${fmt(big)} ms each (5 processes)`);
     const extrapolated = (small * BANS) / 1000;
     console.log(
       `one process per ban for ${fmt(BANS)} bans: at least ${fmt(extrapolated)} s, extrapolated from the ~1,000-held cost (not measured; ` +
         `each process gets slower as the set grows, up to ${fmt(big)} ms)`,
     );
-    console.log(`batch vs one process per ban: at least ${fmt((extrapolated * 1000) / bulk)}x faster`);
+    report(`firewall: ${fmt(BANS)} bans, batch vs one process per ban (extrapolated)`, `≥ ${fmt((extrapolated * 1000) / bulk)}× faster (≥ ${fmt(extrapolated)} s vs ${fmt(bulk)} ms)`);
     await fw.stop(jail);
 
     const ipset = await started('iptables-ipset', jail);
     const ipsetBulk = await timed(() => ipset.ban(jail, entries));
-    console.log(`\niptables-ipset: ${fmt(BANS)} bans in one batch (one ipset restore): ${fmt(ipsetBulk)} ms`);
-    console.log(`iptables-ipset single ban, ${fmt(BANS)} held: ${await singleLatency(ipset, jail, SAMPLES)}`);
+    report(`firewall: iptables-ipset ${fmt(BANS)} bans in one batch (one ipset restore)`, `${fmt(ipsetBulk)} ms`);
+    report(`firewall: iptables-ipset single ban, ${fmt(BANS)} held`, await singleLatency(ipset, jail, SAMPLES));
     await ipset.stop(jail);
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);

@@ -1,15 +1,18 @@
 // Benchmark (not a test): `portcullis regex` against Debian's `fail2ban-regex` on the same generated
 // docker-mailserver log, with the same filter files (/etc/fail2ban) and with portcullis' built-in ones.
 // Prints both times, the ratio, lines/s and the commands, and checks both find the same matches.
-// Usage: node dist/bench/regex.js [LINES] [LOG]   (default 1,000,000 lines, written to $TMPDIR and
-// removed afterwards; with LOG, the generated log is kept there, or reused when LOG already exists)
+// Usage: node dist/bench/regex.js [LINES...]   (default 1,000,000 and 10,000,000; F2B_LIMIT=seconds caps
+// each fail2ban-regex run, default 150, reported as "> limit")
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { report } from './report.js';
 
-const LINES = Number(process.argv[2] ?? 1_000_000);
+/** Line counts to run; fail2ban-regex is stopped after F2B_LIMIT seconds and reported as "> limit". */
+const SIZES = process.argv.length > 2 ? process.argv.slice(2).map(Number) : [1_000_000, 10_000_000];
+const F2B_LIMIT = Number(process.env.F2B_LIMIT ?? 150);
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** Deterministic PRNG (mulberry32) so every run benchmarks the same log. */
@@ -23,8 +26,11 @@ function rng(seed: number): () => number {
   };
 }
 
-/** A docker-mailserver mail.log: Postfix and Dovecot traffic with about 1 % failed logins/rejects. */
-function generate(lines: number): { text: string; failures: number } {
+/**
+ * Writes a docker-mailserver mail.log to `path`: Postfix and Dovecot traffic with about 1 % failed
+ * logins/rejects. Written in chunks: 10,000,000 lines do not fit in one string.
+ */
+function generate(lines: number, path: string): { failures: number } {
   const r = rng(42);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const ip = () => `${pick([198, 203, 192, 45, 185])}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}.${1 + Math.floor(r() * 254)}`;
@@ -53,9 +59,14 @@ function generate(lines: number): { text: string; failures: number } {
     (t) => `${t} mail dovecot: auth: passwd-file(${pick(users)},${ip()},<${qid()}>): Password mismatch`,
   ];
   const months = ['Nov'];
-  const out: string[] = [];
+  const fd = openSync(path, 'w');
+  let out: string[] = [];
   let failures = 0;
   for (let i = 0; i < lines; i++) {
+    if (out.length === 100_000) {
+      writeSync(fd, `${out.join('\n')}\n`);
+      out = [];
+    }
     const s = Math.floor((i / lines) * 86400);
     const t = `${pick(months)} 24 ${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
     if (r() < 0.01) {
@@ -63,7 +74,9 @@ function generate(lines: number): { text: string; failures: number } {
       out.push(pick(failing)(t));
     } else out.push(pick(normal)(t));
   }
-  return { text: `${out.join('\n')}\n`, failures };
+  if (out.length > 0) writeSync(fd, `${out.join('\n')}\n`);
+  closeSync(fd);
+  return { failures };
 }
 
 interface Timed {
@@ -72,67 +85,56 @@ interface Timed {
   command: string;
 }
 
-function time(cmd: string, args: string[]): Timed {
+/** Runs a command to completion; `limitSeconds` stops it and returns null (it took longer). */
+function time(cmd: string, args: string[], limitSeconds?: number): Timed | null {
   const start = process.hrtime.bigint();
-  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, TZ: 'UTC' } });
+  const res = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    env: { ...process.env, TZ: 'UTC' },
+    timeout: limitSeconds === undefined ? undefined : limitSeconds * 1000,
+  });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (res.error && (res.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return null;
   if (res.status !== 0) throw new Error(`${cmd} failed (${res.status}): ${res.stderr.slice(0, 500)}`);
   return { seconds, stdout: res.stdout, command: [cmd, ...args.map((a) => (/[\s[\]]/.test(a) ? `'${a}'` : a))].join(' ') };
 }
 
+function ours(log: string, config: string, filter: string): Timed {
+  const run = time(process.execPath, ['--enable-experimental-regexp-engine-on-excessive-backtracks', MAIN, 'regex', '--json', '-c', config, log, filter]);
+  if (run === null) throw new Error('unreachable: no limit');
+  return run;
+}
+
+const ips = (run: Timed) => (JSON.parse(run.stdout) as { matches: Array<{ ip: string }> }).matches.map((m) => m.ip);
+const rate = (lines: number, seconds: number) => `${Math.round(lines / seconds).toLocaleString('en')} lines/s`;
+const haveF2b = spawnSync('fail2ban-regex', ['--version'], { encoding: 'utf8' }).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'pc-bench-'));
-const log = process.argv[3] ?? join(dir, 'mail.log');
+let ok = true;
 try {
-  if (existsSync(log)) {
-    const n = readFileSync(log, 'utf8').split('\n').length - 1;
-    if (n !== LINES) throw new Error(`${log} has ${n} lines, not ${LINES}`);
-    console.log(`reusing ${log} (${LINES} lines)\n`);
-  } else {
-    const g = generate(LINES);
-    writeFileSync(log, g.text);
-    console.log(`generated ${LINES} lines (${(g.text.length / 1e6).toFixed(0)} MB, ${g.failures} failures) in ${log}\n`);
-  }
-  const haveF2b = spawnSync('fail2ban-regex', ['--version'], { encoding: 'utf8' }).status === 0;
-  let ok = true;
-  for (const filter of ['postfix[mode=extra]', 'dovecot']) {
-    const ours = time(process.execPath, [
-      '--enable-experimental-regexp-engine-on-excessive-backtracks',
-      MAIN,
-      'regex',
-      '--json',
-      '-c',
-      '/etc/fail2ban',
-      log,
-      filter,
-    ]);
-    const builtin = time(process.execPath, [
-      '--enable-experimental-regexp-engine-on-excessive-backtracks',
-      MAIN,
-      'regex',
-      '--json',
-      '-c',
-      dir,
-      log,
-      filter,
-    ]);
-    const ourIps = (JSON.parse(ours.stdout) as { matches: Array<{ ip: string }> }).matches.map((m) => m.ip);
-    const builtinIps = (JSON.parse(builtin.stdout) as { matches: Array<{ ip: string }> }).matches.map((m) => m.ip);
-    console.log(`== ${filter}`);
-    console.log(`portcullis (Fail2Ban's filter file): ${ours.seconds.toFixed(2)} s, ${Math.round(LINES / ours.seconds).toLocaleString('en')} lines/s, ${ourIps.length} matches`);
-    console.log(`  ${ours.command}`);
-    console.log(`portcullis (built-in filter):        ${builtin.seconds.toFixed(2)} s, ${Math.round(LINES / builtin.seconds).toLocaleString('en')} lines/s, ${builtinIps.length} matches`);
-    console.log(`  ${builtin.command}`);
-    if (haveF2b) {
-      const f2b = time('fail2ban-regex', ['-o', 'ip', log, filter]);
-      const f2bIps = f2b.stdout.split('\n').filter((l) => l.trim() !== '');
-      const same = JSON.stringify(f2bIps) === JSON.stringify(ourIps);
-      const sameBuiltin = JSON.stringify(f2bIps) === JSON.stringify(builtinIps);
-      ok &&= same && sameBuiltin;
-      console.log(`fail2ban-regex:                      ${f2b.seconds.toFixed(2)} s, ${Math.round(LINES / f2b.seconds).toLocaleString('en')} lines/s, ${f2bIps.length} matches`);
-      console.log(`  ${f2b.command}`);
-      console.log(`speed-up: ${(f2b.seconds / ours.seconds).toFixed(1)}x (same filter file), ${(f2b.seconds / builtin.seconds).toFixed(1)}x (built-in)`);
-      console.log(`same matches: ${same ? 'yes' : 'NO'} (Fail2Ban's filter), ${sameBuiltin ? 'yes' : 'NO'} (built-in)\n`);
-    } else console.log("fail2ban-regex not installed: no comparison (apt-get install fail2ban)\n");
+  for (const lines of SIZES) {
+    const log = join(dir, `mail-${lines}.log`);
+    const { failures } = generate(lines, log);
+    const size = `${(lines / 1e6).toLocaleString('en')}M lines`;
+    console.log(`generated ${lines.toLocaleString('en')} lines (${failures.toLocaleString('en')} failures)`);
+    for (const filter of ['postfix[mode=extra]', 'dovecot']) {
+      const builtin = ours(log, dir, filter);
+      const f2bFiles = ours(log, '/etc/fail2ban', filter);
+      console.log(`  ${builtin.command}\n  ${f2bFiles.command}`);
+      const f2b = haveF2b ? time('fail2ban-regex', ['-o', 'ip', log, filter], F2B_LIMIT) : undefined;
+      let versus = 'fail2ban-regex not installed';
+      if (f2b === null) versus = `fail2ban-regex > ${F2B_LIMIT} s: ≥ ${(F2B_LIMIT / builtin.seconds).toFixed(1)}×`;
+      else if (f2b) {
+        console.log(`  ${f2b.command}`);
+        const theirs = f2b.stdout.split('\n').filter((l) => l.trim() !== '');
+        const same = JSON.stringify(theirs) === JSON.stringify(ips(builtin)) && JSON.stringify(theirs) === JSON.stringify(ips(f2bFiles));
+        ok &&= same;
+        versus = `fail2ban-regex ${f2b.seconds.toFixed(1)} s (${rate(lines, f2b.seconds)}): ${(f2b.seconds / builtin.seconds).toFixed(1)}×, same ${theirs.length} matches: ${same ? 'yes' : 'NO'}`;
+      }
+      report(`regex ${filter}, ${size}, built-in filter`, `${builtin.seconds.toFixed(2)} s, ${rate(lines, builtin.seconds)}; ${versus}`, '≥ 20× fail2ban-regex, ≥ 1 M lines/s');
+      report(`regex ${filter}, ${size}, Fail2Ban's filter file`, `${f2bFiles.seconds.toFixed(2)} s, ${rate(lines, f2bFiles.seconds)}`);
+    }
+    rmSync(log, { force: true });
   }
   if (!ok) process.exitCode = 1;
 } finally {
