@@ -188,7 +188,7 @@ export class JailRuntime {
       if (result.ok) banned.push(result.ticket);
       else if (result.reason === 'already-banned') {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
-      }
+      } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
     }
     await this.apply(banned, now);
     return banned.length;

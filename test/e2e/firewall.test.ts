@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Address, parseAddress } from '../../src/firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail } from '../../src/firewall/firewall.js';
 import { checkAndRepair } from '../../src/firewall/reconcile.js';
 import { commandRunner } from '../../src/firewall/runner.js';
 import { type BackendName, createBackend } from '../../src/firewall/select.js';
+import { cliPath, daemonDirs, removeDirs, writeConfig } from './daemon-process.js';
 import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type Pair, tryConnect } from './netns.js';
 
 const skip = netnsUnavailable(['nft', 'iptables', 'ip6tables', 'ipset']) ?? false;
@@ -250,13 +250,17 @@ describe('nftables specifics', { skip, concurrency: false }, () => {
 });
 
 describe('without CAP_NET_ADMIN', { skip: skip || netnsUnavailable(['capsh']) || false }, () => {
-  test('the probe prints one line naming the fix and exits with the environment code', () => {
-    const cli = fileURLToPath(new URL('../../src/firewall/probe-cli.js', import.meta.url));
-    for (const action of ['nftables-multiport', 'iptables-multiport', 'iptables-ipset']) {
-      const r = spawnSync('capsh', ['--drop=cap_net_admin', '--', '-c', `exec "${process.execPath}" "${cli}" ${action}`], {
+  test('portcullis server refuses to start with one line naming the fix, exit code 4, for each backend', () => {
+    for (const banaction of ['nftables-multiport', 'iptables-multiport', 'iptables-ipset']) {
+      const dirs = daemonDirs();
+      writeConfig(dirs, { 'jail.d/test.local': `[DEFAULT]\nbanaction = ${banaction}\n` });
+      const server = [cliPath, 'server', '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '--dbfile', dirs.dbfile, '--logtarget', dirs.logfile];
+      const r = spawnSync('capsh', ['--drop=cap_net_admin', '--', '-c', `exec "${process.execPath}" ${server.map((a) => `"${a}"`).join(' ')}`], {
         encoding: 'utf8',
+        timeout: 30_000,
       });
-      assert.equal(r.stderr, 'portcullis: cannot change the firewall: CAP_NET_ADMIN is missing; run the container with --cap-add=NET_ADMIN\n');
+      removeDirs(dirs);
+      assert.equal(r.stderr, 'portcullis: cannot change the firewall: CAP_NET_ADMIN is missing; run the container with --cap-add=NET_ADMIN\n', banaction);
       assert.equal(r.status, 4);
       assert.equal(r.stdout, '');
     }
