@@ -57,6 +57,7 @@ const VERSION = '0.1.0';
 const TICK_MS = 1000;
 const FLUSH_MS = 2000;
 const PURGE_MS = 60 * 60 * 1000;
+const IGNORE_DNS_MS = 5 * 60 * 1000;
 
 export class Daemon implements ControlHandler {
   private config: Config;
@@ -230,6 +231,9 @@ export class Daemon implements ControlHandler {
       this.store?.flush();
     });
     every(PURGE_MS, () => this.purge());
+    every(IGNORE_DNS_MS, async () => {
+      for (const runtime of this.runtimes.values()) await runtime.refreshIgnoredNames();
+    });
     every(this.options.checkIntervalMs ?? 30_000, async () => {
       for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
     });

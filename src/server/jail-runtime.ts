@@ -3,6 +3,7 @@
 // every decision; this file does the side effects in the order that keeps bans durable: a ban is
 // committed to the store before the firewall is asked, so a crash in between is repaired at start-up by
 // reconcile.
+import { lookup as dnsLookup } from 'node:dns/promises';
 import type { JailConfig } from '../config/model.js';
 import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
@@ -80,9 +81,16 @@ export class JailRuntime {
       await firewall.reconcile(target, wanted);
     }
     if (count > 0) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Restored ${count} ban(s)`);
+    await this.refreshIgnoredNames();
     this.source = this.createSource();
     if (this.source) await this.source.start();
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' started`);
+  }
+
+  /** Resolves the DNS names of `ignoreip` anew (at start, then periodically: addresses change). */
+  async refreshIgnoredNames(): Promise<void> {
+    if (this.jail.ignore.names.length === 0) return;
+    await this.jail.ignore.refresh(resolveName);
   }
 
   /** Stops reading; removes the firewall rules unless `keepRules`. Bans stay in the store. */
@@ -255,5 +263,24 @@ export class JailRuntime {
       out.push({ address, timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)) });
     }
     return out;
+  }
+}
+
+const DNS_TIMEOUT_MS = 3000;
+
+/** An `ignoreip` name's addresses, or none when it does not resolve within the timeout. */
+async function resolveName(name: string): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string[]>((resolve) => {
+    timer = setTimeout(() => resolve([]), DNS_TIMEOUT_MS);
+  });
+  const lookup = dnsLookup(name, { all: true }).then(
+    (found) => found.map((a) => a.address),
+    () => [],
+  );
+  try {
+    return await Promise.race([lookup, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -125,4 +125,22 @@ describe('portcullis server on the built-in defaults (log backend)', () => {
     assert.equal(new Set(banned).size, banned.length, 'no address banned twice');
     assert.equal(await daemon.stop(), 0);
   });
+
+  it('reload applies a changed jail and keeps every active ban', async () => {
+    const { dirs, mailLog } = mailSetup();
+    trees.push(dirs);
+    const daemon = await startDaemon(dirs, { args: ['--dry-run'] });
+    running.push(daemon);
+    assert.equal(await control(dirs).request({ cmd: 'ban', jail: 'custom', ips: ['192.0.2.77'] }), 1);
+    for (let i = 0; i < 3; i++) appendFileSync(mailLog, dovecotFailure('198.51.100.30'));
+    await waitFor('dovecot ban', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes('198.51.100.30'));
+    writeConfig(dirs, {
+      'jail.d/test.local': `[dovecot]\nlogpath = ${mailLog}\nmaxretry = 5\n\n[postfix]\nlogpath = ${mailLog}\n`,
+    });
+    await control(dirs).request({ cmd: 'reload' });
+    assert.equal(await control(dirs).request({ cmd: 'get', jail: 'dovecot', key: 'maxretry' }), 5);
+    assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, ['198.51.100.30']);
+    assert.deepEqual((await jailStatus(dirs, 'custom')).bannedIps, ['192.0.2.77']);
+    assert.equal(await daemon.stop(), 0);
+  });
 });
