@@ -60,6 +60,14 @@ describe('portcullis client commands', () => {
     assert.match(await out((io) => cmd.status(client(), io, 'postfix', {})), /`- Banned IP list:\t1\.2\.3\.4\n$/);
   });
 
+  it('status JAIL lists firewall and database problems after the Fail2Ban tree', async () => {
+    fake.jails.splice(0, fake.jails.length, fakeJail('postfix', { problems: ['00:00:01 nftables ban failed: nft: Operation not permitted'] }));
+    assert.match(
+      await out((io) => cmd.status(client(), io, 'postfix', {})),
+      /`- Banned IP list:\t\nProblems:\n {2}00:00:01 nftables ban failed: nft: Operation not permitted\n$/,
+    );
+  });
+
   it('ban, banned, unban, unban --all', async () => {
     assert.equal(
       await out((io) => cmd.ban(client(), io, 'postfix', ['1.2.3.4', '2001:db8::/64'], {})),

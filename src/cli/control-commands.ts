@@ -60,7 +60,8 @@ export async function status(client: ControlClient, io: CliIo, jail: string | un
     show(io, opts, { jails }, formatStatus(jails));
   } else {
     const s = await ask(client, { cmd: 'status', jail });
-    show(io, opts, { jail, ...s }, formatJailStatus(jail, s));
+    const problems = s.problems?.length ? `\nProblems:\n${s.problems.map((p) => `  ${p}`).join('\n')}` : '';
+    show(io, opts, { jail, ...s }, `${formatJailStatus(jail, s).replace(/\n$/, '')}${problems}`);
   }
 }
 

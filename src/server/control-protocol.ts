@@ -16,6 +16,11 @@ export interface JailStatus {
   totalBanned: number;
   /** Current bans, oldest first. */
   bannedIps: string[];
+  /**
+   * What went wrong lately, one line each, most recent last: failed firewall commands of this jail and
+   * database trouble. `portcullis status JAIL` shows them; fail2ban-client's output has no place for them.
+   */
+  problems?: string[];
 }
 
 export interface JailCount {

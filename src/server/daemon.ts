@@ -296,7 +296,9 @@ export class Daemon implements ControlHandler {
   jailStatus(jail: string): JailStatus {
     const runtime = this.runtime(jail);
     const status = runtime.jail.status();
-    return { ...status, files: runtime.fileList };
+    const problems = runtime.firewallProblems();
+    if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
+    return { ...status, files: runtime.fileList, problems };
   }
 
   ban(jail: string, ips: readonly string[]): Promise<number> {

@@ -238,6 +238,15 @@ export class JailRuntime {
     }
   }
 
+  /** The firewall failures of this jail that the backends kept, oldest first, one line each. */
+  firewallProblems(): string[] {
+    return this.deps.actions.flatMap(({ firewall }) =>
+      firewall.errors
+        .filter((e) => e.jail === this.name)
+        .map((e) => `${formatLocalTime(e.time)} ${firewall.name} ${e.operation} failed: ${e.message}`),
+    );
+  }
+
   /** actioncheck: rules flushed behind our back are put back with the current bans. */
   async checkFirewall(): Promise<void> {
     const now = this.deps.now();

@@ -21,6 +21,8 @@ export interface FakeJail {
   maxretry: number;
   ignoreip: string[];
   actions: string[];
+  /** Lines `status` reports under Problems (failed firewall commands, database trouble). */
+  problems?: string[];
 }
 
 export function fakeJail(name: string, over: Partial<FakeJail> = {}): FakeJail {
@@ -74,6 +76,7 @@ export class FakeControlHandler implements ControlHandler {
       currentlyBanned: j.bans.length,
       totalBanned: j.totalBanned,
       bannedIps: [...j.bans],
+      ...(j.problems ? { problems: [...j.problems] } : {}),
     };
   }
   ban(name: string, ips: readonly string[]): number {
