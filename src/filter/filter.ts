@@ -103,7 +103,7 @@ export class Filter {
     this.literals =
       multiline || this.failregex.length === 0 || lits.some((l) => l === '') || /\{UNB\}/i.test(def.datepattern ?? '')
         ? null
-        : [...new Set(lits)];
+        : withoutSupersets(lits);
   }
 
   /**
@@ -368,4 +368,13 @@ function countNl(s: string, end: number): number {
   let n = 0;
   for (let i = s.indexOf('\n'); i >= 0 && i < end; i = s.indexOf('\n', i + 1)) n++;
   return n;
+}
+
+/**
+ * The literals a line must contain one of, minus those that contain another: a line holding
+ * "proxy dest auth failed" also holds "auth failed", so scanning for both is wasted work.
+ */
+function withoutSupersets(literals: readonly string[]): string[] {
+  const unique = [...new Set(literals)];
+  return unique.filter((l) => !unique.some((other) => other !== l && l.includes(other)));
 }
