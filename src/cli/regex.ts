@@ -6,8 +6,8 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultConfigDir } from '../config/load.js';
 import { loadFilterDefinition } from '../config/filter-def.js';
-import { ConfigError, ExitCode, UserError } from '../errors.js';
-import { Filter, FilterError } from '../filter/filter.js';
+import { ExitCode, UserError } from '../errors.js';
+import { Filter, FilterError, filterConfigError } from '../filter/filter.js';
 import type { Failure } from '../filter/failure.js';
 import { resolveLogZone } from '../filter/timezone.js';
 
@@ -182,7 +182,7 @@ export function runRegex(log: string, filterSpec: string, opts: RegexOptions): R
   try {
     filter = new Filter(def, { checkAll: true, zone: resolveLogZone(opts.timezone), useDns: opts.usedns ?? 'raw' });
   } catch (err) {
-    if (err instanceof FilterError) throw new ConfigError(def.file ?? filterSpec, null, err.message);
+    if (err instanceof FilterError) throw filterConfigError(def, err);
     throw err;
   }
   const keepMissed = opts.printAllMissed === true;

@@ -5,6 +5,7 @@ import { defaultConfigDir } from '../config/load.js';
 import type { Config } from '../config/model.js';
 import { copyConfigVolume, defaultDmsPaths, type DmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
 import { readDmsEnvironment } from '../dms/environment.js';
+import { UserError } from '../errors.js';
 import { Daemon, type DaemonOptions } from '../server/daemon.js';
 
 export interface ServerFlags {
@@ -17,6 +18,7 @@ export interface ServerFlags {
   x?: boolean;
   dryRun?: boolean;
   keepRulesOnStop?: boolean;
+  checkInterval?: string;
   dms?: boolean;
   dmsVolume?: string;
   stateDir?: string;
@@ -35,6 +37,7 @@ export function register(program: Command): void {
     .option('-x', 'remove a control socket left behind by a crash')
     .option('--dry-run', 'record bans in the log only; never touch the firewall')
     .option('--keep-rules-on-stop', 'leave bans in the kernel on stop (their timeouts end them)')
+    .option('--check-interval <seconds>', 'how often firewall rules are checked and repaired', '30')
     .option('--dms', 'docker-mailserver start-up: honour ENABLE_FAIL2BAN, copy the config volume, use the state volume')
     .option('--dms-volume <dir>', 'docker-mailserver config volume', defaultDmsPaths.configVolume)
     .option('--state-dir <dir>', 'docker-mailserver state folder for the database', defaultDmsPaths.stateDir)
@@ -54,6 +57,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     dryRun: flags.dryRun,
     removeStaleSocket: flags.x,
     keepRulesOnStop: flags.keepRulesOnStop,
+    checkIntervalMs: checkInterval(flags.checkInterval),
   };
   if (flags.dms) {
     const env = readDmsEnvironment(process.env);
@@ -94,4 +98,13 @@ function withBlocktype(config: Config, blocktype: string): Config {
     ...config,
     jails: config.jails.map((jail) => ({ ...jail, options: { ...jail.options, blocktype } })),
   };
+}
+
+function checkInterval(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 86_400) {
+    throw new UserError(`--check-interval must be a number of seconds from 0.1 to 86400, not '${text}'`);
+  }
+  return seconds * 1000;
 }

@@ -55,6 +55,11 @@ export function filterDefinition(
     datepattern: datepattern === undefined || datepattern === null || datepattern === '' ? null : pyStr(datepattern),
     journalmatch: lines(final.get('journalmatch')),
     options,
+    origins: {
+      prefregex: reader.where('prefregex'),
+      failregex: reader.where('failregex'),
+      ignoreregex: reader.where('ignoreregex'),
+    },
   };
 }
 

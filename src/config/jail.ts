@@ -1,5 +1,7 @@
 // A jail as Fail2Ban resolved it (RawJail) → the typed, validated JailConfig the daemon runs.
 import { ConfigError } from '../errors.js';
+import { isDnsName } from '../jail/ignore.js';
+import { parseCidr } from '../jail/ip.js';
 import { actionDefinition } from './action-def.js';
 import { parseDuration } from './duration.js';
 import { filterDefinition } from './filter-def.js';
@@ -89,6 +91,15 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
     overalljails: opt('bantime.overalljails') === true,
   };
 
+  // Checked here, where the file and line are known: an address typo must not start a jail that
+  // then bans the very host the admin meant to protect.
+  const ignoreip = splitWords(str('ignoreip', ''));
+  for (const entry of ignoreip) {
+    if (parseCidr(entry) === null && !isDnsName(entry)) {
+      fail('ignoreip', `"${entry}" is neither an address, a CIDR network nor a host name`);
+    }
+  }
+
   const actions: ActionDefinition[] = [];
   for (const a of raw.actions) {
     if (a instanceof ActionReader) actions.push(actionDefinition(a));
@@ -107,7 +118,7 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
     findtime: duration('findtime', DEFAULTS.findtime),
     maxretry,
     maxmatches: int('maxmatches', maxretry),
-    ignoreip: splitWords(str('ignoreip', '')),
+    ignoreip,
     ignoreself: opt('ignoreself') !== false,
     ignorecommand: str('ignorecommand', ''),
     usedns,

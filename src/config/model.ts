@@ -40,7 +40,11 @@ export interface FilterDefinition {
   journalmatch: string[];
   /** Every other resolved key of [Definition] and [Init] (e.g. `logtype`, `maxlines`, `mode`). */
   options: Record<string, string>;
+  /** Where each regex option was written, so a regex that does not compile is reported as file:line. */
+  origins?: Partial<Record<RegexOption, { file: string; line: number | null }>>;
 }
+
+export type RegexOption = 'prefregex' | 'failregex' | 'ignoreregex';
 
 /** The commands of an action.d file. `<tag>`s that only the ban knows (`<ip>`, `<failures>`…) stay. */
 export interface ActionCommands {

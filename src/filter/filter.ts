@@ -1,7 +1,8 @@
 // One filter.d definition applied to log lines: date → prefregex → failregex (→ ignoreregex), with
 // Fail2Ban's multi-line buffer (`maxlines`) and connection tracking (`<F-MLFID>`, `<F-NOFAIL>`,
 // `<F-MLFFORGET>`). Pure: lines and "now" come in, failures go out; no I/O, no clock.
-import type { FilterDefinition } from '../config/model.js';
+import type { FilterDefinition, RegexOption } from '../config/model.js';
+import { ConfigError } from '../errors.js';
 import { normalizeIp, parseCidr } from '../jail/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
@@ -38,9 +39,22 @@ interface MlfEntry {
   users: Set<string> | null;
 }
 
-/** A failregex in a definition has no group naming who failed. */
+/** A regex of a definition does not compile, or a failregex has no group naming who failed. */
 export class FilterError extends Error {
   override name = 'FilterError';
+  constructor(
+    where: string,
+    readonly option: RegexOption,
+    readonly problem: string,
+  ) {
+    super(`${where}: ${problem}`);
+  }
+}
+
+/** The error as the user should see it: file:line of the regex option, exit code 3. */
+export function filterConfigError(def: FilterDefinition, err: FilterError): ConfigError {
+  const origin = def.origins?.[err.option];
+  return new ConfigError(origin?.file ?? def.file ?? def.name, origin?.line ?? null, err.problem);
 }
 
 export class Filter {
@@ -75,21 +89,23 @@ export class Filter {
     this.maxLen = opts.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     const multiline = this.maxlines > 1;
     const where = def.file ?? def.name;
-    const compile = (what: string, src: string, ml: boolean): CompiledRegex => {
+    const compile = (option: RegexOption, what: string, src: string, ml: boolean): CompiledRegex => {
       try {
         return compileRegex(src, { useDns: opts.useDns, multiline: ml, finalNewline: multiline });
       } catch (err) {
-        if (err instanceof RegexError) throw new FilterError(`${where}: ${what}: ${err.message}`);
+        if (err instanceof RegexError) throw new FilterError(where, option, `${what}: ${err.message}`);
         throw err;
       }
     };
-    this.prefregex = def.prefregex ? compile('prefregex', def.prefregex, false) : null;
-    this.failregex = def.failregex.map((r, i) => compile(`failregex ${i + 1}`, r, multiline));
-    this.ignoreregex = def.ignoreregex.map((r, i) => compile(`ignoreregex ${i + 1}`, r, false));
+    this.prefregex = def.prefregex ? compile('prefregex', 'prefregex', def.prefregex, false) : null;
+    this.failregex = def.failregex.map((r, i) => compile('failregex', `failregex ${i + 1}`, r, multiline));
+    this.ignoreregex = def.ignoreregex.map((r, i) => compile('ignoreregex', `ignoreregex ${i + 1}`, r, false));
     for (const [i, r] of this.failregex.entries()) {
       if (!r.hasId && !this.prefregex?.hasId)
         throw new FilterError(
-          `${where}: failregex ${i + 1} captures no host: add <HOST>, <ADDR> or <F-ID> to ${JSON.stringify(def.failregex[i])}`,
+          where,
+          'failregex',
+          `failregex ${i + 1} captures no host: add <HOST>, <ADDR> or <F-ID> to ${JSON.stringify(def.failregex[i])}`,
         );
     }
     this.dates = new DateDetector({ datepattern: def.datepattern, zone: opts.zone ?? UTC });

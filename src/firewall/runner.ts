@@ -10,21 +10,41 @@ export interface RunResult {
 
 export type Runner = (argv: readonly string[], stdin?: string) => Promise<RunResult>;
 
-/** Runs argv (after `prefix`) and collects its output; a missing program gives code 127. */
-export function commandRunner(prefix: readonly string[] = []): Runner {
+/**
+ * A firewall tool that hangs (a stuck netlink socket, a lock held elsewhere) must not stall banning:
+ * after this long it is killed and the command counts as failed. 100,000 elements take about 2 s.
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs argv (after `prefix`) and collects its output; a missing program gives code 127, one killed after
+ * `timeoutMs` gives 124 (as timeout(1) does) with a message saying so.
+ */
+export function commandRunner(prefix: readonly string[] = [], timeoutMs = DEFAULT_TIMEOUT_MS): Runner {
   return (argv, stdin) =>
     new Promise((resolve) => {
       const full = [...prefix, ...argv];
       const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.stdin.on('error', () => {}); // the child may exit before reading all input; its exit code tells
       child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         resolve({ code: e.code === 'ENOENT' ? 127 : 126, stdout: '', stderr: `${full[0]}: ${e.message}` });
       });
       child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) {
+          resolve({ code: 124, stdout: '', stderr: `${argv[0]} did not finish within ${timeoutMs / 1000} s and was killed` });
+          return;
+        }
         resolve({
           code: code ?? (signal ? 128 : 1),
           stdout: Buffer.concat(out).toString(),

@@ -104,7 +104,7 @@ export class IgnoreList {
 }
 
 /** A conservative DNS name: labels of letters, digits and hyphens, no leading/trailing hyphen. */
-function isDnsName(s: string): boolean {
+export function isDnsName(s: string): boolean {
   return (
     s.length <= 253 &&
     /^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(s)

@@ -132,6 +132,7 @@ export class DaemonLog {
   private sink: Sink;
   private threshold: number;
   private withTime: boolean;
+  private closed = false;
 
   constructor(
     private target: string,
@@ -168,13 +169,16 @@ export class DaemonLog {
 
   /** `name` is Fail2Ban's logger name without the prefix: `actions`, `filter`, `server`, `jail`… */
   log(name: string, level: LogLevel, message: string): void {
-    if (logLevels[level] < this.threshold) return;
+    // Work still finishing during shutdown (a firewall check, a last batch) may log after close().
+    if (this.closed || logLevels[level] < this.threshold) return;
     const head = `fail2ban.${name}`.padEnd(24);
     const body = `${head}[${this.pid}]: ${level.padEnd(7)} ${message}`;
     this.sink.write(this.withTime ? `${formatAsctime(this.nowMs())} ${body}` : body, level);
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.sink.close();
   }
 }

@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Config, JailConfig } from '../config/model.js';
 import { substituteTags } from '../config/tags.js';
+import { ExitCode, UserError } from '../errors.js';
+import { FilterError, filterConfigError } from '../filter/filter.js';
 import type { Firewall } from '../firewall/firewall.js';
 import { probeFirewall } from '../firewall/probe.js';
 import type { Runner } from '../firewall/runner.js';
@@ -125,10 +127,9 @@ export class Daemon implements ControlHandler {
   async start(): Promise<void> {
     this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
     await this.probeBackends(this.config.jails);
+    const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
     const restored = this.restorable();
-    for (const jailConfig of this.config.jails) {
-      await this.startJail(jailConfig, restored.get(jailConfig.name) ?? []);
-    }
+    for (const runtime of runtimes) await this.startJail(runtime, restored.get(runtime.name) ?? []);
     this.control = await startControlServer({
       path: this.config.server.socket,
       handler: this,
@@ -193,17 +194,30 @@ export class Daemon implements ControlHandler {
     });
   }
 
-  private async startJail(jailConfig: JailConfig, restored: readonly BanTicket[]): Promise<void> {
-    const runtime = new JailRuntime(jailConfig, {
-      now: this.now,
-      log: this.log,
-      store: this.store,
-      actions: this.actionsFor(jailConfig),
-      selfAddresses: ownAddresses(),
-      runIgnoreCommand: runIgnoreCommand,
-      pollIntervalMs: this.options.pollIntervalMs,
-    });
-    this.runtimes.set(jailConfig.name, runtime);
+  /**
+   * Builds a jail's runtime: its filter compiles, its ignore list and actions are checked here, before
+   * anything runs, so a broken jail fails start-up (or a reload) as a configuration error.
+   */
+  private createRuntime(jailConfig: JailConfig): JailRuntime {
+    try {
+      return new JailRuntime(jailConfig, {
+        now: this.now,
+        log: this.log,
+        store: this.store,
+        actions: this.actionsFor(jailConfig),
+        selfAddresses: ownAddresses(),
+        runIgnoreCommand: runIgnoreCommand,
+        pollIntervalMs: this.options.pollIntervalMs,
+      });
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      if (err instanceof FilterError && jailConfig.filter) throw filterConfigError(jailConfig.filter, err);
+      throw new UserError(`jail ${jailConfig.name}: ${(err as Error).message}`, ExitCode.config);
+    }
+  }
+
+  private async startJail(runtime: JailRuntime, restored: readonly BanTicket[]): Promise<void> {
+    this.runtimes.set(runtime.name, runtime);
     await runtime.start(restored);
   }
 
@@ -224,8 +238,8 @@ export class Daemon implements ControlHandler {
       timer.unref();
       this.timers.push(timer);
     };
-    every(TICK_MS, async () => {
-      for (const runtime of this.runtimes.values()) await runtime.expire();
+    every(TICK_MS, () => {
+      for (const runtime of this.runtimes.values()) runtime.expire();
     });
     every(FLUSH_MS, () => {
       this.store?.flush();
@@ -322,30 +336,36 @@ export class Daemon implements ControlHandler {
    */
   async reload(only: string | undefined): Promise<void> {
     let next: Config;
+    let wanted: Map<string, JailConfig>;
+    let names: string[];
+    let fresh: Map<string, JailRuntime>;
     try {
       next = Daemon.readConfig(this.options);
+      wanted = new Map(next.jails.map((j) => [j.name, j]));
+      if (only !== undefined && !wanted.has(only) && !this.runtimes.has(only)) {
+        throw new ControlError('unknown-jail', `Sorry but the jail '${only}' does not exist`, { jail: only });
+      }
+      names = only !== undefined ? [only] : [...new Set([...this.runtimes.keys(), ...wanted.keys()])];
+      await this.probeBackends(names.flatMap((n) => wanted.get(n) ?? []));
+      // Every new jail is built (filters compiled, actions resolved) before any running one is touched.
+      fresh = new Map(names.flatMap((n) => (wanted.has(n) ? [[n, this.createRuntime(wanted.get(n)!)] as const] : [])));
     } catch (err) {
+      if (err instanceof ControlError) throw err;
       const message = err instanceof Error ? err.message : String(err);
       this.log.log('server', 'ERROR', `reload failed, keeping the running configuration: ${message}`);
       throw new ControlError('failed', `reload failed, the running configuration is kept: ${message}`);
     }
-    const wanted = new Map(next.jails.map((j) => [j.name, j]));
-    if (only !== undefined && !wanted.has(only) && !this.runtimes.has(only)) {
-      throw new ControlError('unknown-jail', `Sorry but the jail '${only}' does not exist`, { jail: only });
-    }
     this.log.log('server', 'INFO', only === undefined ? 'Reload all jails' : `Reload jail '${only}'`);
-    await this.probeBackends([...wanted.values()]);
-    const names = only !== undefined ? [only] : [...new Set([...this.runtimes.keys(), ...wanted.keys()])];
     for (const name of names) {
       const old = this.runtimes.get(name);
-      const fresh = wanted.get(name);
+      const replacement = fresh.get(name);
       const carried = old ? old.jail.bans.list() : [];
       if (old) {
-        const sameRules = fresh !== undefined && sameTargets(old.config, fresh, this.actionsFor.bind(this));
+        const sameRules = replacement !== undefined && sameTargets(old.config, replacement.config, this.actionsFor.bind(this));
         await old.stop({ keepRules: sameRules });
         this.runtimes.delete(name);
       }
-      if (fresh) await this.startJail(fresh, carried);
+      if (replacement) await this.startJail(replacement, carried);
     }
     if (only === undefined) {
       this.log.setLevel(parseLogLevel(next.server.loglevel));

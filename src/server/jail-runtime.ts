@@ -43,6 +43,10 @@ export class JailRuntime {
   readonly jail: Jail;
   readonly filter: Filter | null;
   private source: Source | null = null;
+  /** Firewall work of this jail, chained so it runs in order (see enforce()). */
+  private firewallQueue: Promise<void> = Promise.resolve();
+  /** A firewall command failed since the last check: the kernel may lack bans or hold stale ones. */
+  private firewallSuspect = false;
   private readonly files: string[];
 
   constructor(
@@ -97,14 +101,29 @@ export class JailRuntime {
   async stop(options: { keepRules?: boolean } = {}): Promise<void> {
     await this.source?.stop();
     this.source = null;
-    for (const { firewall, target } of this.deps.actions) {
-      try {
-        await firewall.stop(target, options);
-      } catch (err) {
-        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
-      }
-    }
+    await this.enforce(({ firewall, target }) => firewall.stop(target, options));
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
+  }
+
+  /**
+   * Runs firewall work for every action of the jail, in order, behind the hot path: a slow or hung tool
+   * (killed after the runner's timeout) must not stop the jail from counting and deciding. The store
+   * already holds every decision, and a failure marks the kernel state suspect, so the next check
+   * reconciles it. The returned promise settles when this piece of work is done.
+   */
+  private enforce(work: (action: JailAction) => Promise<void>): Promise<void> {
+    const run = async () => {
+      for (const action of this.deps.actions) {
+        try {
+          await work(action);
+        } catch (err) {
+          this.firewallSuspect = true;
+          this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+        }
+      }
+    };
+    this.firewallQueue = this.firewallQueue.then(run);
+    return this.firewallQueue;
   }
 
   private createSource(): Source | null {
@@ -170,24 +189,20 @@ export class JailRuntime {
       }
       if (this.jail.commitBan(ticket)) banned.push(ticket);
     }
-    await this.apply(banned, now);
+    // Not awaited: the firewall catches up behind the hot path (see enforce()).
+    void this.apply(banned, now);
   }
 
-  private async apply(banned: BanTicket[], now: number): Promise<void> {
-    if (banned.length === 0) return;
+  /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
+  private apply(banned: BanTicket[], now: number): Promise<void> {
+    if (banned.length === 0) return Promise.resolve();
     this.deps.store?.addBans(banned);
     for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
     const entries = this.entries(banned, now);
-    for (const { firewall, target } of this.deps.actions) {
-      try {
-        await firewall.ban(target, entries);
-      } catch (err) {
-        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
-      }
-    }
+    return this.enforce(({ firewall, target }) => firewall.ban(target, entries));
   }
 
-  /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): returns how many were not banned before. */
+  /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
   async ban(ips: readonly string[]): Promise<number> {
     const now = this.deps.now();
     const banned: BanTicket[] = [];
@@ -217,25 +232,20 @@ export class JailRuntime {
   }
 
   /** Lifts bans whose time is over. */
-  async expire(): Promise<void> {
-    await this.lift(this.jail.expire(this.deps.now()), 'Unban');
+  expire(): void {
+    void this.lift(this.jail.expire(this.deps.now()), 'Unban');
   }
 
-  private async lift(tickets: BanTicket[], verb: string): Promise<void> {
-    if (tickets.length === 0) return;
+  /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
+  private lift(tickets: BanTicket[], verb: string): Promise<void> {
+    if (tickets.length === 0) return Promise.resolve();
     const store = this.deps.store;
     for (const ticket of tickets) {
       store?.removeBan(this.name, ticket.ip);
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
-    for (const { firewall, target } of this.deps.actions) {
-      try {
-        await firewall.unban(target, addresses);
-      } catch (err) {
-        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
-      }
-    }
+    return this.enforce(({ firewall, target }) => firewall.unban(target, addresses));
   }
 
   /** The firewall failures of this jail that the backends kept, oldest first, one line each. */
@@ -248,18 +258,24 @@ export class JailRuntime {
   }
 
   /** actioncheck: rules flushed behind our back are put back with the current bans. */
-  async checkFirewall(): Promise<void> {
-    const now = this.deps.now();
-    for (const { firewall, target } of this.deps.actions) {
-      try {
-        if (await firewall.check(target)) continue;
+  /**
+   * actioncheck: rules flushed behind our back are put back with the current bans, and after a failed
+   * firewall command the kernel is made to hold exactly the jail's bans again.
+   */
+  checkFirewall(): Promise<void> {
+    const suspect = this.firewallSuspect;
+    this.firewallSuspect = false;
+    return this.enforce(async ({ firewall, target }) => {
+      const wanted = () => this.entries(this.jail.bans.list(), this.deps.now());
+      if (!(await firewall.check(target))) {
         this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
         await firewall.start(target);
-        await firewall.reconcile(target, this.entries(this.jail.bans.list(), now));
-      } catch (err) {
-        this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+        await firewall.reconcile(target, wanted());
+      } else if (suspect) {
+        await firewall.reconcile(target, wanted());
+        this.deps.log.log('actions', 'NOTICE', `[${this.name}] firewall reconciled after an earlier failure`);
       }
-    }
+    });
   }
 
   /** Firewall entries for tickets: the kernel timeout is the time left, none for permanent bans. */

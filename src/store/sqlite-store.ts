@@ -55,11 +55,11 @@ class RestoredBan implements StoredBan {
 
 export class SqliteStore implements PositionStore {
   readonly path: string;
-  readonly #db: Db;
+  #db: Db;
   readonly #maxMatches: number;
   readonly #maxPending: number;
   readonly #onDegraded: ((message: string | null) => void) | undefined;
-  readonly #stmt: ReturnType<typeof prepare>;
+  #stmt: ReturnType<typeof prepare>;
   readonly #positions = new Map<string, { jail: string; path: string; position: FilePosition }>();
   readonly #cursors = new Map<string, string>();
   #pending: Array<() => void> = [];
@@ -267,12 +267,38 @@ export class SqliteStore implements PositionStore {
     return matches.length > 0 ? JSON.stringify(matches) : null;
   }
 
+  /**
+   * A database opened read-only (its file system was read-only at start) is reopened for writing as soon
+   * as that works again, so the queued bans get written; false while it still cannot be.
+   */
+  #reopenWritable(): boolean {
+    let db: Db | null = null;
+    try {
+      db = new Database(this.path, { fileMustExist: true });
+      // SQLite quietly opens read-only where it cannot write; that is not the connection we want.
+      if (db.readonly) throw new Error('still read-only');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    } catch {
+      db?.close();
+      return false;
+    }
+    this.#db.close();
+    this.#db = db;
+    this.#stmt = prepare(db);
+    return true;
+  }
+
   /** Runs `op` (with queued writes and buffered positions) in one transaction; queues it on failure. */
   #write(op: () => void): boolean {
     this.#pending.push(op);
     if (this.#pending.length > this.#maxPending) {
       this.#pending.shift();
       this.#dropped++;
+    }
+    if (this.#db.readonly && !this.#reopenWritable()) {
+      this.#setDegraded(this.#degraded ?? `database ${this.path} is read-only`);
+      return false;
     }
     const positions = [...this.#positions.values()];
     const cursors = [...this.#cursors];

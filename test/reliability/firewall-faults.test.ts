@@ -104,12 +104,12 @@ exec '${realNft}' "$@"
 
   it(
     'nft hanging: the command is timed out and reported with an ERROR line, and the jail goes on counting',
-    { timeout: 60_000, todo: 'bug: src/firewall/runner.ts commandRunner has no timeout, so one hanging nft stalls the jail' },
+    { timeout: 60_000 },
     async () => {
       const before = (await jailStatus(dirs, 'dovecot')).totalFailed;
       threeFailures(mailLog, '203.0.113.14');
       await waitFor('counting goes on while nft hangs', async () => (await jailStatus(dirs, 'dovecot')).totalFailed >= before + 3 || null, 5000);
-      await waitFor('a timeout ERROR line', () => /ERROR.*(timed out|timeout)/i.test(daemon!.log()) || null, 30_000);
+      await waitFor('a timeout ERROR line', () => /ERROR.*did not finish within \d+ s and was killed/.test(daemon!.log()) || null, 45_000);
     },
   );
 });
@@ -165,10 +165,7 @@ describe('reliability: ruleset flushed behind the daemon (Daemon in process, che
     assert.ok(repairedMs < 3000, `repaired after ${repairedMs} ms`);
   });
 
-  it('a ban whose nft command failed reaches the kernel once nft works again (the check repairs missing elements)', {
-    timeout: 30_000,
-    todo: 'bug: JailRuntime.checkFirewall only checks that table, chain and sets exist; a ban that failed to apply is never retried',
-  }, async () => {
+  it('a ban whose nft command failed reaches the kernel once nft works again (the check repairs missing elements)', { timeout: 30_000 }, async () => {
     await daemon?.shutdown();
     let failing = false;
     const real = commandRunner(inNamespace(pair.server));
@@ -185,7 +182,8 @@ describe('reliability: ruleset flushed behind the daemon (Daemon in process, che
     await daemon.start();
     failing = true;
     await daemon.ban('dovecot', ['203.0.113.30']);
-    assert.match(readFileSync(dirs.logfile, 'utf8'), /ERROR.*\[dovecot\].*injected failure/);
+    // Firewall work runs behind the hot path: the failure is logged once the queued ban has run.
+    await waitFor('the ERROR line', () => /ERROR.*\[dovecot\].*injected failure/.test(readFileSync(dirs.logfile, 'utf8')) || null, 5000);
     failing = false;
     await waitFor('the failed ban in the kernel', () => kernelSet(pair.server, 'dovecot')?.includes('203.0.113.30') || null, 5000);
   });

@@ -69,10 +69,7 @@ describe('reliability: database on a read-only or full file system', { skip: ski
     appendFileSync(mailLog, text);
   }
 
-  it('read-only at start: one clear ERROR line, bans restored and made in memory, written once writable again', {
-    timeout: 60_000,
-    todo: 'bug: SqliteStore.open falls back to a readonly connection (#openReadOnly) and #write retries on it forever; it never reopens read-write',
-  }, async () => {
+  it('read-only at start: one clear ERROR line, bans restored and made in memory, written once writable again', { timeout: 60_000 }, async () => {
     const { dirs, mailLog, lib } = setup('4m');
     let daemon = await startDaemon(dirs, { args: ['--dry-run'] });
     running.push(daemon);

@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { commandRunner } from './runner.js';
+
+test('a command runs as argv with stdin, and its output and exit code come back', async () => {
+  const result = await commandRunner()(['sh', '-c', 'cat; echo err >&2; exit 3'], 'in\n');
+  assert.deepEqual(result, { code: 3, stdout: 'in\n', stderr: 'err\n' });
+});
+
+test('a hanging tool is killed after the timeout and reported as failed (code 124)', async () => {
+  const started = Date.now();
+  const result = await commandRunner([], 200)(['sleep', '30']);
+  assert.equal(result.code, 124);
+  assert.match(result.stderr, /^sleep did not finish within 0\.2 s and was killed$/);
+  assert.ok(Date.now() - started < 5000);
+});
+
+test('a missing program gives 127', async () => {
+  assert.equal((await commandRunner()(['/nonexistent/portcullis-tool'])).code, 127);
+});
