@@ -3,17 +3,14 @@
 //   - RSS with 100,000 tracked failing IPs;
 //   - start-up time with 100,000 stored bans (until the control socket answers).
 // Run: npm run build && node dist/bench/daemon.js
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { report } from './report.js';
-import { control, daemonDirs, removeDirs, startDaemon, waitFor, writeConfig } from '../test/e2e/daemon-process.js';
+import { control, removeDirs, startDaemon, waitFor } from '../test/e2e/daemon-process.js';
+import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 
 const command = 'node dist/bench/daemon.js';
-
-function dovecotFailure(ip: string): string {
-  return `${new Date().toISOString()} mail dovecot: auth: passwd-file(admin@example.com,${ip},<Xy1AbC2d>): unknown user\n`;
-}
 
 function ipv4(n: number): string {
   return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
@@ -37,25 +34,24 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
+/** The built-in mail jails on a temp log; a long findtime keeps 100,000 single failures tracked. */
 function setup() {
-  const dirs = daemonDirs();
-  const mailLog = join(dirs.root, 'mail.log');
-  writeFileSync(mailLog, '');
-  // A long findtime keeps the 100,000 single failures tracked for the whole measurement.
-  writeConfig(dirs, { 'jail.d/bench.local': `[dovecot]\nlogpath = ${mailLog}\nfindtime = 1d\n` });
-  return { dirs, mailLog };
+  return mailSetup({}, 'findtime = 1d');
 }
+
+/** RFC 3339 stamps: the bench's lines carry the current time to the millisecond. */
+const failure = (ip: string) => dovecotFailure(ip, new Date().toISOString());
 
 async function banLatency(): Promise<{ median: number; p99: number }> {
   const { dirs, mailLog } = setup();
   const daemon = await startDaemon(dirs, { args: ['--dry-run'] });
   const attackers = Array.from({ length: 100 }, (_, i) => `203.0.113.${i + 1}`);
-  appendFileSync(mailLog, attackers.flatMap((ip) => [dovecotFailure(ip), dovecotFailure(ip)]).join(''));
+  appendFileSync(mailLog, attackers.flatMap((ip) => [failure(ip), failure(ip)]).join(''));
   await waitFor('200 failures', async () => (await control(dirs).request({ cmd: 'status', jail: 'dovecot' })).totalFailed === 200 || null, 30_000);
   const latencies: number[] = [];
   for (const ip of attackers) {
     const appended = Date.now();
-    appendFileSync(mailLog, dovecotFailure(ip));
+    appendFileSync(mailLog, failure(ip));
     const pattern = new RegExp(`^(\\S+ \\S+) fail2ban\\.actions.*\\[dovecot\\] Ban ${ip.replaceAll('.', '\\.')}$`, 'm');
     const match = await waitFor(`ban of ${ip}`, () => pattern.exec(daemon.log()), 5000);
     latencies.push(asctimeMs(match[1]!) - appended);
@@ -73,7 +69,7 @@ async function trackedRss(count: number): Promise<{ idle: number; tracked: numbe
   const chunk = 10_000;
   for (let start = 0; start < count; start += chunk) {
     let text = '';
-    for (let i = start; i < start + chunk; i++) text += dovecotFailure(ipv4(i));
+    for (let i = start; i < start + chunk; i++) text += failure(ipv4(i));
     appendFileSync(mailLog, text);
   }
   await waitFor(

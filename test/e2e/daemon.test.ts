@@ -2,49 +2,10 @@
 // docker-mailserver style lines appended to a mail log become bans that `status` lists, survive a
 // restart (including kill -9), and are not re-counted from lines already read.
 import assert from 'node:assert/strict';
-import { appendFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import {
-  control,
-  type DaemonDirs,
-  daemonDirs,
-  removeDirs,
-  type RunningDaemon,
-  startDaemon,
-  waitFor,
-  writeConfig,
-} from './daemon-process.js';
-
-const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** Syslog's traditional stamp in local time, as rsyslog writes it by default. */
-function syslogStamp(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${months[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-function dovecotFailure(ip: string, user = 'admin@example.com'): string {
-  return `${syslogStamp()} mail dovecot: auth: passwd-file(${user},${ip},<Xy1AbC2dEfG>): unknown user\n`;
-}
-
-function postfixSaslFailure(ip: string): string {
-  // RFC 3339 stamps, as Debian 12's rsyslog writes them.
-  return `${new Date().toISOString()} mail postfix/submission/smtpd[2345]: warning: unknown[${ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6\n`;
-}
-
-/** The built-in defaults, with the mail jails reading a temp mail log. */
-function mailSetup(): { dirs: DaemonDirs; mailLog: string } {
-  const dirs = daemonDirs();
-  const mailLog = join(dirs.root, 'mail.log');
-  writeFileSync(mailLog, '');
-  writeConfig(dirs, { 'jail.d/test.local': `[dovecot]\nlogpath = ${mailLog}\n\n[postfix]\nlogpath = ${mailLog}\n` });
-  return { dirs, mailLog };
-}
-
-function jailStatus(dirs: DaemonDirs, jail: string) {
-  return control(dirs).request({ cmd: 'status', jail });
-}
+import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor, writeConfig } from './daemon-process.js';
+import { dovecotFailure, jailStatus, mailSetup, postfixSaslFailure } from './mail-log.js';
 
 describe('portcullis server on the built-in defaults (log backend)', () => {
   const running: RunningDaemon[] = [];
@@ -69,7 +30,7 @@ describe('portcullis server on the built-in defaults (log backend)', () => {
     const latency = Date.now() - third;
     assert.ok(latency < 1000, `ban took ${latency} ms`);
 
-    for (let i = 0; i < 3; i++) appendFileSync(mailLog, postfixSaslFailure('2001:db8::66'));
+    for (let i = 0; i < 3; i++) appendFileSync(mailLog, postfixSaslFailure('2001:db8::66', new Date().toISOString()));
     await waitFor('postfix ban', async () => (await jailStatus(dirs, 'postfix')).bannedIps.includes('2001:db8::66'), 1000);
     assert.match(daemon.log(), /fail2ban\.actions\s+\[\d+\]: NOTICE {2}\[dovecot\] Ban 203\.0\.113\.5\n/);
     assert.equal(await daemon.stop(), 0);

@@ -17,7 +17,7 @@ import {
   waitFor,
   writeConfig,
 } from '../e2e/daemon-process.js';
-import { allBans, dovecotFailure, jailStatus, mailSetup } from './mail-log.js';
+import { allBans, dovecotFailure, jailStatus, mailSetup } from '../e2e/mail-log.js';
 
 interface Broken {
   files: Record<string, string>;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from '../e2e/daemon-process.js';
-import { mailSetup, rng, runSeed } from './mail-log.js';
+import { mailSetup, rng, runSeed } from '../e2e/mail-log.js';
 
 const CLIENTS = Number(process.env.CONTROL_CLIENTS ?? 10_000);
 const PROCESSES = 4;

@@ -17,7 +17,7 @@ import {
   postfixSaslFailure,
   rng,
   runSeed,
-} from './mail-log.js';
+} from '../e2e/mail-log.js';
 
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 4);
 const ATTACKERS = 150;

@@ -15,7 +15,7 @@ import { commandRunner } from '../../src/firewall/runner.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/netns.js';
-import { dovecotFailure, jailStatus, mailSetup } from './mail-log.js';
+import { dovecotFailure, jailStatus, mailSetup } from '../e2e/mail-log.js';
 
 const skip = netnsUnavailable(['nft']);
 const realNft = spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).stdout.trim();

@@ -18,7 +18,7 @@ import {
   rng,
   runSeed,
   syslogStamp,
-} from './mail-log.js';
+} from '../e2e/mail-log.js';
 
 const RATE = Number(process.env.FLOOD_RATE ?? 50_000);
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 30);

@@ -8,7 +8,7 @@ import { appendFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { after, describe, it } from 'node:test';
 import { control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from '../e2e/daemon-process.js';
-import { allBans, dovecotFailure, dovecotLoginFailure, mailSetup, postfixRelayReject, postfixSaslFailure, syslogStamp } from './mail-log.js';
+import { allBans, dovecotFailure, dovecotLoginFailure, mailSetup, postfixRelayReject, postfixSaslFailure, syslogStamp } from '../e2e/mail-log.js';
 
 /** A non-loopback IPv4 address of this host (ignoreself must protect it), or null. */
 function ownAddress(): string | null {

@@ -15,7 +15,7 @@ import {
   postfixSaslFailure,
   rng,
   runSeed,
-} from './mail-log.js';
+} from '../e2e/mail-log.js';
 
 interface Style {
   rotate: (log: string) => void;

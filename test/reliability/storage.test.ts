@@ -7,7 +7,7 @@ import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, writeSync } fro
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
-import { addresses, allBans, dovecotFailure, mailSetup } from './mail-log.js';
+import { addresses, allBans, dovecotFailure, mailSetup } from '../e2e/mail-log.js';
 
 function mount(...args: string[]): string | null {
   const r = spawnSync('mount', args, { encoding: 'utf8' });

@@ -2,7 +2,7 @@
 // reliability cases. Lines follow rsyslog's traditional format, which the built-in filters read.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { control, type DaemonDirs, daemonDirs, writeConfig } from '../e2e/daemon-process.js';
+import { control, type DaemonDirs, daemonDirs, writeConfig } from './daemon-process.js';
 
 const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
