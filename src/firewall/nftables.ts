@@ -12,7 +12,7 @@ import {
   type KernelEntry,
 } from './firewall.js';
 import { CHAIN, type ElementAdd, elementScript, setName, startScript, stopScript, TABLE } from './nftables-script.js';
-import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
+import { commandRunner, firstLine, type Runner, Serial, TIMED_OUT } from './runner.js';
 
 export interface NftablesOptions {
   /** Runs `nft`; tests pass `commandRunner(['ip', 'netns', 'exec', NS])`. */
@@ -140,6 +140,8 @@ export class NftablesFirewall implements Firewall {
     if (script === '') return;
     const result = await this.run([this.nft, '-f', '-'], script);
     if (result.code === 0) return;
+    // A refusal is worth a re-read; a tool that hung (killed, 124) would only hang again.
+    if (result.code === TIMED_OUT) throw this.failures.record(jail, operation, firstLine(result));
     const cover = this.cover(jail);
     const kernel = await this.listKernel(jail, operation);
     const scratch = emptyDelta();

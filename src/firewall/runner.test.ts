@@ -18,3 +18,11 @@ test('a hanging tool is killed after the timeout and reported as failed (code 12
 test('a missing program gives 127', async () => {
   assert.equal((await commandRunner()(['/nonexistent/portcullis-tool'])).code, 127);
 });
+
+test('a timed-out wrapper script is killed with what it started, and the timeout is reported at once', async () => {
+  const started = Date.now();
+  // The script's child keeps stdout open: waiting for the pipes to close would wait for it.
+  const result = await commandRunner([], 300)(['sh', '-c', 'sleep 30; echo late']);
+  assert.equal(result.code, 124);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+});

@@ -16,6 +16,9 @@ export type Runner = (argv: readonly string[], stdin?: string) => Promise<RunRes
  */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** The exit code of a command killed after the timeout, as timeout(1) reports it. */
+export const TIMED_OUT = 124;
+
 /**
  * Runs argv (after `prefix`) and collects its output; a missing program gives code 127, one killed after
  * `timeoutMs` gives 124 (as timeout(1) does) with a message saying so.
@@ -24,28 +27,34 @@ export function commandRunner(prefix: readonly string[] = [], timeoutMs = DEFAUL
   return (argv, stdin) =>
     new Promise((resolve) => {
       const full = [...prefix, ...argv];
-      const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Its own process group, so a timeout kills the tool and whatever it started (a wrapper script's
+      // children would otherwise keep the pipes open and the command would never be seen to end).
+      const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      let timedOut = false;
+      let settled = false;
+      const finish = (result: RunResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
       const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+        finish({ code: TIMED_OUT, stdout: '', stderr: `${argv[0]} did not finish within ${timeoutMs / 1000} s and was killed` });
       }, timeoutMs);
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.stdin.on('error', () => {}); // the child may exit before reading all input; its exit code tells
       child.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        resolve({ code: e.code === 'ENOENT' ? 127 : 126, stdout: '', stderr: `${full[0]}: ${e.message}` });
+        finish({ code: e.code === 'ENOENT' ? 127 : 126, stdout: '', stderr: `${full[0]}: ${e.message}` });
       });
       child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (timedOut) {
-          resolve({ code: 124, stdout: '', stderr: `${argv[0]} did not finish within ${timeoutMs / 1000} s and was killed` });
-          return;
-        }
-        resolve({
+        finish({
           code: code ?? (signal ? 128 : 1),
           stdout: Buffer.concat(out).toString(),
           stderr: Buffer.concat(err).toString(),
