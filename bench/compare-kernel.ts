@@ -6,7 +6,6 @@
 // 100,000-element batch showed up as 78,077 events, seconds late), so large batches are counted by
 // listing the set instead (listedCount).
 import { type ChildProcessWithoutNullStreams, execFile, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { inNamespace } from '../test/e2e/netns.js';
@@ -155,8 +154,3 @@ export async function holds(ns: string, set: string, address: string): Promise<b
   }
 }
 
-/** VmRSS of a process in MB. */
-export function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}

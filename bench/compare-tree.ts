@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { DaemonDirs } from '../test/e2e/daemon-process.js';
+import { ipv4 } from './measure.js';
 
 export const JAIL = 'dovecot';
 /** Seconds; the jail's bantime, so neither daemon shortens a restored ban. */
@@ -91,10 +92,6 @@ export function failureLine(ip: string, at = new Date()): string {
   return `${syslogTime(at)} mail dovecot: auth: passwd-file(admin@example.com,${ip},<Xy1AbC2d>): unknown user\n`;
 }
 
-/** Distinct addresses 10.x.y.z for n < 2^24. */
-export function ipv4(n: number): string {
-  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-}
 
 /** Stores `count` current bans (10.0.0.0 onwards, banned `now`) through portcullis's own store. */
 export function seedPortcullis(tree: Tree, count: number, now: number): void {

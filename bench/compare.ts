@@ -17,8 +17,9 @@ import { fail2banUnavailable } from '../test/compat/fail2ban-server.js';
 import { sleep } from '../test/e2e/daemon-process.js';
 import { createPair, listen, netnsUnavailable, type Pair, tryConnect } from '../test/e2e/netns.js';
 import { type Contender, type Kind, startContender } from './compare-daemons.js';
-import { holds, listedCount, rssMb, SetWatcher } from './compare-kernel.js';
-import { benchTree, failureLine, ipv4, JAIL, removeTree, seedFail2ban, seedPortcullis, type Tree } from './compare-tree.js';
+import { holds, listedCount, SetWatcher } from './compare-kernel.js';
+import { benchTree, failureLine, JAIL, removeTree, seedFail2ban, seedPortcullis, type Tree } from './compare-tree.js';
+import { asctimeMs, ipv4, percentile, rssMb } from './measure.js';
 import { report } from './report.js';
 
 const { values } = parseArgs({
@@ -108,19 +109,6 @@ async function until(kind: Kind, check: () => Promise<boolean>, timeoutMs: numbe
     if (Date.now() > deadline) return false;
     await sleep(kind === 'fail2ban' ? 1000 : 100);
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/** The daemon log's asctime (`2024-02-19 22:15:45,657`, local time) in epoch ms. */
-function asctimeMs(text: string): number {
-  const [date, time] = text.split(' ');
-  const [y, mo, d] = date!.split('-').map(Number);
-  const [hms, ms] = time!.split(',');
-  const [h, mi, s] = hms!.split(':').map(Number);
-  return new Date(y!, mo! - 1, d!, h!, mi!, s!, Number(ms)).getTime();
 }
 
 /** When each address's `Ban` line was logged (epoch ms, millisecond resolution). */

@@ -3,36 +3,15 @@
 //   - RSS with 100,000 tracked failing IPs;
 //   - start-up time with 100,000 stored bans (until the control socket answers).
 // Run: npm run build && node dist/bench/daemon.js
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite-store.js';
+import { asctimeMs, ipv4, percentile, rssMb } from './measure.js';
 import { report } from './report.js';
 import { control, removeDirs, startDaemon, waitFor } from '../test/e2e/daemon-process.js';
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 
 const command = 'node dist/bench/daemon.js';
-
-function ipv4(n: number): string {
-  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/** The daemon log's asctime (`2024-02-19 22:15:45,657`, local time) in epoch ms. */
-function asctimeMs(text: string): number {
-  const [date, time] = text.split(' ');
-  const [y, mo, d] = date!.split('-').map(Number);
-  const [hms, ms] = time!.split(',');
-  const [h, mi, s] = hms!.split(':').map(Number);
-  return new Date(y!, mo! - 1, d!, h!, mi!, s!, Number(ms)).getTime();
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
 
 /** The built-in mail jails on a temp log; a long findtime keeps 100,000 single failures tracked. */
 function setup() {

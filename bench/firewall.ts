@@ -8,6 +8,7 @@ import { type Address, parseAddress } from '../src/firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail } from '../src/firewall/firewall.js';
 import { commandRunner } from '../src/firewall/runner.js';
 import { type BackendName, createBackend } from '../src/firewall/select.js';
+import { percentile } from './measure.js';
 import { report } from './report.js';
 
 const { values } = parseArgs({
@@ -41,10 +42,6 @@ function address(i: number, base = 10): Address {
 
 const ms = (t0: number) => performance.now() - t0;
 const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
 
 async function started(backend: BackendName, jail: FirewallJail): Promise<Firewall> {
   const fw = createBackend(backend, { runner: commandRunner(inNs) });

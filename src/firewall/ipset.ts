@@ -16,7 +16,7 @@ import {
 } from './firewall.js';
 import { reconcileByDiff } from './reconcile.js';
 import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
-import { ensureInputRule, FAMILIES,  inputMatches, removeInputRule, target, tool, type XtablesOptions } from './xtables.js';
+import { ensureInputRule, FAMILIES, inputMatches, mustRun, removeInputRule, target, tool, type XtablesOptions } from './xtables.js';
 
 /** ipset's largest timeout; longer bans are stored without one and lifted by the daemon. */
 const IPSET_MAX_TIMEOUT = 2_147_483;
@@ -77,10 +77,8 @@ export class IpsetFirewall implements Firewall {
     return this.failures.entries;
   }
 
-  private async must(jail: string, operation: string, argv: string[], stdin?: string): Promise<string> {
-    const result = await this.run(argv, stdin);
-    if (result.code !== 0) throw this.failures.record(jail, operation, firstLine(result));
-    return result.stdout;
+  private must(jail: string, operation: string, argv: string[], stdin?: string): Promise<string> {
+    return mustRun(this.run, this.failures, jail, operation, argv, stdin);
   }
 
   private rules(jail: FirewallJail, family: IpFamily): string[][] {

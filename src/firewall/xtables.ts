@@ -1,8 +1,8 @@
 // What iptables.ts and ipset.ts share: the per-family tools and the INPUT rule that sends a jail's
 // traffic to its chain or set. argv arrays throughout; every value in them is validated or built here.
 import type { IpFamily } from './address.js';
-import type { FirewallJail } from './firewall.js';
-import type { Runner, RunResult } from './runner.js';
+import type { FailureLog, FirewallJail } from './firewall.js';
+import { firstLine, type Runner, type RunResult } from './runner.js';
 
 export interface XtablesOptions {
   /** Runs iptables/ip6tables/ipset; tests pass `commandRunner(['ip', 'netns', 'exec', NS])`. */
@@ -57,4 +57,18 @@ export async function removeInputRule(run: Runner, family: IpFamily, rule: strin
     const r = await run([tool(family), '-w', '-D', 'INPUT', ...rule]);
     if (r.code !== 0) return;
   }
+}
+
+/** Runs a command a backend cannot do without; a failure is recorded for `status` and thrown. */
+export async function mustRun(
+  run: Runner,
+  failures: FailureLog,
+  jail: string,
+  operation: string,
+  argv: string[],
+  stdin?: string,
+): Promise<string> {
+  const result = await run(argv, stdin);
+  if (result.code !== 0) throw failures.record(jail, operation, firstLine(result));
+  return result.stdout;
 }
