@@ -89,9 +89,19 @@ export class NftablesFirewall implements Firewall {
   }
 
   /** The table without set contents, with rule handles; null when the table does not exist. */
+  /**
+   * Our table without set elements, with handles. Taken from `list ruleset`: nft 1.0.6 fetches every
+   * element of a table's interval sets for `list table` even with -t (2.6 s with 100,000 bans, every
+   * check), but not for `list ruleset` (10 ms).
+   */
   private async terseTable(): Promise<string | null> {
-    const result = await this.run([this.nft, '-t', '-a', 'list', 'table', 'inet', TABLE]);
-    return result.code === 0 ? result.stdout : null;
+    const result = await this.run([this.nft, '-t', '-a', 'list', 'ruleset']);
+    if (result.code !== 0) return null;
+    const lines = result.stdout.split('\n');
+    const first = lines.findIndex((l) => l.startsWith(`table inet ${TABLE} {`));
+    if (first === -1) return null;
+    const last = lines.indexOf('}', first);
+    return `${lines.slice(first, last === -1 ? undefined : last + 1).join('\n')}\n`;
   }
 
   private static ruleHandles(table: string, jail: string): number[] {

@@ -128,6 +128,7 @@ export class Daemon implements ControlHandler {
     this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
     await this.probeBackends(this.config.jails);
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
+    for (const runtime of runtimes) await runtime.createFirewallObjects();
     const restored = this.restorable();
     for (const runtime of runtimes) await this.startJail(runtime, restored.get(runtime.name) ?? []);
     this.control = await startControlServer({
