@@ -48,6 +48,19 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Throws when another server answers on `path`. The daemon calls it before touching the firewall: a
+ * second instance must not reconcile the first one's rules away.
+ */
+export async function refuseLiveServer(path: string): Promise<void> {
+  if (await answers(path)) {
+    throw new UserError(
+      `another server is already running on ${path}; stop it first (portcullis stop) or use another socket`,
+      1,
+    );
+  }
+}
+
 async function clearPath(path: string, force: boolean): Promise<void> {
   let isSocket: boolean;
   try {
@@ -58,12 +71,7 @@ async function clearPath(path: string, force: boolean): Promise<void> {
   if (!isSocket) {
     throw new UserError(`cannot create the control socket: ${path} exists and is not a socket; move it away`, 1);
   }
-  if (await answers(path)) {
-    throw new UserError(
-      `another server is already running on ${path}; stop it first (portcullis stop) or use another socket`,
-      1,
-    );
-  }
+  await refuseLiveServer(path);
   if (!force) {
     throw new UserError(
       `stale control socket ${path} (left by a crash?); remove it or start the server with -x`,

@@ -25,7 +25,7 @@ import {
   type JailKey,
   type JailStatus,
 } from './control-protocol.js';
-import { type ControlServer, startControlServer } from './control-server.js';
+import { type ControlServer, refuseLiveServer, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
@@ -70,6 +70,7 @@ export class Daemon implements ControlHandler {
   private control: ControlServer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
+  private pidFileWritten = false;
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
   private readonly now = () => Date.now() / 1000;
@@ -126,6 +127,7 @@ export class Daemon implements ControlHandler {
   /** Restores bans, starts the jails, then opens the control socket. */
   async start(): Promise<void> {
     this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
+    await refuseLiveServer(this.config.server.socket);
     await this.probeBackends(this.config.jails);
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
     for (const runtime of runtimes) await runtime.createFirewallObjects();
@@ -268,6 +270,7 @@ export class Daemon implements ControlHandler {
     try {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, `${process.pid}\n`);
+      this.pidFileWritten = true;
     } catch (err) {
       this.log.log('server', 'WARNING', `cannot write the pid file ${path}: ${(err as Error).message}`);
     }
@@ -284,7 +287,8 @@ export class Daemon implements ControlHandler {
       }
       this.store?.flush();
       this.store?.close();
-      rmSync(this.config.server.pidfile, { force: true });
+      // A server that refused to start (another one runs) must not remove that one's pid file.
+      if (this.pidFileWritten) rmSync(this.config.server.pidfile, { force: true });
       this.log.log('server', 'INFO', 'Exiting portcullis');
       this.log.close();
       this.resolveStopped();

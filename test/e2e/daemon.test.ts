@@ -2,9 +2,10 @@
 // docker-mailserver style lines appended to a mail log become bans that `status` lists, survive a
 // restart (including kill -9), and are not re-counted from lines already read.
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor, writeConfig } from './daemon-process.js';
+import { cliPath, control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor, writeConfig } from './daemon-process.js';
 import { dovecotFailure, jailStatus, mailSetup, postfixSaslFailure } from './mail-log.js';
 
 describe('portcullis server on the built-in defaults (log backend)', () => {
@@ -102,6 +103,23 @@ describe('portcullis server on the built-in defaults (log backend)', () => {
     assert.equal(await control(dirs).request({ cmd: 'get', jail: 'dovecot', key: 'maxretry' }), 5);
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, ['198.51.100.30']);
     assert.deepEqual((await jailStatus(dirs, 'custom')).bannedIps, ['192.0.2.77']);
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  it('a second server on the same socket refuses to start and leaves the running one alone', async () => {
+    const { dirs } = mailSetup();
+    trees.push(dirs);
+    const daemon = await startDaemon(dirs, { args: ['--dry-run'] });
+    running.push(daemon);
+    const second = spawnSync(
+      process.execPath,
+      [cliPath, 'server', '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '--dbfile', dirs.dbfile, '--logtarget', dirs.logfile, '--dry-run', '-x'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /^portcullis: another server is already running on \S+; stop it first/);
+    assert.equal(readFileSync(dirs.pidfile, 'utf8'), `${daemon.child.pid}\n`, 'pid file kept');
+    assert.equal(await control(dirs).request({ cmd: 'ping' }), 'pong');
     assert.equal(await daemon.stop(), 0);
   });
 });
