@@ -8,15 +8,13 @@ import { parseAddress } from './address.js';
 import {
   type BanEntry,
   checkJail,
-  FailureLog,
   type Firewall,
-  type FirewallFailure,
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
 import { reconcileByDiff } from './reconcile.js';
-import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
-import { ensureInputRule, FAMILIES, inputMatches, mustRun, removeInputRule, target, tool, type XtablesOptions } from './xtables.js';
+import { firstLine } from './runner.js';
+import { ensureInputRule, FAMILIES, inputMatches, removeInputRule, target, tool, XtablesBackend } from './xtables.js';
 
 /** ipset's largest timeout; longer bans are stored without one and lifted by the daemon. */
 const IPSET_MAX_TIMEOUT = 2_147_483;
@@ -63,23 +61,8 @@ export function parseIpsetSave(text: string, name: string): KernelEntry[] {
   return entries;
 }
 
-export class IpsetFirewall implements Firewall {
+export class IpsetFirewall extends XtablesBackend implements Firewall {
   readonly name = 'iptables-ipset';
-  private readonly run: Runner;
-  private readonly serial = new Serial();
-  private readonly failures = new FailureLog();
-
-  constructor(options: XtablesOptions = {}) {
-    this.run = options.runner ?? commandRunner();
-  }
-
-  get errors(): readonly FirewallFailure[] {
-    return this.failures.entries;
-  }
-
-  private must(jail: string, operation: string, argv: string[], stdin?: string): Promise<string> {
-    return mustRun(this.run, this.failures, jail, operation, argv, stdin);
-  }
 
   private rules(jail: FirewallJail, family: IpFamily): string[][] {
     const match = ['-m', 'set', '--match-set', ipsetName(jail.name, family), 'src'];

@@ -7,15 +7,13 @@ import { parseAddress } from './address.js';
 import {
   type BanEntry,
   checkJail,
-  FailureLog,
   type Firewall,
-  type FirewallFailure,
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
 import { reconcileByDiff } from './reconcile.js';
-import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
-import { ensureInputRule, FAMILIES, inputMatches, mustRun, removeInputRule, target, tool, type XtablesOptions } from './xtables.js';
+import { firstLine } from './runner.js';
+import { ensureInputRule, FAMILIES, inputMatches, removeInputRule, target, tool, XtablesBackend } from './xtables.js';
 
 export function chainName(jail: string): string {
   return `f2b-${jail}`;
@@ -42,23 +40,8 @@ export function parseChainRules(listing: string, jail: string): Array<{ address:
   return found;
 }
 
-export class IptablesFirewall implements Firewall {
+export class IptablesFirewall extends XtablesBackend implements Firewall {
   readonly name = 'iptables';
-  private readonly run: Runner;
-  private readonly serial = new Serial();
-  private readonly failures = new FailureLog();
-
-  constructor(options: XtablesOptions = {}) {
-    this.run = options.runner ?? commandRunner();
-  }
-
-  get errors(): readonly FirewallFailure[] {
-    return this.failures.entries;
-  }
-
-  private must(jail: string, operation: string, argv: string[], stdin?: string): Promise<string> {
-    return mustRun(this.run, this.failures, jail, operation, argv, stdin);
-  }
 
   private jump(jail: FirewallJail): string[][] {
     return inputMatches(jail).map((m) => [...m, '-j', chainName(jail.name)]);

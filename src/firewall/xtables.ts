@@ -1,8 +1,8 @@
 // What iptables.ts and ipset.ts share: the per-family tools and the INPUT rule that sends a jail's
 // traffic to its chain or set. argv arrays throughout; every value in them is validated or built here.
 import type { IpFamily } from './address.js';
-import type { FailureLog, FirewallJail } from './firewall.js';
-import { firstLine, type Runner, type RunResult } from './runner.js';
+import { FailureLog, type FirewallFailure, type FirewallJail } from './firewall.js';
+import { commandRunner, firstLine, type Runner, type RunResult, Serial } from './runner.js';
 
 export interface XtablesOptions {
   /** Runs iptables/ip6tables/ipset; tests pass `commandRunner(['ip', 'netns', 'exec', NS])`. */
@@ -71,4 +71,23 @@ export async function mustRun(
   const result = await run(argv, stdin);
   if (result.code !== 0) throw failures.record(jail, operation, firstLine(result));
   return result.stdout;
+}
+
+/** What the iptables and ipset backends share: their runner, one operation at a time, kept failures. */
+export abstract class XtablesBackend {
+  protected readonly run: Runner;
+  protected readonly serial = new Serial();
+  protected readonly failures = new FailureLog();
+
+  constructor(options: XtablesOptions = {}) {
+    this.run = options.runner ?? commandRunner();
+  }
+
+  get errors(): readonly FirewallFailure[] {
+    return this.failures.entries;
+  }
+
+  protected must(jail: string, operation: string, argv: string[], stdin?: string): Promise<string> {
+    return mustRun(this.run, this.failures, jail, operation, argv, stdin);
+  }
 }
