@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultConfigDir, loadConfig } from '../config/load.js';
 import { ExitCode, UserError } from '../errors.js';
-import { parseIp } from '../jail/ip.js';
+import { parseIp } from '../net/ip.js';
 import { readFail2BanBans } from '../store/fail2ban-db.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { StoredBan } from '../store/types.js';

@@ -1,7 +1,7 @@
 // A jail as Fail2Ban resolved it (RawJail) → the typed, validated JailConfig the daemon runs.
 import { ConfigError } from '../errors.js';
 import { isDnsName } from '../jail/ignore.js';
-import { parseCidr } from '../jail/ip.js';
+import { parseCidr } from '../net/ip.js';
 import { actionDefinition } from './action-def.js';
 import { parseDuration } from './duration.js';
 import { filterDefinition } from './filter-def.js';

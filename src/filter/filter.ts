@@ -3,7 +3,7 @@
 // `<F-MLFFORGET>`). Pure: lines and "now" come in, failures go out; no I/O, no clock.
 import type { FilterDefinition, RegexOption } from '../config/model.js';
 import { ConfigError } from '../errors.js';
-import { normalizeIp, parseCidr } from '../jail/ip.js';
+import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
 import { type CompiledRegex, compileRegex, RegexError } from './regex.js';

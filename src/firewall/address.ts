@@ -1,10 +1,10 @@
 // Addresses that reach a firewall command. Validation and the canonical text (RFC 5952, as `nft list
-// set` prints it) come from src/jail/ip.ts, the project's one IP parser; this file adds the numeric range
+// set` prints it) come from src/net/ip.ts, the project's one IP parser; this file adds the numeric range
 // of a CIDR, which the nftables backend needs to find bans that cover each other.
 
 
-import type { IpFamily } from '../jail/ip.js';
-import { parseCidr } from '../jail/ip.js';
+import type { IpFamily } from '../net/ip.js';
+import { parseCidr } from '../net/ip.js';
 
 export type { IpFamily };
 

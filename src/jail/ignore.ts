@@ -2,7 +2,7 @@
 // (the host's own addresses) and `ignorecommand`. The jail stays pure, so the two parts that need I/O
 // are injected: DNS names are resolved by the caller (with its own timeout) and fed in with
 // setResolved(); the command runs through a CommandRunner the caller supplies.
-import { AddressSet, cidrsOverlap, isLoopback, type ParsedCidr, type ParsedIp, parseCidr, parseIp } from './ip.js';
+import { AddressSet, cidrsOverlap, isLoopback, type ParsedCidr, type ParsedIp, parseCidr, parseIp } from '../net/ip.js';
 
 const LOOPBACK: readonly ParsedCidr[] = [parseCidr('127.0.0.0/8')!, parseCidr('::1')!];
 

@@ -10,7 +10,7 @@ import type { JailConfig } from '../config/model.js';
 import { type BanHistory, BanList, type BanTicket, banEnd, bantimeCalculator, MemoryBanHistory, type RandomSource } from './bans.js';
 import { DEFAULT_MAX_ENTRIES, FailureCounter } from './failures.js';
 import { type IgnoreReason, IgnoreList } from './ignore.js';
-import { parseCidr, parseIp } from './ip.js';
+import { parseCidr, parseIp } from '../net/ip.js';
 
 /** What the filter hands over; structurally a subset of src/filter's Failure. */
 export interface FailureInput {

@@ -1,7 +1,7 @@
 // The control socket's protocol: newline-delimited JSON, one request line → one response line, in order,
 // on a Unix socket. JSON (not Fail2Ban's pickles) because both ends are ours; fail2ban-client
 // compatibility lives in the CLI's argv and output text, not on the wire.
-import { parseCidr } from '../jail/ip.js';
+import { parseCidr } from '../net/ip.js';
 
 /** Keys `get JAIL KEY` answers. Numbers are seconds (bantime/findtime) or counts; lists are strings. */
 export const jailKeys = ['bantime', 'findtime', 'maxretry', 'maxmatches', 'ignoreip', 'logpath', 'actions'] as const;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { FilterDefinition } from '../../src/config/model.js';
 import { Filter } from '../../src/filter/filter.js';
 import type { Failure } from '../../src/filter/failure.js';
-import { normalizeIp } from '../../src/jail/ip.js';
+import { normalizeIp } from '../../src/net/ip.js';
 import { posixZone } from '../../src/filter/timezone.js';
 
 /** The corpus' fixed clock and zone (Fail2Ban's test setup). */
