@@ -100,7 +100,7 @@ async function dispatch(
       return;
     }
     case 'log': {
-      const target = await client.request({ cmd: 'logtarget' });
+      const target = String(await client.request({ cmd: 'server-get', key: 'logtarget' }));
       if (!target.startsWith('/')) abort(`The server logs to ${target}, not to a file`);
       try {
         io.out(await readFile(target, 'utf8'));
