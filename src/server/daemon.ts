@@ -372,7 +372,13 @@ export class Daemon implements ControlHandler {
         await old.stop({ keepRules: sameRules });
         this.runtimes.delete(name);
       }
-      if (replacement) await this.startJail(replacement, carried);
+      if (replacement) {
+        await this.startJail(replacement, carried);
+        if (old) {
+          replacement.jail.bans.resumeTotal(old.jail.bans.total);
+          replacement.jail.failures.resumeTotal(old.jail.failures.total);
+        }
+      }
     }
     // A restarted jail was re-added at the end of the map; put the jails back in configuration order,
     // so `banned` and `status` list them as before the reload (Fail2Ban's jail order does not change).
