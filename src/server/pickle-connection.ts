@@ -79,7 +79,7 @@ export function servePickle(socket: Socket, handler: ControlHandler, maxBytes: n
     if (pending.length + chunk.length > maxBytes + endMarker.length && pending.indexOf(endMarker) === -1) {
       const whole = Buffer.concat([pending, chunk]);
       const end = whole.indexOf(endMarker);
-      if (end === -1 || end > maxBytes) return refuse(`request longer than ${maxBytes} bytes`);
+      if (end === -1 || end > maxBytes) return refuse(`refused request: longer than ${maxBytes} bytes`);
     }
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     void drain();
