@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { FakeControlHandler, fakeJail } from '../../test/compat/fake-control-handler.js';
 import { ControlClient } from '../cli/client.js';
 import { type ControlServer, startControlServer } from './control-server.js';
+import { decodePickle, encodePickle, PyTuple, type PyValue } from './pickle.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pc-control-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,6 +92,37 @@ describe('control server', () => {
     );
     assert.equal(replies[5].error.jail, 'nope');
     assert.deepEqual(fake.jails[1]?.bans, [], 'nothing was banned by the invalid requests');
+  });
+
+  it("speaks Fail2Ban's pickle protocol on the same socket, one connection for several commands", async () => {
+    const end = Buffer.from('<F2B_END_COMMAND>');
+    const socket = createConnection(path);
+    let received = Buffer.alloc(0);
+    let closed = false;
+    socket.on('data', (c: Buffer) => {
+      received = Buffer.concat([received, c]);
+    });
+    socket.on('close', () => {
+      closed = true;
+    });
+    const ask = async (command: PyValue[]): Promise<PyValue> => {
+      received = Buffer.alloc(0);
+      socket.write(Buffer.concat([encodePickle(command), end]));
+      while (received.indexOf(end) === -1) {
+        assert.ok(!closed, 'the server closed the connection');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return decodePickle(received.subarray(0, received.indexOf(end)));
+    };
+    await new Promise((r) => socket.once('connect', r));
+    assert.deepEqual(await ask(['ping']), new PyTuple([0, 'pong']));
+    assert.deepEqual(await ask(['set', 'postfix', 'banip', '192.0.2.7']), new PyTuple([0, 1]));
+    // Idle between commands for longer than the in-message limit (2 s here): the connection stays.
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await ask(['get', 'postfix', 'banip']), new PyTuple([0, ['192.0.2.7']]));
+    assert.deepEqual(await ask(['unban', '--all']), new PyTuple([0, 1]));
+    socket.end(Buffer.concat([Buffer.from('<F2B_CLOSE_COMMAND>'), end]));
+    assert.equal(await new ControlClient(path).request({ cmd: 'ping' }), 'pong');
   });
 
   it('answers every line of random bytes with an error and keeps serving', async () => {

@@ -150,8 +150,8 @@ function serveConnection(socket: Socket, handler: ControlHandler, maxBytes: numb
   socket.setTimeout(idleMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.once('data', (first: Buffer) => {
-    const serve = isPickleStart(first[0] as number) ? servePickle : serveJson;
-    serve(socket, handler, maxBytes);
+    if (isPickleStart(first[0] as number)) servePickle(socket, handler, maxBytes, idleMs);
+    else serveJson(socket, handler, maxBytes);
     socket.emit('data', first);
   });
 }

@@ -19,7 +19,13 @@ function errorFrame(message: string): Buffer {
   return frame(new PyTuple([1, new PyException('builtins', 'Exception', [message])]));
 }
 
-export function servePickle(socket: Socket, handler: ControlHandler, maxBytes: number): void {
+/**
+ * Between whole messages a connection may idle this many times longer than inside one: Fail2Ban has no
+ * idle limit, and Python tools (exporters on CSocket) keep one connection open across scrapes.
+ */
+const idleBetweenMessagesFactor = 10;
+
+export function servePickle(socket: Socket, handler: ControlHandler, maxBytes: number, idleMs: number): void {
   let pending: Buffer = Buffer.alloc(0);
   // Messages are answered in order, one at a time; the socket is paused meanwhile, so a client that
   // pipelines cannot queue work without bound.
@@ -70,7 +76,10 @@ export function servePickle(socket: Socket, handler: ControlHandler, maxBytes: n
       }
     } finally {
       busy = false;
-      if (!closing && !socket.destroyed) socket.resume();
+      if (!closing && !socket.destroyed) {
+        socket.setTimeout(pending.length === 0 ? idleMs * idleBetweenMessagesFactor : idleMs);
+        socket.resume();
+      }
     }
   };
 
