@@ -192,6 +192,13 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
       ['bogus-command'],
       // Totals survive the reloads above, as Fail2Ban's reload keeps its jails.
       ['status', 'custom'],
+      // Reloading one jail keeps the jail order of `banned` (each jail restarted moves nowhere).
+      ['set', 'dovecot', 'banip', '203.0.113.9'],
+      ['set', 'postfix', 'banip', '203.0.113.10'],
+      ['reload', 'dovecot'],
+      ['reload', 'postfix'],
+      ['banned'],
+      ['unban', '--all'],
     ];
     const reference = script.map(sameAnswer);
     assert.equal(reference[0], '0\n');
@@ -201,6 +208,7 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
     assert.equal(reference[16], 'OK\n');
     assert.equal(reference[17], reference[14], 'banned is the same after reload');
     assert.equal(reference[21], '3\n');
+    assert.match(reference.at(-2) as string, /'dovecot': \['203\.0\.113\.9'\].*'postfix': \['203\.0\.113\.10'\]|'postfix': \['203\.0\.113\.10'\].*'dovecot': \['203\.0\.113\.9'\]/);
   });
 
   it('prints the same bytes and exit codes for ping, status, banip/unbanip, status JAIL and get', () => {
