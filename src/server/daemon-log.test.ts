@@ -56,3 +56,19 @@ test('log levels parse like Fail2Ban, unknown ones are a usage error', () => {
   assert.equal(parseLogLevel('10'), 'DEBUG');
   assert.throws(() => parseLogLevel('LOUD'), UserError);
 });
+
+test("flush (fail2ban-client flushlogs) reopens a rotated file, as logrotate's postrotate expects", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
+  const path = join(dir, 'fail2ban.log');
+  const log = new DaemonLog(path, 'INFO', 765, () => at);
+  log.log('server', 'INFO', 'before');
+  renameSync(path, `${path}.1`);
+  assert.equal(log.flush(), 'rolled over');
+  log.log('server', 'INFO', 'after');
+  log.close();
+  assert.match(readFileSync(`${path}.1`, 'utf8'), /before\n$/);
+  assert.match(readFileSync(path, 'utf8'), /rollover performed on .*fail2ban\.log\n.*after\n$/);
+  const stream = new DaemonLog('STDERR', 'CRITICAL', 765, () => at);
+  assert.equal(stream.flush(), 'flushed');
+  stream.close();
+});

@@ -199,6 +199,7 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
       ['reload', 'postfix'],
       ['banned'],
       ['unban', '--all'],
+      ['flushlogs'],
     ];
     const reference = script.map(sameAnswer);
     assert.equal(reference[0], '0\n');
@@ -208,7 +209,8 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
     assert.equal(reference[16], 'OK\n');
     assert.equal(reference[17], reference[14], 'banned is the same after reload');
     assert.equal(reference[21], '3\n');
-    assert.match(reference.at(-2) as string, /'dovecot': \['203\.0\.113\.9'\].*'postfix': \['203\.0\.113\.10'\]|'postfix': \['203\.0\.113\.10'\].*'dovecot': \['203\.0\.113\.9'\]/);
+    assert.equal(reference.at(-1), 'logs: rolled over\n');
+    assert.match(reference.at(-3) as string, /'dovecot': \['203\.0\.113\.9'\].*'postfix': \['203\.0\.113\.10'\]|'postfix': \['203\.0\.113\.10'\].*'dovecot': \['203\.0\.113\.9'\]/);
   });
 
   it('prints the same bytes and exit codes for ping, status, banip/unbanip, status JAIL and get', () => {
