@@ -67,6 +67,7 @@ describe('decodePickle', () => {
     assert.throws(() => decodePickle(Buffer.from([0x80, 2, 0x61, 0x2e])), PickleError);
     assert.throws(() => decodePickle(Buffer.from([0x80, 2, 0xff])), /0xff/);
     assert.throws(() => decodePickle(Buffer.from([0x80, 9, 0x4e, 0x2e])), /protocol/);
+    assert.throws(() => decodePickle(Buffer.from([0x80, 4, 0x8c, 2, 0xc3, 0x28, 0x2e])), /UTF-8/);
   });
 
   it('refuses deep nesting and too many items', () => {

@@ -53,6 +53,9 @@ export class PickleError extends Error {
   }
 }
 
+/** Python refuses invalid UTF-8 in a str opcode; so does this decoder, rather than guessing. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export interface DecodeLimits {
   /** Most values on the stack plus the memo at once. */
   maxItems?: number;
@@ -126,7 +129,14 @@ export function decodePickle(data: Uint8Array, limits: DecodeLimits = {}): PyVal
     pos = end + 1;
     return text;
   };
-  const text = (n: number): string => buf.toString('utf8', need(n), pos);
+  const text = (n: number): string => {
+    const at = need(n);
+    try {
+      return utf8.decode(buf.subarray(at, pos));
+    } catch {
+      throw new PickleError('string in pickle is not valid UTF-8');
+    }
+  };
   const bytes = (n: number): Uint8Array => Uint8Array.from(buf.subarray(need(n), pos));
   const size = (n: number): number => {
     if (n > buf.length) throw new PickleError('truncated pickle');
