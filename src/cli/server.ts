@@ -22,6 +22,8 @@ export interface ServerFlags {
   dms?: boolean;
   dmsVolume?: string;
   stateDir?: string;
+  /** Print `Server ready` on stdout once the socket answers, as `fail2ban-server -f` does (supervisord logs it). */
+  announceReady?: boolean;
 }
 
 export function register(program: Command): void {
@@ -82,6 +84,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
   process.on('SIGHUP', () => void daemon.reload(undefined).catch(() => {}));
   try {
     await daemon.start();
+    if (flags.announceReady) process.stdout.write('Server ready\n');
   } catch (err) {
     await daemon.shutdown();
     throw err;
