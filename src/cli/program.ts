@@ -16,7 +16,7 @@ const commandModules: Array<[commands: string[], load: () => Promise<CommandModu
   [['config'], () => import('./config-dump.js')],
   [['server'], () => import('./server.js')],
   [['replay'], () => import('./replay.js')],
-  [['import-fail2ban-db'], () => import('./import-fail2ban-db.js')],
+  [['import-fail2ban-db', 'export-fail2ban-db'], () => import('./import-fail2ban-db.js')],
   [['regex'], () => import('./regex.js')],
 ];
 

@@ -17,4 +17,5 @@ export type DaemonStore = BanHistory &
     | 'flush'
     | 'close'
     | 'degraded'
+    | 'recreateIfDeleted'
   >;

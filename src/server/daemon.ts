@@ -16,7 +16,7 @@ import type { Runner } from '../firewall/runner.js';
 import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
 import type { BanTicket } from '../jail/bans.js';
 import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
-import { SqliteStore } from '../store/sqlite-store.js';
+import { openStore } from '../store/open-store.js';
 import {
   ControlError,
   type ControlHandler,
@@ -74,6 +74,8 @@ export class Daemon implements ControlHandler {
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
   private readonly now = () => Date.now() / 1000;
+  /** Lasting database problems for `status`: a corrupt file moved aside, a file deleted while running. */
+  private readonly storeProblems: string[] = [];
 
   private constructor(
     private readonly options: DaemonOptions,
@@ -96,15 +98,21 @@ export class Daemon implements ControlHandler {
     const log = new DaemonLog(server.logtarget, parseLogLevel(server.loglevel));
     for (const warning of config.warnings) log.log('server', 'WARNING', warning);
     let store: DaemonStore | null = null;
+    let storeProblems: string[] = [];
     if (server.dbfile.toLowerCase() !== 'none') {
       if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
-      store = SqliteStore.open(server.dbfile, {
+      const opened = openStore(server.dbfile, {
         maxMatches: server.dbmaxmatches,
         onDegraded: (message) =>
           log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again'),
       });
+      for (const line of opened.log) log.log('database', line.level, line.message);
+      store = opened.store;
+      storeProblems = opened.problems;
     }
-    return new Daemon(options, config, log, store);
+    const daemon = new Daemon(options, config, log, store);
+    daemon.storeProblems.push(...storeProblems);
+    return daemon;
   }
 
   private static readConfig(options: DaemonOptions): Config {
@@ -246,6 +254,7 @@ export class Daemon implements ControlHandler {
     });
     every(FLUSH_MS, () => {
       this.store?.flush();
+      this.checkDatabaseFile();
     });
     every(PURGE_MS, () => this.purge());
     every(IGNORE_DNS_MS, async () => {
@@ -255,6 +264,14 @@ export class Daemon implements ControlHandler {
       for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
     });
     this.purge();
+  }
+
+  /** A database file deleted under the daemon is recreated; the admin is told once, in the log and in `status`. */
+  private checkDatabaseFile(): void {
+    const warning = this.store?.recreateIfDeleted() ?? null;
+    if (warning === null || this.storeProblems.includes(warning)) return;
+    this.log.log('database', 'WARNING', warning);
+    this.storeProblems.push(warning);
   }
 
   private purge(): void {
@@ -317,6 +334,7 @@ export class Daemon implements ControlHandler {
     const status = runtime.jail.status();
     const problems = runtime.firewallProblems();
     if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
+    for (const p of this.storeProblems) problems.push(`database: ${p}`);
     return { ...status, files: runtime.fileList, problems };
   }
 
