@@ -14,6 +14,7 @@ import { exportToFail2Ban, importFail2BanDb, migrateFail2BanDb } from '../store/
 
 interface DbFlags {
   db?: string;
+  socket?: string;
   config?: string;
   inPlace?: boolean;
 }
@@ -42,12 +43,13 @@ export function register(program: Command): void {
     .option('--in-place', "replace portcullis's database with the export (the server must be stopped); ours is kept beside it")
     .option('--db <file>', "portcullis's database (default: dbfile from the configuration)")
     .option('-c, --config <dir>', 'Fail2Ban configuration tree')
+    .option('-s, --socket <path>', "the server's control socket, checked for --in-place (default from the configuration)")
     .action(async (file: string | undefined, flags: DbFlags) => {
       if ((file === undefined) === !flags.inPlace) throw new UserError('give either the file to write or --in-place; see portcullis export-fail2ban-db --help');
-      const settings = flags.db === undefined || flags.inPlace ? configured(flags.config) : null;
+      const settings = flags.db === undefined || (flags.inPlace && flags.socket === undefined) ? configured(flags.config) : null;
       const source = resolve(flags.db ?? settings!.dbfile);
       if (!existsSync(source)) throw new UserError(`${source}: no such file; give portcullis's database with --db`);
-      if (flags.inPlace) await refuseLiveServer(settings!.socket);
+      if (flags.inPlace) await refuseLiveServer(flags.socket ?? settings!.socket);
       const r = exportToFail2Ban(source, flags.inPlace ? source : resolve(file!), Date.now() / 1000);
       const kept = r.kept === null ? '' : `; portcullis's database kept as ${r.kept}`;
       process.stdout.write(`Exported ${r.running} running ban(s) and ${r.history} ban record(s) to ${flags.inPlace ? source : file} (Fail2Ban schema version 4)${kept}\n`);
