@@ -17,7 +17,8 @@ function copyAssets(dir) {
     else if (assetPattern.test(name)) cpSync(join(root, rel), join(outDir, rel));
   }
 }
-for (const top of ['src', 'test']) copyAssets(top);
+// test/ is absent from the image build, which ships no tests.
+for (const top of ['src', 'test']) if (existsSync(join(root, top))) copyAssets(top);
 
 const { bin } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 for (const entry of Object.values(bin)) {
