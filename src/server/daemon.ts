@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
+import { jailProblems } from '../config/jail-problems.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, JailConfig } from '../config/model.js';
 import { substituteTags } from '../config/tags.js';
@@ -141,6 +142,7 @@ export class Daemon implements ControlHandler {
     for (const runtime of runtimes) await runtime.createFirewallObjects();
     const restored = this.restorable();
     for (const runtime of runtimes) await this.startJail(runtime, restored.get(runtime.name) ?? []);
+    this.warnMissingLogs();
     this.control = await startControlServer({
       path: this.config.server.socket,
       handler: this,
@@ -149,6 +151,13 @@ export class Daemon implements ControlHandler {
     this.writePidFile();
     this.startTimers();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
+  }
+
+  /** A jail without any log file runs (it reads the file once it exists), but never silently. */
+  private warnMissingLogs(): void {
+    for (const [jail, problems] of jailProblems(this.config)) {
+      for (const p of problems) if (p.startsWith('Have not found')) this.log.log('server', 'WARNING', `[${jail}] ${p}`);
+    }
   }
 
   /** Resolves when the daemon has stopped (by signal or the `stop` command). */
@@ -335,6 +344,7 @@ export class Daemon implements ControlHandler {
     const problems = runtime.firewallProblems();
     if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
     for (const p of this.storeProblems) problems.push(`database: ${p}`);
+    problems.push(...(jailProblems(this.config).get(jail) ?? []));
     return { ...status, files: runtime.fileList, problems };
   }
 
@@ -395,6 +405,7 @@ export class Daemon implements ControlHandler {
       this.log.setTarget(next.server.logtarget);
     }
     this.config = { ...next, server: { ...next.server, socket: this.config.server.socket } };
+    this.warnMissingLogs();
   }
 
   stop(): void {
