@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { fail2banPythonUnavailable, makeFail2BanDb } from '../../test/fixtures/fail2ban-db.js';
 import { readFail2BanDb } from './fail2ban-db.js';
 import { asideName, exportToFail2Ban, openStore } from './open-store.js';
@@ -70,6 +71,27 @@ describe('openStore: an existing Fail2Ban install', { skip: fail2banPythonUnavai
     const kept = SqliteStore.open(inPlace.kept!);
     assert.equal(kept.activeBans(now).length, 4);
     kept.close();
+  });
+});
+
+describe('openStore: a Fail2Ban database that cannot be migrated', () => {
+  it('runs on an in-memory database and says so, leaving the file as it was', () => {
+    const path = join(dir(), 'fail2ban.sqlite3');
+    const db = new Database(path);
+    db.exec('CREATE TABLE fail2banDb(version INTEGER); INSERT INTO fail2banDb VALUES (2); CREATE TABLE bans(x)');
+    db.close();
+    const before = readFileSync(path);
+    const opened = openStore(path, {});
+    try {
+      assert.equal(opened.store.path, ':memory:');
+      assert.match(opened.problems[0] ?? '', /^cannot migrate Fail2Ban database .*schema version 2.*; running on an in-memory database with its 0 running ban\(s\)/);
+      assert.equal(opened.log[0]?.level, 'ERROR');
+      assert.equal(opened.store.addBan({ ip: '192.0.2.9', jail: 'j', time: 1, bantime: -1, banCount: 1, failures: 1, matches: [] }), true);
+    } finally {
+      opened.store.close();
+    }
+    assert.deepEqual(readFileSync(path), before);
+    assert.equal(existsSync(`${path}.migrating`), false);
   });
 });
 

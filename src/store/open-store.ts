@@ -18,24 +18,50 @@ export interface OpenedStore {
   problems: string[];
 }
 
-/** Opens `path` for the daemon; throws a UserError only when no database can be had at all. */
+/**
+ * Opens `path` for the daemon. A Fail2Ban database that cannot be migrated (a read-only volume, a schema
+ * older than version 4) or a corrupt file that cannot be moved aside does not stop the daemon either: it
+ * runs on an in-memory database holding whatever bans could be read, and says so. Throws a UserError only
+ * when `path` itself cannot be opened at all.
+ */
 export function openStore(path: string, options: StoreOptions = {}, now = Date.now() / 1000): OpenedStore {
   const log: OpenedStore['log'] = [];
   const problems: string[] = [];
+  const fail = (message: string) => {
+    log.push({ level: 'ERROR', message });
+    problems.push(message);
+  };
   if (path !== ':memory:' && existsSync(path)) {
     const kind = inspect(path);
     if (kind.corrupt !== null) {
       const aside = asideName(path, '', now);
-      moveAside(path, aside);
-      const message = `database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: its bans are not restored (those the kernel holds stay enforced)`;
-      log.push({ level: 'ERROR', message });
-      problems.push(message);
+      try {
+        moveAside(path, aside);
+      } catch (err) {
+        fail(`database ${path} is corrupt (${kind.corrupt}) and cannot be moved aside (${(err as Error).message}); running on an in-memory database until it is fixed: bans are not kept over a restart`);
+        return { store: SqliteStore.open(':memory:', options), log, problems };
+      }
+      fail(`database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: its bans are not restored (those the kernel holds stay enforced)`);
     } else if (kind.fail2ban) {
-      const r = migrateFail2BanDb(path, now);
-      log.push({
-        level: 'NOTICE',
-        message: `Migrated Fail2Ban database ${path}: ${r.running} running ban(s) and ${r.history} ban record(s) imported; the original is kept as ${r.backup} (to go back: portcullis export-fail2ban-db --in-place)`,
-      });
+      try {
+        const r = migrateFail2BanDb(path, now);
+        log.push({
+          level: 'NOTICE',
+          message: `Migrated Fail2Ban database ${path}: ${r.running} running ban(s) and ${r.history} ban record(s) imported; the original is kept as ${r.backup} (to go back: portcullis export-fail2ban-db --in-place)`,
+        });
+      } catch (err) {
+        const store = SqliteStore.open(':memory:', options);
+        let restored = 0;
+        try {
+          const { content } = normalize(readFail2BanDb(path));
+          store.importDatabase(content);
+          restored = content.bips.filter((b) => running(b, now)).length;
+        } catch {
+          // unreadable: nothing to restore, which the message below says
+        }
+        fail(`cannot migrate Fail2Ban database ${path} (${(err as Error).message}); running on an in-memory database with its ${restored} running ban(s) until it can be: new bans are not kept over a restart`);
+        return { store, log, problems };
+      }
     }
   }
   return { store: SqliteStore.open(path, options), log, problems };
@@ -99,11 +125,16 @@ export function migrateFail2BanDb(path: string, now: number): MigrationResult {
   const { content, invalid } = normalize(readFail2BanDb(path));
   const building = `${path}.migrating`;
   removeDb(building);
-  const store = SqliteStore.open(building);
   try {
-    store.importDatabase(content);
-  } finally {
-    store.close();
+    const store = SqliteStore.open(building);
+    try {
+      store.importDatabase(content);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    removeDb(building);
+    throw err;
   }
   const backup = asideName(path, '.fail2ban', now);
   try {
