@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { captureIo } from '../../test/compat/capture-io.js';
 import { FakeControlHandler, fakeJail } from '../../test/compat/fake-control-handler.js';
-import { formatAsctime } from '../server/daemon-log.js';
+import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
+import { formatAsctime, formatLocalTime } from '../server/daemon-log.js';
 import { type ControlServer, startControlServer } from '../server/control-server.js';
 import { runFail2banClient } from './fail2ban-client.js';
 
@@ -165,8 +166,54 @@ describe('fail2ban-client against a running server', () => {
     assert.deepEqual(await f2b('foo'), { code: 255, out: 'Invalid command\n', err: errLine("NOK: ('Invalid command',)") });
     const bad = await f2b('set', 'postfix', 'banip', '1.2.3.4', '1.2.3.999');
     assert.equal(bad.code, 255);
-    assert.equal(bad.out, "'1.2.3.999' is not an IP address or CIDR network\n");
+    // A count on stdout (DMS's script compares it numerically), the reason on stderr.
+    assert.equal(bad.out, '0\n');
+    assert.equal(bad.err, errLine("'1.2.3.999' is not an IP address or CIDR network"));
+    assert.deepEqual(await f2b('set', 'postfix', 'unbanip', '999.1.1.1'), { code: 0, out: '0\n', err: '' });
+    assert.deepEqual(await f2b('unban', '999.1.1.1'), { code: 0, out: '0\n', err: '' });
     assert.deepEqual(fake.jails[0]?.bans, [], 'nothing banned when one address is invalid');
+  });
+
+  // Expected texts are Fail2Ban 1.1.0's client output, captured from its beautifier.
+  it('1.1 commands: flushlogs, server settings, status --all, stats, banip --with-time, -V', async () => {
+    assert.deepEqual(await f2b('flushlogs'), { code: 0, out: 'logs: rolled over\n', err: '' });
+    assert.equal(fake.flushes, 1);
+    assert.equal((await f2b('get', 'logtarget')).out, 'Current logging target is:\n`- /var/log/fail2ban.log\n');
+    assert.equal((await f2b('get', 'syslogsocket')).out, 'Current syslog socket is:\n`- auto\n');
+    assert.equal((await f2b('get', 'dbfile')).out, 'Database currently disabled\n');
+    assert.equal((await f2b('get', 'dbpurgeage')).out, 'Database currently disabled\n');
+    assert.equal((await f2b('get', 'dbmaxmatches')).out, 'None\n');
+    fake.jails.splice(1);
+    fake.jails.push(fakeJail('custom', { bans: ['192.0.2.1'], totalBanned: 4 }));
+    const all = await f2b('status', '--all');
+    assert.equal(
+      all.out,
+      'Status\n|- Number of jail:\t2\n|- Jail list:\tcustom, postfix\n`- Status for the jails:\n' +
+        '   |- Jail: custom\n   |  |- Filter\n   |  |  |- Currently failed:\t0\n   |  |  |- Total failed:\t0\n' +
+        '   |  |  `- File list:\t/var/log/mail.log\n   |  `- Actions\n   |     |- Currently banned:\t1\n' +
+        '   |     |- Total banned:\t4\n   |     `- Banned IP list:\t192.0.2.1\n' +
+        '   `- Jail: postfix\n      |- Filter\n      |  |- Currently failed:\t0\n      |  |- Total failed:\t0\n' +
+        '      |  `- File list:\t/var/log/mail.log\n      `- Actions\n         |- Currently banned:\t0\n' +
+        '         |- Total banned:\t0\n         `- Banned IP list:\t\n',
+    );
+    assert.equal(
+      (await f2b('stats')).out,
+      [
+        '         ║          ║ Filter    ║ Actions  ',
+        'Jail     ║ Backend  ╟───────────╫───────────',
+        '         ║          ║ cur │ tot ║ cur │ tot',
+        '═════════╬══════════╬═══════════╬═══════════',
+        'custom   ║ polling  ║   0 │   0 ║   1 │   4',
+        'postfix  ║ polling  ║   0 │   0 ║   0 │   0',
+        '═════════╩══════════╩═══════════╩═══════════',
+        '',
+      ].join('\n'),
+    );
+    const start = formatLocalTime(fake.banTime * 1000);
+    const end = formatLocalTime((fake.banTime + 10800) * 1000);
+    assert.equal((await f2b('get', 'custom', 'banip', '--with-time')).out, `192.0.2.1 \t${start} + 10800 = ${end}\n`);
+    assert.deepEqual(await f2b('-V'), { code: 0, out: `${FAIL2BAN_VERSION}\n`, err: '' });
+    assert.deepEqual(await f2b('--version'), { code: 0, out: `Fail2Ban v${FAIL2BAN_VERSION}\n`, err: '' });
   });
 
   it('usage on no command or a bad option', async () => {

@@ -1,18 +1,29 @@
-// `fail2ban-client` as Fail2Ban 1.0 behaves on the command line: the same argv (getopt-style options, then
+// `fail2ban-client` as Fail2Ban 1.1 behaves on the command line: the same argv (getopt-style options, then
 // a command), the same stdout text, errors as Fail2Ban's log lines on stderr, exit 0 or 255. Scripts
 // written for Fail2Ban (docker-mailserver's among them) run against portcullis unchanged.
 import { defaultConfigDir } from '../config/load.js';
 import { pyRepr } from '../config/pyvalue.js';
 import { formatAsctime } from '../server/daemon-log.js';
-import type { ControlRequest, ControlResults, JailKey } from '../server/control-protocol.js';
+import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
+import {
+  type ControlRequest,
+  type ControlResults,
+  canonicalAddress,
+  type JailKey,
+  type ServerKey,
+  serverKeys,
+} from '../server/control-protocol.js';
 import { type CliIo, dumpConfig, resolveSocket, testConfig } from './cli-io.js';
 import { ControlClient, ServerReplyError, ServerUnreachableError } from './client.js';
 import {
+  formatAllStatus,
   formatBanned,
   formatBannedIn,
   formatJailStatus,
   formatJailValue,
   formatLogLevel,
+  formatServerSetting,
+  formatStats,
   formatStatus,
 } from './format-fail2ban.js';
 
@@ -34,11 +45,12 @@ interface Options {
   socket?: string;
   dump: boolean;
   test: boolean;
-  help: boolean;
+  /** The first of -h/--help, -V, --version: each prints and exits before anything else runs. */
+  early?: 'help' | 'V' | 'version';
 }
 
 const shortWithValue = new Set(['c', 's', 'p']);
-const shortFlags = new Set(['h', 'x', 'f', 'b', 'd', 't', 'v', 'i', 'q']);
+const shortFlags = new Set(['h', 'x', 'f', 'b', 'd', 't', 'v', 'i', 'q', 'V']);
 const longWithValue = new Set([
   'loglevel',
   'logtarget',
@@ -50,11 +62,11 @@ const longWithValue = new Set([
   'timeout',
   'str2sec',
 ]);
-const longFlags = new Set(['test', 'async', 'help', 'dp', 'dump-pretty']);
+const longFlags = new Set(['test', 'async', 'help', 'version', 'dp', 'dump-pretty']);
 
 /** Python getopt semantics: options first, parsing stops at the first operand or `--`. */
 function parseArgv(argv: readonly string[]): { opts: Options; args: string[] } | null {
-  const opts: Options = { conf: '', confGiven: false, dump: false, test: false, help: false };
+  const opts: Options = { conf: '', confGiven: false, dump: false, test: false };
   const set = (name: string, value: string | undefined): void => {
     if (name === 'c' || name === 'conf') {
       opts.conf = value as string;
@@ -63,7 +75,8 @@ function parseArgv(argv: readonly string[]): { opts: Options; args: string[] } |
     else if (name === 's' || name === 'socket') opts.socket = value as string;
     else if (name === 'd' || name === 'dp' || name === 'dump-pretty') opts.dump = true;
     else if (name === 't' || name === 'test') opts.test = true;
-    else if (name === 'h' || name === 'help') opts.help = true;
+    else if (name === 'h' || name === 'help') opts.early ??= 'help';
+    else if (name === 'V' || name === 'version') opts.early ??= name;
   };
   let i = 0;
   for (; i < argv.length; i++) {
@@ -102,7 +115,7 @@ function usage(name: string): string {
   return [
     `Usage: ${name} [OPTIONS] <COMMAND>`,
     '',
-    'portcullis, answering with the command line of fail2ban-client 1.0.',
+    'portcullis, answering with the command line of fail2ban-client 1.1.',
     '',
     'Options:',
     '    -c, --conf <DIR>        configuration directory (for the socket path and -d/-t)',
@@ -110,11 +123,14 @@ function usage(name: string): string {
     '    -d                      dump the configuration',
     '    -t, --test              test the configuration',
     '    -h, --help              show this help',
+    '    -V, --version           print the version (-V: machine-readable)',
     '',
     'Commands:',
-    '    ping | version | status [JAIL] | banned [IP ...] | unban --all | unban IP ...',
+    '    ping | version | status [JAIL|--all] | stats | banned [IP ...] | unban --all | unban IP ...',
     '    set JAIL banip IP ... | set JAIL unbanip [--report-absent] IP ... | set loglevel LEVEL',
-    '    get loglevel | get JAIL bantime|findtime|maxretry|maxmatches|ignoreip|logpath|actions|banip',
+    '    get loglevel|logtarget|syslogsocket|dbfile|dbpurgeage|dbmaxmatches',
+    '    get JAIL bantime|findtime|maxretry|maxmatches|ignoreip|logpath|actions',
+    '    get JAIL banip [--with-time] | flushlogs',
     '    reload [--restart] [--unban] [--if-exists] [JAIL|--all] | stop',
     '',
   ].join('\n');
@@ -161,9 +177,9 @@ class Session {
   }
 
   /** Fail2Ban's answer to a ban or unban with no address. */
-  zero(): number {
+  zero(code = 0): number {
     this.out('0');
-    return 0;
+    return code;
   }
 
   invalid(reason = 'Invalid command'): number {
@@ -199,6 +215,12 @@ class Session {
         return rest.length === 0 ? this.run({ cmd: 'stop' }, () => 'Shutdown successful') : this.invalid();
       case 'status':
         return this.status(rest);
+      case 'stats':
+      case 'statistic':
+      case 'statistics':
+        return this.run({ cmd: 'stats' }, formatStats);
+      case 'flushlogs':
+        return this.run({ cmd: 'flushlogs' }, (r) => `logs: ${r}`);
       case 'banned':
         return this.banned(rest);
       case 'unban':
@@ -206,7 +228,7 @@ class Session {
         if (rest.length === 1 && rest[0] === '--all') {
           return this.run({ cmd: 'unban', ips: 'all' }, (r) => String(total(r)));
         }
-        return this.run({ cmd: 'unban', ips: rest }, (r) => String(total(r)));
+        return this.unbanIn(undefined, rest, false);
       case 'set':
         return this.set(rest);
       case 'get':
@@ -218,11 +240,22 @@ class Session {
     }
   }
 
-  private status(rest: string[]): Promise<number> {
+  private async status(rest: string[]): Promise<number> {
     const jail = rest[0];
     // A second argument is Fail2Ban's status flavour; portcullis always answers the basic one.
     if (jail === undefined) return this.run({ cmd: 'jails' }, formatStatus);
-    return this.run({ cmd: 'status', jail }, (r) => formatJailStatus(jail, r));
+    if (jail === '--all' && rest[1] === 'stats') return this.run({ cmd: 'stats' }, formatStats);
+    if (jail !== '--all') return this.run({ cmd: 'status', jail }, (r) => formatJailStatus(jail, r));
+    try {
+      const all = [];
+      for (const name of await this.client.request({ cmd: 'jails' })) {
+        all.push({ jail: name, status: await this.client.request({ cmd: 'status', jail: name }) });
+      }
+      this.out(formatAllStatus(all));
+      return 0;
+    } catch (err) {
+      return this.fail(err);
+    }
   }
 
   private banned(ips: string[]): Promise<number> {
@@ -240,7 +273,7 @@ class Session {
     if (what === 'banip') {
       // Fail2Ban answers 0 to a ban with no address.
       if (values.length === 0) return Promise.resolve(this.zero());
-      return this.run({ cmd: 'ban', jail: target, ips: values }, String);
+      return this.banIn(target, values);
     }
     if (what === 'unbanip') {
       const reportAbsent = values[0] === '--report-absent';
@@ -251,17 +284,56 @@ class Session {
     return Promise.resolve(this.invalid());
   }
 
-  private async unbanIn(jail: string, ips: string[], reportAbsent: boolean): Promise<number> {
+  /**
+   * Fail2Ban bans any text (a host name, a typo); portcullis refuses what is not an address. Each refusal
+   * is one error line on stderr, and stdout still carries a count (0), so scripts that test it numerically
+   * (docker-mailserver's `[[ ${RESULT} -gt 0 ]]`) see 0 instead of failing on a sentence.
+   */
+  private async banIn(jail: string, values: string[]): Promise<number> {
+    const ips = this.addresses(values);
     try {
+      // All or nothing, as on the pickle path: one invalid address and nothing is banned.
+      if (ips.length < values.length) {
+        await this.client.request({ cmd: 'status', jail });
+        return this.zero(failed);
+      }
+      this.out(String(await this.client.request({ cmd: 'ban', jail, ips })));
+      return 0;
+    } catch (err) {
+      return this.fail(err);
+    }
+  }
+
+  /** The valid addresses of `values`; an error line for each of the others. */
+  private addresses(values: readonly string[], quiet = false): string[] {
+    return values.flatMap((v) => {
+      try {
+        return [canonicalAddress(v)];
+      } catch (err) {
+        if (!quiet) this.error((err as Error).message);
+        return [];
+      }
+    });
+  }
+
+  /** Text that is no address cannot be banned, so unbanning it unbans nothing: Fail2Ban's answer is 0. */
+  private async unbanIn(jail: string | undefined, values: string[], reportAbsent: boolean): Promise<number> {
+    const ips = this.addresses(values, true);
+    try {
+      if (jail !== undefined) await this.client.request({ cmd: 'status', jail });
       if (reportAbsent) {
         const bans = await this.client.request({ cmd: 'banned' });
         const current = bans.find((b) => b.jail === jail)?.ips ?? [];
-        const missing = ips.filter((ip) => !current.includes(ip));
+        const missing = values.filter((v) => {
+          const ip = this.addresses([v], true)[0];
+          return ip === undefined || !current.includes(ip);
+        });
         if (missing.length > 0 && bans.some((b) => b.jail === jail)) {
           return this.invalid(`not banned: ${pyRepr(missing)}`);
         }
       }
-      const counts = await this.client.request({ cmd: 'unban', ips, jail });
+      if (ips.length === 0) return this.zero();
+      const counts = await this.client.request(jail === undefined ? { cmd: 'unban', ips } : { cmd: 'unban', ips, jail });
       this.out(String(total(counts)));
       return 0;
     } catch (err) {
@@ -271,8 +343,10 @@ class Session {
 
   private get(rest: string[]): Promise<number> {
     const [target, key] = rest;
-    if (target === 'loglevel' && key === undefined) {
-      return this.run({ cmd: 'get-loglevel' }, formatLogLevel);
+    if (target === 'loglevel') return this.run({ cmd: 'get-loglevel' }, formatLogLevel);
+    if ((serverKeys as readonly string[]).includes(target ?? '')) {
+      const setting = target as ServerKey;
+      return this.run({ cmd: 'server-get', key: setting }, (r) => formatServerSetting(setting, r));
     }
     if (target === undefined || key === undefined) {
       this.out('Sorry but the command is invalid');
@@ -280,7 +354,10 @@ class Session {
       return Promise.resolve(failed);
     }
     if (key === 'banip') {
-      return this.run({ cmd: 'status', jail: target }, (r) => r.bannedIps.join(' '));
+      // A third argument is the separator; `--with-time` asks for one ban per line with its times.
+      const withTime = rest[2] === '--with-time';
+      const separator = withTime ? '\n' : (rest[2] ?? ' ');
+      return this.run({ cmd: 'banlist', jail: target, withTime }, (r) => r.join(separator));
     }
     return this.run({ cmd: 'get', jail: target, key: key as JailKey }, (r) => formatJailValue(target, key, r));
   }
@@ -327,9 +404,13 @@ export async function runFail2banClient(argv: readonly string[], env: Fail2banCl
     name: env.name ?? 'fail2ban-client',
   };
   const parsed = parseArgv(argv);
-  if (parsed === null || parsed.opts.help) {
+  if (parsed === null || parsed.opts.early === 'help') {
     full.io.out(usage(full.name));
     return parsed === null ? failed : 0;
+  }
+  if (parsed.opts.early !== undefined) {
+    full.io.out(parsed.opts.early === 'V' ? `${FAIL2BAN_VERSION}\n` : `Fail2Ban v${FAIL2BAN_VERSION}\n`);
+    return 0;
   }
   const { opts, args } = parsed;
   let socket: string;

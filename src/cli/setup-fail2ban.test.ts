@@ -68,15 +68,19 @@ describe('setup fail2ban', () => {
     });
   });
 
-  it('unban prints one line per jail that had the address', async () => {
+  it("unban prints one line per jail, as DMS's script does with Fail2Ban (0 where nothing was banned)", async () => {
     fake.ban('postfix', ['1.2.3.4']);
     fake.ban('custom', ['1.2.3.4', '5.6.7.8']);
     assert.deepEqual(await setup('unban', '1.2.3.4', '5.6.7.8'), {
       code: 0,
-      out: 'Unbanned IP from custom: 2\nUnbanned IP from postfix: 1\n',
+      out: 'Unbanned IP from custom: 2\nUnbanned IP from dovecot: 0\nUnbanned IP from postfix: 1\n',
       err: '',
     });
-    assert.deepEqual(await setup('unban', '1.2.3.4'), { code: 0, out: '', err: '' });
+    assert.deepEqual(await setup('unban', '1.2.3.4'), {
+      code: 0,
+      out: 'Unbanned IP from custom: 0\nUnbanned IP from dovecot: 0\nUnbanned IP from postfix: 0\n',
+      err: '',
+    });
   });
 
   it('invalid addresses change nothing', async () => {

@@ -89,7 +89,8 @@ async function dispatch(
       }
       const counts = await client.request({ cmd: 'unban', ips: validated(rest, abort) });
       counts.sort((a, b) => (a.jail < b.jail ? -1 : a.jail > b.jail ? 1 : 0));
-      for (const { jail, count } of counts) if (count > 0) io.out(`Unbanned IP from ${jail}: ${count}\n`);
+      // DMS's script prints every jail's answer to `set JAIL unbanip`, which is 0 where nothing was banned.
+      for (const { jail, count } of counts) io.out(`Unbanned IP from ${jail}: ${count}\n`);
       return;
     }
     case 'status': {
@@ -100,7 +101,7 @@ async function dispatch(
       return;
     }
     case 'log': {
-      const target = await client.request({ cmd: 'logtarget' });
+      const target = String(await client.request({ cmd: 'server-get', key: 'logtarget' }));
       if (!target.startsWith('/')) abort(`The server logs to ${target}, not to a file`);
       try {
         io.out(await readFile(target, 'utf8'));

@@ -158,6 +158,14 @@ export class BanList {
     return this.#total;
   }
 
+  /**
+   * Continues the count of the list this one replaces: a reload rebuilds a jail, but Fail2Ban's reload
+   * keeps the jail and so its totals.
+   */
+  resumeTotal(total: number): void {
+    this.#total = Math.max(this.#total, total);
+  }
+
   #push(ticket: BanTicket): void {
     const heap = this.#heap;
     let i = heap.push(ticket) - 1;

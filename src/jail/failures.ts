@@ -83,6 +83,14 @@ export class FailureCounter {
     return this.#total;
   }
 
+  /**
+   * Continues the count of the list this one replaces: a reload rebuilds a jail, but Fail2Ban's reload
+   * keeps the jail and so its totals.
+   */
+  resumeTotal(total: number): void {
+    this.#total = Math.max(this.#total, total);
+  }
+
   /** IPs dropped because the cap was reached. */
   get evicted(): number {
     return this.#evicted;

@@ -1,11 +1,35 @@
 // The control socket's protocol: newline-delimited JSON, one request line → one response line, in order,
-// on a Unix socket. JSON (not Fail2Ban's pickles) because both ends are ours; fail2ban-client
-// compatibility lives in the CLI's argv and output text, not on the wire.
+// on a Unix socket. Our own clients speak it. The same socket also answers Fail2Ban's pickle protocol
+// (pickle-transmitter.ts), which translates each command into one of these requests, so both paths
+// reach the same handler and give the same results.
 import { parseCidr } from '../net/ip.js';
 
 /** Keys `get JAIL KEY` answers. Numbers are seconds (bantime/findtime) or counts; lists are strings. */
 export const jailKeys = ['bantime', 'findtime', 'maxretry', 'maxmatches', 'ignoreip', 'logpath', 'actions'] as const;
 export type JailKey = (typeof jailKeys)[number];
+
+/** Server-wide settings `get KEY` answers (Fail2Ban 1.1's `get logtarget|dbfile|…`). */
+export const serverKeys = ['logtarget', 'syslogsocket', 'dbfile', 'dbpurgeage', 'dbmaxmatches'] as const;
+export type ServerKey = (typeof serverKeys)[number];
+
+/** One current ban, for `get JAIL banip --with-time`. */
+export interface BanTime {
+  ip: string;
+  /** Epoch seconds the ban counts from. */
+  time: number;
+  /** Seconds, -1 when permanent. */
+  bantime: number;
+}
+
+/** One jail's line of `stats` (Fail2Ban 1.1). */
+export interface JailStats {
+  jail: string;
+  backend: string;
+  currentlyFailed: number;
+  totalFailed: number;
+  currentlyBanned: number;
+  totalBanned: number;
+}
 
 export interface JailStatus {
   currentlyFailed: number;
@@ -46,10 +70,15 @@ export type ControlRequest =
   | { cmd: 'reload'; jail?: string }
   | { cmd: 'stop' }
   | { cmd: 'get'; jail: string; key: JailKey }
+  /** Current bans ordered by end of ban, as Fail2Ban's `get JAIL banip`; with their times on request. */
+  | { cmd: 'banlist'; jail: string; withTime: boolean }
   | { cmd: 'get-loglevel' }
   | { cmd: 'set-loglevel'; level: string }
-  /** Where the daemon logs: a file path, or STDOUT/STDERR/SYSLOG/SYSTEMD-JOURNAL. */
-  | { cmd: 'logtarget' };
+  /** logtarget is a file path, or STDOUT/STDERR/SYSLOG/SYSTEMD-JOURNAL; db* are null without a database. */
+  | { cmd: 'server-get'; key: ServerKey }
+  /** Reopens the log file (logrotate's postrotate). */
+  | { cmd: 'flushlogs' }
+  | { cmd: 'stats' };
 
 export type ControlCommand = ControlRequest['cmd'];
 
@@ -65,9 +94,12 @@ export interface ControlResults {
   reload: null;
   stop: null;
   get: number | string[];
+  banlist: string[];
   'get-loglevel': string;
   'set-loglevel': string;
-  logtarget: string;
+  'server-get': string | number | null;
+  flushlogs: string;
+  stats: JailStats[];
 }
 
 export type ControlErrorCode =
@@ -126,7 +158,13 @@ export interface ControlHandler {
   getLogLevel(): string;
   /** Sets the level and returns the new upper-case name; throw ControlError('invalid-argument') if unknown. */
   setLogLevel(level: string): Awaitable<string>;
-  logTarget(): string;
+  serverSetting(key: ServerKey): string | number | null;
+  /** Current bans of the jail in the order they were made. */
+  banTimes(jail: string): Awaitable<BanTime[]>;
+  /** The backend the jail really uses (`polling`, `pyinotify`, `systemd`…). */
+  jailBackend(jail: string): string;
+  /** Reopens a log file ('rolled over') or flushes a stream ('flushed'), as Fail2Ban's flushlogs answers. */
+  flushLogs(): Awaitable<'rolled over' | 'flushed'>;
 }
 
 /** Validates an address argument and returns its canonical text, or throws ControlError('invalid-ip'). */
@@ -171,7 +209,8 @@ export function parseRequest(msg: unknown): ControlRequest {
     case 'banned':
     case 'stop':
     case 'get-loglevel':
-    case 'logtarget':
+    case 'flushlogs':
+    case 'stats':
       return { cmd: msg.cmd };
     case 'status':
       return { cmd: 'status', jail: stringField(msg, 'jail', false) as string };
@@ -195,6 +234,17 @@ export function parseRequest(msg: unknown): ControlRequest {
         });
       }
       return { cmd: 'get', jail, key: key as JailKey };
+    }
+    case 'banlist':
+      return { cmd: 'banlist', jail: stringField(msg, 'jail', false) as string, withTime: msg.withTime === true };
+    case 'server-get': {
+      const key = stringField(msg, 'key', false) as string;
+      if (!(serverKeys as readonly string[]).includes(key)) {
+        throw new ControlError('invalid-argument', `unknown key '${key}': use one of ${serverKeys.join(', ')}`, {
+          value: key,
+        });
+      }
+      return { cmd: 'server-get', key: key as ServerKey };
     }
     case 'set-loglevel':
       return { cmd: 'set-loglevel', level: stringField(msg, 'level', false) as string };

@@ -1,10 +1,13 @@
 // The control socket: a Unix socket only root can open (mode 0600 by default), serving the protocol of
-// control-protocol.ts to `portcullis`, `fail2ban-client` and `setup fail2ban`. Anything a client sends is
+// control-protocol.ts to `portcullis`, `fail2ban-client` and `setup fail2ban`, and Fail2Ban's own pickle
+// protocol (pickle-connection.ts) to Fail2Ban's clients and tools. Anything a client sends is
 // untrusted: lines are size-capped, idle connections time out, and no request can crash the daemon.
 import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import { describeError, dispatch } from './control-dispatch.js';
+import { servePickle } from './pickle-connection.js';
 import {
   ControlError,
   type ControlHandler,
@@ -134,9 +137,26 @@ export async function startControlServer(options: ControlServerOptions): Promise
   };
 }
 
+/**
+ * Tells the two protocols apart from the first byte: a pickle starts with PROTO (0x80) or, from protocol
+ * 0/1 encoders, with MARK/EMPTY_LIST/EMPTY_TUPLE; Fail2Ban's close message starts with `<`. JSON requests
+ * start with `{` and anything else goes to the JSON path, which answers it as an invalid request.
+ */
+function isPickleStart(byte: number): boolean {
+  return byte === 0x80 || byte === 0x3c || byte === 0x28 || byte === 0x5d || byte === 0x29;
+}
+
 function serveConnection(socket: Socket, handler: ControlHandler, maxBytes: number, idleMs: number): void {
   socket.setTimeout(idleMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
+  socket.once('data', (first: Buffer) => {
+    const serve = isPickleStart(first[0] as number) ? servePickle : serveJson;
+    serve(socket, handler, maxBytes);
+    socket.emit('data', first);
+  });
+}
+
+function serveJson(socket: Socket, handler: ControlHandler, maxBytes: number): void {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   // Requests on one connection are answered in order, one at a time. A client that pipelines faster
@@ -195,7 +215,7 @@ async function answer(socket: Socket, handler: ControlHandler, line: string): Pr
     request = parseRequest(parsed);
     reply = { ok: true, result: await dispatch(handler, request) };
   } catch (err) {
-    reply = { ok: false, error: describe(err) };
+    reply = { ok: false, error: describeError(err) };
   }
   if (socket.destroyed) return;
   await new Promise<void>((resolve) => socket.write(`${JSON.stringify(reply)}\n`, () => resolve()));
@@ -205,55 +225,5 @@ async function answer(socket: Socket, handler: ControlHandler, line: string): Pr
     } catch {
       // The reply is out; a failing shutdown is the daemon's to log.
     }
-  }
-}
-
-function describe(err: unknown): Extract<ControlResponse, { ok: false }>['error'] {
-  if (err instanceof ControlError) return { code: err.code, message: err.message, ...err.detail };
-  if (err instanceof UserError) return { code: 'failed', message: err.message };
-  const detail = err instanceof Error ? err.message : String(err);
-  return { code: 'internal', message: `internal error: ${detail}` };
-}
-
-function requireJail(handler: ControlHandler, jail: string): void {
-  if (!handler.jailNames().includes(jail)) {
-    throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
-  }
-}
-
-async function dispatch(handler: ControlHandler, req: ControlRequest): Promise<unknown> {
-  switch (req.cmd) {
-    case 'ping':
-      return 'pong';
-    case 'version':
-      return handler.version();
-    case 'jails':
-      return [...handler.jailNames()];
-    case 'status':
-      requireJail(handler, req.jail);
-      return handler.jailStatus(req.jail);
-    case 'ban':
-      requireJail(handler, req.jail);
-      return handler.ban(req.jail, req.ips);
-    case 'unban':
-      if (req.jail !== undefined) requireJail(handler, req.jail);
-      return handler.unban(req.ips, req.jail);
-    case 'banned':
-      return handler.banned();
-    case 'reload':
-      // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
-      await handler.reload(req.jail);
-      return null;
-    case 'stop':
-      return null;
-    case 'get':
-      requireJail(handler, req.jail);
-      return handler.get(req.jail, req.key);
-    case 'get-loglevel':
-      return handler.getLogLevel();
-    case 'set-loglevel':
-      return handler.setLogLevel(req.level);
-    case 'logtarget':
-      return handler.logTarget();
   }
 }

@@ -23,6 +23,8 @@ export function parseLogLevel(text: string): LogLevel {
 interface Sink {
   write(line: string, level: LogLevel): void;
   close(): void;
+  /** Reopens the file (after logrotate); absent for streams and syslog. */
+  reopen?(): void;
 }
 
 const syslogSeverity: Record<LogLevel, number> = { CRITICAL: 2, ERROR: 3, WARNING: 4, NOTICE: 5, INFO: 6, DEBUG: 7 };
@@ -88,6 +90,10 @@ class FileSink implements Sink {
       [this.fd, this.ino] = this.open();
     }
     writeSync(this.fd, `${line}\n`);
+  }
+  reopen(): void {
+    closeSync(this.fd);
+    [this.fd, this.ino] = this.open();
   }
   close(): void {
     closeSync(this.fd);
@@ -165,6 +171,20 @@ export class DaemonLog {
     this.sink = next;
     this.target = target;
     this.withTime = !isSyslog(target);
+  }
+
+  /**
+   * Fail2Ban's `flushlogs`: a log file is reopened (logrotate's postrotate calls it after moving the file
+   * away; 'rolled over'), streams and syslog have nothing to reopen ('flushed').
+   */
+  flush(): 'rolled over' | 'flushed' {
+    if (this.sink.reopen === undefined) {
+      this.log('server', 'INFO', `flush performed on ${this.target}`);
+      return 'flushed';
+    }
+    this.sink.reopen();
+    this.log('server', 'INFO', `rollover performed on ${this.target}`);
+    return 'rolled over';
   }
 
   /** `name` is Fail2Ban's logger name without the prefix: `actions`, `filter`, `server`, `jail`… */

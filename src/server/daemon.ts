@@ -20,11 +20,13 @@ import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
 import { openStore } from '../store/open-store.js';
 import {
   ControlError,
+  type BanTime,
   type ControlHandler,
   type JailBans,
   type JailCount,
   type JailKey,
   type JailStatus,
+  type ServerKey,
 } from './control-protocol.js';
 import { type ControlServer, refuseLiveServer, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
@@ -398,8 +400,21 @@ export class Daemon implements ControlHandler {
         await old.stop({ keepRules: sameRules });
         this.runtimes.delete(name);
       }
-      if (replacement) await this.startJail(replacement, carried);
+      if (replacement) {
+        await this.startJail(replacement, carried);
+        if (old) {
+          replacement.jail.bans.resumeTotal(old.jail.bans.total);
+          replacement.jail.failures.resumeTotal(old.jail.failures.total);
+        }
+      }
     }
+    // A restarted jail was re-added at the end of the map; put the jails back in configuration order,
+    // so `banned` and `status` list them as before the reload (Fail2Ban's jail order does not change).
+    const order = next.jails.map((j) => j.name);
+    const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+    const sorted = [...this.runtimes.entries()].sort(([a], [b]) => rank(a) - rank(b));
+    this.runtimes.clear();
+    for (const [name, runtime] of sorted) this.runtimes.set(name, runtime);
     if (only === undefined) {
       this.log.setLevel(parseLogLevel(next.server.loglevel));
       this.log.setTarget(next.server.logtarget);
@@ -447,8 +462,35 @@ export class Daemon implements ControlHandler {
     return parsed;
   }
 
-  logTarget(): string {
-    return this.log.currentTarget;
+  serverSetting(key: ServerKey): string | number | null {
+    const server = this.config.server;
+    const noDb = server.dbfile === 'None' || server.dbfile === '';
+    switch (key) {
+      case 'logtarget':
+        return this.log.currentTarget;
+      case 'syslogsocket':
+        return 'auto';
+      case 'dbfile':
+        return noDb ? null : server.dbfile;
+      case 'dbpurgeage':
+        return noDb ? null : server.dbpurgeage;
+      case 'dbmaxmatches':
+        return noDb ? null : server.dbmaxmatches;
+    }
+  }
+
+  banTimes(jail: string): BanTime[] {
+    return this.runtime(jail).jail.bans.list().map((t) => ({ ip: t.ip, time: t.time, bantime: t.bantime }));
+  }
+
+  jailBackend(jail: string): string {
+    const backend = this.runtime(jail).config.backend;
+    // `auto` resolves as on a host with pyinotify: portcullis always follows files by notification.
+    return backend === 'auto' ? 'pyinotify' : backend;
+  }
+
+  flushLogs(): 'rolled over' | 'flushed' {
+    return this.log.flush();
   }
 }
 

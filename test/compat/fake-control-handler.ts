@@ -2,11 +2,13 @@
 // counters, nothing touches a firewall or a database.
 import {
   ControlError,
+  type BanTime,
   type ControlHandler,
   type JailBans,
   type JailCount,
   type JailKey,
   type JailStatus,
+  type ServerKey,
 } from '../../src/server/control-protocol.js';
 
 export interface FakeJail {
@@ -138,7 +140,23 @@ export class FakeControlHandler implements ControlHandler {
     this.level = upper;
     return upper;
   }
-  logTarget(): string {
-    return this.logFile;
+  flushes = 0;
+  /** Epoch seconds every fake ban counts from. */
+  banTime = 1_700_000_000;
+  serverSetting(key: ServerKey): string | number | null {
+    const settings = { logtarget: this.logFile, syslogsocket: 'auto', dbfile: null, dbpurgeage: null, dbmaxmatches: null };
+    return settings[key];
+  }
+  banTimes(name: string): BanTime[] {
+    const j = this.jail(name);
+    return j.bans.map((ip) => ({ ip, time: this.banTime, bantime: j.bantime }));
+  }
+  jailBackend(name: string): string {
+    this.jail(name);
+    return 'polling';
+  }
+  flushLogs(): 'rolled over' {
+    this.flushes++;
+    return 'rolled over';
   }
 }
