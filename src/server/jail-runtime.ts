@@ -9,7 +9,7 @@ import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
-import type { BanEntry, Firewall, FirewallJail } from '../firewall/firewall.js';
+import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, banEnd } from '../jail/bans.js';
 import { Jail } from '../jail/jail.js';
 import { FileSource } from '../sources/file.js';
@@ -48,6 +48,8 @@ export class JailRuntime {
   /** A firewall command failed since the last check: the kernel may lack bans or hold stale ones. */
   private firewallSuspect = false;
   private firewallObjectsCreated = false;
+  /** Bypass rules already logged, so the periodic check logs each once. */
+  private readonly bypassLogged = new Set<string>();
   private readonly files: string[];
 
   constructor(
@@ -82,7 +84,17 @@ export class JailRuntime {
     let count = 0;
     for (const ticket of restored) if (this.jail.restore(ticket, now)) count++;
     const wanted = this.entries(this.jail.bans.list(), now);
-    for (const { firewall, target } of this.deps.actions) await firewall.reconcile(target, wanted);
+    // A firewall that fails here does not stop the jail (nor the others): the jail counts and records
+    // bans, and the periodic check rebuilds the kernel side once the firewall answers again.
+    for (const action of this.deps.actions) {
+      try {
+        const { firewall, target } = action;
+        if (firewall.adopt) await this.adopt(action, await firewall.adopt(target, wanted), now);
+        else await firewall.reconcile(target, wanted);
+      } catch (err) {
+        this.firewallFailed(err);
+      }
+    }
     if (count > 0) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Restored ${count} ban(s)`);
     await this.refreshIgnoredNames();
     this.source = this.createSource();
@@ -97,8 +109,62 @@ export class JailRuntime {
    */
   async createFirewallObjects(): Promise<void> {
     if (this.firewallObjectsCreated) return;
-    for (const { firewall, target } of this.deps.actions) await firewall.start(target);
     this.firewallObjectsCreated = true;
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        await firewall.start(target);
+      } catch (err) {
+        this.firewallFailed(err);
+      }
+    }
+  }
+
+  /** A firewall command failed: logged, kept for `status`, and repaired by the next check. */
+  private firewallFailed(err: unknown): void {
+    this.firewallSuspect = true;
+    this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+  }
+
+  /**
+   * Elements the kernel held that the store lacked (a lost or rolled-back database) are bans all the
+   * same: they become the jail's bans for a full bantime (or what the kernel's timeout leaves) and are
+   * written to the store. Those the jail would not ban now (ignoreip, own addresses) are lifted, and so
+   * are those whose ban the store records as over (they ended while the daemon was down).
+   */
+  private async adopt({ firewall, target }: JailAction, found: readonly KernelEntry[], now: number): Promise<void> {
+    if (found.length === 0) return;
+    const adopted: BanTicket[] = [];
+    const refused: string[] = [];
+    const ended: string[] = [];
+    for (const k of found) {
+      if (this.jail.bans.has(k.text)) continue; // adopted through another action
+      // A ban the store knows and no longer holds as active ended while the daemon was down.
+      if ((this.deps.store?.previousBans(k.text, this.name) ?? 0) > 0) {
+        ended.push(k.text);
+        continue;
+      }
+      const ticket: BanTicket = {
+        ip: k.text,
+        jail: this.name,
+        time: now,
+        bantime: k.expires ?? this.config.bantime,
+        banCount: 1,
+        failures: 0,
+        matches: [],
+      };
+      if (this.jail.restore(ticket, now)) adopted.push(ticket);
+      else refused.push(k.text);
+    }
+    if (adopted.length > 0) {
+      this.deps.store?.addBans(adopted);
+      const shown = adopted.slice(0, 10).map((t) => t.ip).join(', ');
+      const more = adopted.length > 10 ? ` and ${adopted.length - 10} more` : '';
+      this.deps.log.log('actions', 'WARNING', `[${this.name}] Adopted ${adopted.length} ban(s) found in the kernel but not in the database: ${shown}${more}`);
+    }
+    if (refused.length > 0) {
+      this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${refused.length} kernel ban(s) this jail ignores: ${refused.slice(0, 10).join(', ')}`);
+    }
+    if (refused.length + ended.length > 0) await firewall.unban(target, [...refused, ...ended].flatMap((ip) => parseAddress(ip) ?? []));
   }
 
   /** Resolves the DNS names of `ignoreip` anew (at start, then periodically: addresses change). */
@@ -127,13 +193,29 @@ export class JailRuntime {
         try {
           await work(action);
         } catch (err) {
-          this.firewallSuspect = true;
-          this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+          this.firewallFailed(err);
         }
       }
     };
     this.firewallQueue = this.firewallQueue.then(run);
     return this.firewallQueue;
+  }
+
+  /**
+   * Bans and unbans go to the backends at once, not behind the previous batch's completion: a backend
+   * queues them in call order and coalesces whatever waits into one transaction, so a flood of bans
+   * reaches the kernel in a few large batches instead of one nft run per read chunk.
+   */
+  private send(work: (action: JailAction) => Promise<void>): Promise<void> {
+    return Promise.all(
+      this.deps.actions.map(async (action) => {
+        try {
+          await work(action);
+        } catch (err) {
+          this.firewallFailed(err);
+        }
+      }),
+    ).then(() => {});
   }
 
   private createSource(): Source | null {
@@ -204,12 +286,12 @@ export class JailRuntime {
   }
 
   /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  private apply(banned: BanTicket[], now: number): Promise<void> {
+  private apply(banned: BanTicket[], now: number, urgent = false): Promise<void> {
     if (banned.length === 0) return Promise.resolve();
     this.deps.store?.addBans(banned);
     for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
     const entries = this.entries(banned, now);
-    return this.enforce(({ firewall, target }) => firewall.ban(target, entries));
+    return this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
   }
 
   /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
@@ -223,7 +305,7 @@ export class JailRuntime {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
       } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
     }
-    await this.apply(banned, now);
+    await this.apply(banned, now, true);
     return banned.length;
   }
 
@@ -255,7 +337,7 @@ export class JailRuntime {
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
-    return this.enforce(({ firewall, target }) => firewall.unban(target, addresses));
+    return this.send(({ firewall, target }) => firewall.unban(target, addresses));
   }
 
   /** The firewall failures of this jail that the backends kept, oldest first, one line each. */
@@ -284,6 +366,16 @@ export class JailRuntime {
       } else if (suspect) {
         await firewall.reconcile(target, wanted());
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] firewall reconciled after an earlier failure`);
+      } else if (firewall.audit) {
+        const found = await firewall.audit(target, wanted());
+        if (found.restored > 0) {
+          this.deps.log.log('actions', 'ERROR', `[${this.name}] ${found.restored} ban(s) were missing from the kernel; put them back`);
+        }
+        for (const line of found.bypass) {
+          if (!this.bypassLogged.has(line)) this.deps.log.log('actions', 'WARNING', `[${this.name}] ${line}`);
+        }
+        this.bypassLogged.clear();
+        for (const line of found.bypass) this.bypassLogged.add(line);
       }
     });
   }
