@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
-import { type CompiledRegex, compileRegex, RegexError } from './regex.js';
+import { type CompiledRegex, compileRegex, namedGroups, RegexError } from './regex.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -349,7 +349,7 @@ export class Filter {
 }
 
 function groupsOf(r: CompiledRegex, m: RegExpExecArray): Groups {
-  const src = m.groups ?? {};
+  const src = r.repeats.length > 0 ? namedGroups(r, m) : (m.groups ?? {});
   const g: Groups = {};
   for (const k of r.groups) g[k] = src[k] ?? null;
   for (const [k, n] of r.alt) if (g[k] && !g[n]) g[n] = g[k];
