@@ -554,7 +554,10 @@ function isUnit(src: string): boolean {
 }
 
 function literal(c: string): string {
-  return SYNTAX.has(c) ? `\\${c}` : c;
+  if (SYNTAX.has(c)) return `\\${c}`;
+  const code = c.charCodeAt(0);
+  // Control characters as escapes keep the source (and error messages quoting it) on one line.
+  return code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : c;
 }
 
 /** Splits a translated body at its first top-level '|' (outside groups and classes). */
