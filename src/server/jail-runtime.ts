@@ -256,6 +256,8 @@ export class JailRuntime {
     for (let i = 0; i < batch.lines.length; i++) {
       const line = batch.lines[i]!;
       const failures = filter.processLine(line, now, times?.[i]);
+      if (filter.lastSkipped !== null)
+        this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
       for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
     }
     if (due.length > 0) await this.commit(due, now);

@@ -22,6 +22,7 @@ const corpus = debianCorpus();
 test("Fail2Ban's filters on Fail2Ban's sample corpus", { skip: corpus === null ? NO_FAIL2BAN : false }, () => {
   const r = runCorpus(corpus!, (name, dir, args) => loadFilterDefinition(name, { dir, args }));
   report('fail2ban filters', r);
+  assert.deepEqual(r.failed, [], 'every filter of the corpus must load and run');
   assert.ok(r.annotated > 1000, 'the corpus should have more than 1000 annotated lines');
   assert.ok(r.agreed / r.annotated >= THRESHOLD, `agreement ${r.agreed}/${r.annotated} below ${THRESHOLD}`);
   assert.equal(r.plainAgreed, r.plain);
@@ -31,6 +32,7 @@ const own = builtinCorpus(builtinDefaultsDir(), BUILTIN);
 test('our built-in dovecot, postfix and sshd filters on their sample files', { skip: own === null ? NO_FAIL2BAN : false }, () => {
   const r = runCorpus(own!, (name, _dir, args) => loadFilterDefinition(name, { dir: null, args }));
   report('built-in filters', r);
+  assert.deepEqual(r.failed, [], 'every built-in filter must load and run');
   assert.ok(r.annotated > 200);
   assert.deepEqual(r.disagreements, []);
 });
