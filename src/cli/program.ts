@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { nearest } from '../config/suggest.js';
 import { ExitCode, UserError } from '../errors.js';
 
 const VERSION = '0.1.0';
@@ -34,36 +35,6 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 
 /** Every command name, for the one-line answer to an unknown one. */
 const COMMANDS = commandModules.flatMap(([commands]) => commands).concat(['help']);
-
-/** The known command closest to `word` (at most 2 edits, or a prefix), if any. */
-export function nearest(word: string, known: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const k of known) {
-    const d = k.startsWith(word) && word.length >= 2 ? 1 : editDistance(word, k);
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Damerau-Levenshtein distance (adjacent swaps count as one edit: statsu → status). */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i] as number[];
-      const prev = d[i - 1] as number[];
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
-    }
-  return (d[a.length] as number[])[b.length] as number;
-}
 
 /** Runs the CLI and returns the exit code. Errors become one line on stderr, never a stack trace. */
 export async function runCli(argv: string[]): Promise<number> {
