@@ -56,7 +56,8 @@ export function addresses(ips: readonly string[]): string[] {
 
 export async function status(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
   if (jail === undefined) {
-    const jails = await ask(client, { cmd: 'jails' });
+    // Sorted for both outputs, as Fail2Ban's text lists them.
+    const jails = [...(await ask(client, { cmd: 'jails' }))].sort();
     show(io, opts, { jails }, formatStatus(jails));
   } else {
     const s = await ask(client, { cmd: 'status', jail });
@@ -80,8 +81,10 @@ export async function unban(client: ControlClient, io: CliIo, ips: string[], opt
 }
 
 export async function banned(client: ControlClient, io: CliIo, opts: CommandOptions) {
-  const bans = await ask(client, { cmd: 'banned' });
-  const lines = bans.filter((b) => b.ips.length > 0).map((b) => `${b.jail}: ${b.ips.join(' ')}`);
+  // The same jails, in the same order, for people and for scripts: those with bans, by name.
+  const bans = (await ask(client, { cmd: 'banned' })).filter((b) => b.ips.length > 0);
+  bans.sort((a, b) => (a.jail < b.jail ? -1 : a.jail > b.jail ? 1 : 0));
+  const lines = bans.map((b) => `${b.jail}: ${b.ips.join(' ')}`);
   show(io, opts, { banned: bans }, lines.length === 0 ? 'no addresses are banned' : lines.join('\n'));
 }
 

@@ -32,12 +32,20 @@ async function feed(replay: Replay, path: string): Promise<void> {
   const stream = createReadStream(path, { encoding: 'utf8' });
   const opened = new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (err) => reject(new UserError(`cannot read ${path}: ${err.message}`)));
+    stream.once('error', (err) => reject(new UserError(`replay: cannot read ${path}: ${fileProblem(err)}`)));
   });
   await opened;
   for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
     replay.line(line);
   }
+}
+
+/** The reason as a person says it, not libuv's "ENOENT: no such file or directory, open '…'". */
+export function fileProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return 'no such file';
+  if (err.code === 'EISDIR') return 'it is a directory';
+  if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied';
+  return err.message;
 }
 
 function formatJson(bans: readonly ReplayBan[]): string {

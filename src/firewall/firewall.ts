@@ -43,7 +43,13 @@ export interface BanTicket {
   time: number;
   /** Total ban length in seconds; -1 = permanent. */
   bantime: number;
-  /** Free text from the log (`<matches>`, `<F-USER>`…): never pasted into a command, see script.ts. */
+  /** How many times this address has been banned (`<bancount>`); 1 when unknown. */
+  banCount?: number;
+  /** Matched log lines, oldest first (`<matches>`). Free text: never pasted into a command, see script.ts. */
+  matches?: readonly string[];
+  /** Groups the filter captured on the failure that led to the ban (`user` → `<F-USER>`). Free text. */
+  fields?: Readonly<Record<string, string>>;
+  /** More free text tags by name. */
   extra?: Record<string, string>;
 }
 

@@ -269,7 +269,10 @@ export class JailRuntime {
     if (failure.time < now - this.config.findtime) return;
     this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${failure.ip} - ${formatLocalTime(failure.time * 1000)}`);
     const ticket = this.jail.addFailure({ ip: failure.ip, time: failure.time, line }, now);
-    if (ticket) due.push(ticket);
+    if (ticket) {
+      this.fieldsOf.set(ticket, failure.fields);
+      due.push(ticket);
+    }
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
@@ -382,6 +385,9 @@ export class JailRuntime {
     });
   }
 
+  /** The filter's captured groups of the failure that produced a ticket (`<F-USER>` in action.d). */
+  private readonly fieldsOf = new WeakMap<BanTicket, Readonly<Record<string, string>>>();
+
   /** Firewall entries for tickets: the kernel timeout is the time left, none for permanent bans. */
   private entries(tickets: readonly BanTicket[], now: number): BanEntry[] {
     const out: BanEntry[] = [];
@@ -389,7 +395,19 @@ export class JailRuntime {
       const address = parseAddress(ticket.ip);
       if (address === null) continue;
       const end = banEnd(ticket);
-      out.push({ address, timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)) });
+      out.push({
+        address,
+        timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)),
+        // For action.d scripts' tags; references only, nothing is copied per ban.
+        ticket: {
+          failures: ticket.failures,
+          time: ticket.time,
+          bantime: ticket.bantime,
+          banCount: ticket.banCount,
+          matches: ticket.matches,
+          fields: this.fieldsOf.get(ticket) ?? {},
+        },
+      });
     }
     return out;
   }

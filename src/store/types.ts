@@ -1,6 +1,6 @@
 // What the rest of portcullis sees of persistence. The shapes match src/jail's BanTicket structurally,
 // so a ticket can be stored and a stored ban restored without conversion.
-import type { FilePosition } from '../sources/source.js';
+import type { FilePosition } from '../files/position.js';
 
 export interface StoredBan {
   readonly ip: string;
