@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       dbfile: '/var/lib/fail2ban/fail2ban.sqlite3',
       dbpurgeage: 86400,
       dbmaxmatches: 10,
+      metrics: null,
     });
   });
 

@@ -32,11 +32,25 @@ function verdict(jail: FirewallJail): string {
   return jail.protocol === 'tcp' ? 'reject with tcp reset' : 'reject';
 }
 
-/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
-export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+/** The rule's match for one family: interface, protocol, ports, then the set. */
+function matchText(jail: FirewallJail, family: 4 | 6): string {
   const m = match(jail);
   const saddr = `${family === 4 ? 'ip' : 'ip6'} saddr @${setName(jail.name, family)}`;
-  return `${m === '' ? '' : `${m} `}${saddr} ${verdict(jail)}`;
+  return `${m === '' ? '' : `${m} `}${saddr}`;
+}
+
+/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
+export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} ${verdict(jail)}`;
+}
+
+/**
+ * A rule with the same match and a counter but no verdict, just before the blocking rule: it counts the
+ * packets and bytes that rule blocks (metrics). The counter is not put into the blocking rule itself,
+ * because docker-mailserver's tests look for that rule's exact text in `nft list table`.
+ */
+export function counterRuleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} counter`;
 }
 
 /** Creates table, chain, sets and rules. `staleHandles` are this jail's rules from an earlier start. */
@@ -47,7 +61,9 @@ export function startScript(jail: FirewallJail, staleHandles: readonly number[] 
     `add set inet ${TABLE} ${setName(jail.name, 4)} { type ipv4_addr; flags interval, timeout; }`,
     `add set inet ${TABLE} ${setName(jail.name, 6)} { type ipv6_addr; flags interval, timeout; }`,
     ...staleHandles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
+    `add rule inet ${TABLE} ${CHAIN} ${counterRuleText(jail, 4)}`,
     `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 4)}`,
+    `add rule inet ${TABLE} ${CHAIN} ${counterRuleText(jail, 6)}`,
     `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 6)}`,
   ];
   return `${lines.join('\n')}\n`;

@@ -7,10 +7,12 @@ import {
   checkJail,
   FailureLog,
   type Firewall,
+  FirewallError,
   type FirewallFailure,
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
+import { type DropCount, parseDropCounters } from './nftables-counters.js';
 import { CHAIN, type ElementAdd, elementScript, setName, startScript, stopScript, TABLE } from './nftables-script.js';
 import { commandRunner, firstLine, type Runner, Serial, TIMED_OUT } from './runner.js';
 
@@ -249,8 +251,19 @@ export class NftablesFirewall implements Firewall {
       if (table === null || !table.includes(`chain ${CHAIN} {`)) return false;
       const hasSet = (f: 4 | 6) => table.includes(`set ${setName(jail.name, f)} {`);
       const rules = NftablesFirewall.ruleHandles(table, jail.name).length;
-      return hasSet(4) && hasSet(6) && rules >= 2;
+      // Per family one counting rule and one blocking rule.
+      return hasSet(4) && hasSet(6) && rules >= 4;
     });
+  }
+
+  /**
+   * Packets and bytes blocked per jail, from the counting rules. `-t list ruleset` leaves set elements
+   * out: 6 ms with 100,000 bans, where `list chain` reads them all (1.1 s). Not serialised behind bans.
+   */
+  async dropCounters(): Promise<Map<string, DropCount>> {
+    const result = await this.run([this.nft, '-j', '-t', 'list', 'ruleset']);
+    if (result.code !== 0) throw new FirewallError(`nft list ruleset failed: ${firstLine(result)}`);
+    return parseDropCounters(result.stdout);
   }
 
   list(jail: FirewallJail): Promise<KernelEntry[]> {

@@ -29,6 +29,10 @@ import { type ControlServer, refuseLiveServer, startControlServer } from './cont
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
+import { MetricsCollector } from './metrics.js';
+import { ServerCounters } from './metrics-counters.js';
+import { type MetricsServer, startMetricsServer } from './metrics-http.js';
+import { formatListenAddress, type ListenAddress } from '../net/listen-address.js';
 
 export interface DaemonOptions {
   /** A Fail2Ban tree, or null for the built-in defaults alone. */
@@ -39,6 +43,8 @@ export interface DaemonOptions {
   dbfile?: string;
   logtarget?: string;
   loglevel?: string;
+  /** `--metrics`: where /metrics listens, null for none (overrides fail2ban.local's `metrics`). */
+  metrics?: ListenAddress | null;
   /** Record bans without touching the kernel (the `log` backend). */
   dryRun?: boolean;
   /** Remove a socket left behind by a crash (`-x`). */
@@ -68,6 +74,7 @@ export class Daemon implements ControlHandler {
   private readonly backends = new Map<string, Firewall>();
   private readonly runtimes = new Map<string, JailRuntime>();
   private control: ControlServer | null = null;
+  private metricsServer: MetricsServer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
@@ -80,6 +87,7 @@ export class Daemon implements ControlHandler {
     config: Config,
     log: DaemonLog,
     store: DaemonStore | null,
+    private readonly counters: ServerCounters,
   ) {
     this.config = config;
     this.log = log;
@@ -95,16 +103,19 @@ export class Daemon implements ControlHandler {
     const server = config.server;
     const log = new DaemonLog(server.logtarget, parseLogLevel(server.loglevel));
     for (const warning of config.warnings) log.log('server', 'WARNING', warning);
+    const counters = new ServerCounters();
     let store: DaemonStore | null = null;
     if (server.dbfile.toLowerCase() !== 'none') {
       if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
       store = SqliteStore.open(server.dbfile, {
         maxMatches: server.dbmaxmatches,
-        onDegraded: (message) =>
-          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again'),
+        onDegraded: (message) => {
+          if (message !== null) counters.databaseErrors++;
+          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again');
+        },
       });
     }
-    return new Daemon(options, config, log, store);
+    return new Daemon(options, config, log, store, counters);
   }
 
   private static readConfig(options: DaemonOptions): Config {
@@ -120,6 +131,7 @@ export class Daemon implements ControlHandler {
         dbfile: options.dbfile ?? s.dbfile,
         logtarget: options.logtarget ?? s.logtarget,
         loglevel: options.loglevel ?? s.loglevel,
+        metrics: options.metrics !== undefined ? options.metrics : s.metrics,
       },
     };
   }
@@ -138,6 +150,7 @@ export class Daemon implements ControlHandler {
       handler: this,
       force: this.options.removeStaleSocket ?? false,
     });
+    await this.startMetrics();
     this.writePidFile();
     this.startTimers();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
@@ -211,6 +224,7 @@ export class Daemon implements ControlHandler {
         selfAddresses: ownAddresses(),
         runIgnoreCommand: runIgnoreCommand,
         pollIntervalMs: this.options.pollIntervalMs,
+        counters: this.counters.jail(jailConfig.name),
       });
     } catch (err) {
       if (err instanceof UserError) throw err;
@@ -265,6 +279,24 @@ export class Daemon implements ControlHandler {
     }
   }
 
+  /** The opt-in /metrics listener. One that cannot listen is logged, not fatal: bans matter more. */
+  private async startMetrics(): Promise<void> {
+    const at = this.config.server.metrics;
+    if (at === null) return;
+    const collector = new MetricsCollector({
+      runtimes: () => this.runtimes.values(),
+      firewalls: () => this.backends.values(),
+      counters: this.counters,
+      databaseDegraded: () => (this.store?.degraded ?? null) !== null,
+    });
+    try {
+      this.metricsServer = await startMetricsServer(at, () => collector.collect());
+      this.log.log('server', 'INFO', `Metrics at http://${formatListenAddress(this.metricsServer.address)}/metrics`);
+    } catch (err) {
+      this.log.log('server', 'ERROR', `metrics cannot listen on ${formatListenAddress(at)}: ${(err as Error).message}`);
+    }
+  }
+
   private writePidFile(): void {
     const path = this.config.server.pidfile;
     try {
@@ -282,6 +314,7 @@ export class Daemon implements ControlHandler {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
       for (const timer of this.timers) clearInterval(timer);
       await this.control?.close();
+      await this.metricsServer?.close();
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }
