@@ -1,6 +1,7 @@
 // The collector over real Jail state with stand-in runtimes and firewalls; the daemon end to end is in
 // test/e2e/metrics.test.ts.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { JailConfig } from '../config/model.js';
 import type { Firewall } from '../firewall/firewall.js';
@@ -136,6 +137,26 @@ describe('MetricsCollector', () => {
     }).collect();
     assert.equal(value(text, 'portcullis_dropped_packets_total{jail="dovecot"}'), undefined);
     assert.equal(value(text, 'f2b_up'), 1);
+  });
+});
+
+describe('deploy/grafana-portcullis.json', () => {
+  it('queries only series that /metrics exports', async () => {
+    const dashboard = readFileSync(new URL('../../../deploy/grafana-portcullis.json', import.meta.url), 'utf8');
+    const used = new Set(dashboard.match(/\b(?:f2b|portcullis)_[a-z_]+/g));
+    const counters = new ServerCounters();
+    const nft = { name: 'nftables', dropCounters: async () => new Map([['dovecot', { packets: 1, bytes: 60 }]]) } as unknown as Firewall;
+    const dovecot = runtime('dovecot', counters.jail('dovecot'));
+    dovecot.counters.source('/var/log/mail.log').read++;
+    const text = await new MetricsCollector({
+      runtimes: () => [dovecot],
+      firewalls: () => [nft],
+      counters,
+      databaseDegraded: () => false,
+    }).collect();
+    const exported = new Set([...text.matchAll(/^([a-z_0-9]+)[{ ]/gm)].map((m) => m[1]));
+    assert.ok(used.size >= 15, `${used.size} series used`);
+    for (const name of used) assert.ok(exported.has(name), `${name} is not exported`);
   });
 });
 
