@@ -83,7 +83,7 @@ export class MetricsCollector {
       for (const r of counted) out.sample(name, m.rebase(`${field}\0${r.name}`, drops.get(r.name)![field]), { jail: r.name });
     }
 
-    out.family('portcullis_database_errors_total', 'counter', 'Times the ban database failed (a write or read that did not go through)');
+    out.family('portcullis_database_errors_total', 'counter', 'Times the ban database failed: became unwritable or unreadable, or failed differently');
     out.sample('portcullis_database_errors_total', this.view.counters.databaseErrors);
     out.family('portcullis_database_degraded', 'gauge', '1 while the ban database cannot be written (bans are queued in memory)');
     out.sample('portcullis_database_degraded', this.view.databaseDegraded() ? 1 : 0);
