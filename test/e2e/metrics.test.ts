@@ -11,6 +11,8 @@ import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type 
 
 const skip = netnsUnavailable(['nft', 'ss']) ?? false;
 const IMAP = 143;
+/** The collector reads kernel counters at most once a second; a scrape after this sees fresh ones. */
+const DROP_CACHE_MS = 1100;
 
 const SCRAPE = `fetch(process.argv[1]).then(async (r) => { process.stdout.write(r.status + '\\n' + r.headers.get('content-type') + '\\n' + (await r.text())); }, (e) => { process.stdout.write('error ' + e.cause?.code); });`;
 
@@ -70,7 +72,7 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
   it('counters and gauges move by what happened; blocked packets are counted', async () => {
     const { dirs, mailLog } = mailSetup({ 'fail2ban.local': '[Definition]\nmetrics = 127.0.0.1:9191\n' });
     trees.push(dirs);
-    const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server) });
+    const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--check-interval', '1'] });
     running.push(daemon);
     assert.deepEqual(tcpListeners(pair.server).filter((a) => a.endsWith(':9191')), ['127.0.0.1:9191'], 'loopback only');
 
@@ -126,16 +128,36 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     assert.ok(dropped.get('portcullis_dropped_bytes_total{jail="dovecot"}')! >= packets * 40, 'at least an IPv4+TCP header each');
     assert.equal(dropped.get('portcullis_dropped_packets_total{jail="postfix"}'), 0);
 
+    // Someone flushes the ruleset: the next ban fails, the periodic check repairs the jail.
+    const nft = (args: string[]) => spawnSync('ip', ['netns', 'exec', pair.server, 'nft', ...args], { encoding: 'utf8' });
+    // The check runs every second: should it repair between the flush and the ban, the ban succeeds, so try again.
+    let manual = 0;
+    const failures = () => scrape(pair.server, '127.0.0.1:9191').get('portcullis_firewall_failures_total{jail="dovecot"}');
+    while (manual < 3 && failures() === 0) {
+      assert.equal(nft(['flush', 'ruleset']).status, 0);
+      await control(dirs).request({ cmd: 'ban', jail: 'dovecot', ips: [`198.51.100.${8 + manual++}`] });
+    }
+    const repaired = await waitFor(
+      'the repair',
+      () => {
+        const s = scrape(pair.server, '127.0.0.1:9191');
+        return (s.get('portcullis_firewall_repairs_total{jail="dovecot"}') ?? 0) >= 1 && nft(['list', 'set', 'inet', 'f2b-table', 'addr-set-dovecot']).stdout.includes(`198.51.100.${7 + manual}`) && s;
+      },
+      10_000,
+    );
+    assert.ok(repaired.get('portcullis_firewall_failures_total{jail="dovecot"}')! >= 1, 'the ban into the flushed table failed');
+    assert.equal(repaired.get('portcullis_firewall_failures_total{jail="postfix"}'), 0);
+
     // A reload replaces the jails: the totals go on from where they were.
     await control(dirs).request({ cmd: 'reload' });
-    await sleep(1100); // past the kernel counters' cache
+    await sleep(DROP_CACHE_MS);
     const rules = spawnSync('ip', ['netns', 'exec', pair.server, 'nft', 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain'], { encoding: 'utf8' });
     assert.match(rules.stdout, /ip saddr @addr-set-dovecot counter packets 0 bytes 0\n/, 'the reload recreated the rules');
     assert.match(rules.stdout, /tcp dport \{ [\d, ]+ \} ip saddr @addr-set-dovecot drop\n/, "docker-mailserver's rule text");
     const reloaded = scrape(pair.server, '127.0.0.1:9191');
     assert.equal(reloaded.get('f2b_jail_failed_total{jail="dovecot"}'), banned.get('f2b_jail_failed_total{jail="dovecot"}'));
-    assert.equal(reloaded.get('f2b_jail_banned_total{jail="dovecot"}'), banned.get('f2b_jail_banned_total{jail="dovecot"}'));
-    assert.equal(reloaded.get('f2b_jail_banned_current{jail="dovecot"}'), 1);
+    assert.equal(reloaded.get('f2b_jail_banned_total{jail="dovecot"}'), banned.get('f2b_jail_banned_total{jail="dovecot"}')! + manual);
+    assert.equal(reloaded.get('f2b_jail_banned_current{jail="dovecot"}'), 1 + manual);
     assert.equal(reloaded.get(`portcullis_lines_read_total${read}`), banned.get(`portcullis_lines_read_total${read}`));
     assert.equal(reloaded.get('portcullis_dropped_packets_total{jail="dovecot"}'), packets, 'kernel counters reset by the reload are carried');
     appendFileSync(mailLog, dovecotFailure('198.51.100.9'));
