@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
+import { cliPath, control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
 import { dovecotFailure, jailStatus, mailSetup, noiseLine } from './mail-log.js';
 import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type Pair, tryConnect } from './netns.js';
 
@@ -184,5 +184,11 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     assert.equal(s.status, 200);
     assert.equal(s.get('f2b_up'), 1);
     assert.equal(await daemon.stop(), 0);
+  });
+
+  it('a --metrics address that would have to be guessed is a usage error', () => {
+    const run = spawnSync(process.execPath, [cliPath, 'server', '--metrics', ':9191', '--dry-run'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(run.status, 2);
+    assert.equal(run.stderr, "portcullis: --metrics: ':9191' has no address; write 127.0.0.1:9191 for this host only, or 0.0.0.0:9191 for every address\n");
   });
 });
