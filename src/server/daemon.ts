@@ -29,10 +29,10 @@ import { type ControlServer, refuseLiveServer, startControlServer } from './cont
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
-import { MetricsCollector } from './metrics.js';
+import { openMetrics } from './metrics.js';
 import { ServerCounters } from './metrics-counters.js';
-import { type MetricsServer, startMetricsServer } from './metrics-http.js';
-import { formatListenAddress, type ListenAddress } from '../net/listen-address.js';
+import type { MetricsServer } from './metrics-http.js';
+import type { ListenAddress } from '../net/listen-address.js';
 
 export interface DaemonOptions {
   /** A Fail2Ban tree, or null for the built-in defaults alone. */
@@ -150,7 +150,12 @@ export class Daemon implements ControlHandler {
       handler: this,
       force: this.options.removeStaleSocket ?? false,
     });
-    await this.startMetrics();
+    this.metricsServer = await openMetrics(this.config.server.metrics, this.log, {
+      runtimes: () => this.runtimes.values(),
+      firewalls: () => this.backends.values(),
+      counters: this.counters,
+      databaseDegraded: () => (this.store?.degraded ?? null) !== null,
+    });
     this.writePidFile();
     this.startTimers();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
@@ -276,24 +281,6 @@ export class Daemon implements ControlHandler {
     const result = this.store.purge(this.now(), this.config.server.dbpurgeage);
     if (result.bans + result.bips > 0) {
       this.log.log('database', 'INFO', `Purged ${result.bans} old ban(s) and ${result.bips} outdated last-ban row(s)`);
-    }
-  }
-
-  /** The opt-in /metrics listener. One that cannot listen is logged, not fatal: bans matter more. */
-  private async startMetrics(): Promise<void> {
-    const at = this.config.server.metrics;
-    if (at === null) return;
-    const collector = new MetricsCollector({
-      runtimes: () => this.runtimes.values(),
-      firewalls: () => this.backends.values(),
-      counters: this.counters,
-      databaseDegraded: () => (this.store?.degraded ?? null) !== null,
-    });
-    try {
-      this.metricsServer = await startMetricsServer(at, () => collector.collect());
-      this.log.log('server', 'INFO', `Metrics at http://${formatListenAddress(this.metricsServer.address)}/metrics`);
-    } catch (err) {
-      this.log.log('server', 'ERROR', `metrics cannot listen on ${formatListenAddress(at)}: ${(err as Error).message}`);
     }
   }
 

@@ -8,7 +8,8 @@ import type { Firewall } from '../firewall/firewall.js';
 import type { DropCount } from '../firewall/nftables-counters.js';
 import { Jail } from '../jail/jail.js';
 import type { JailRuntime } from './jail-runtime.js';
-import { MetricsCollector } from './metrics.js';
+import type { DaemonLog } from './daemon-log.js';
+import { MetricsCollector, openMetrics } from './metrics.js';
 import { JailCounters, Monotonic, ServerCounters } from './metrics-counters.js';
 
 function config(name: string): JailConfig {
@@ -137,6 +138,25 @@ describe('MetricsCollector', () => {
     }).collect();
     assert.equal(value(text, 'portcullis_dropped_packets_total{jail="dovecot"}'), undefined);
     assert.equal(value(text, 'f2b_up'), 1);
+  });
+});
+
+describe('openMetrics', () => {
+  it('no address: no listener; a busy port is logged and the daemon runs on without one', async () => {
+    const lines: string[] = [];
+    const log = { log: (_logger: string, level: string, message: string) => lines.push(`${level} ${message}`) } as unknown as DaemonLog;
+    const view = { runtimes: () => [], firewalls: () => [], counters: new ServerCounters(), databaseDegraded: () => false };
+    assert.equal(await openMetrics(null, log, view), null);
+    const first = await openMetrics({ host: '127.0.0.1', port: 0 }, log, view);
+    assert.ok(first);
+    try {
+      const port = first.address.port;
+      assert.equal(await openMetrics({ host: '127.0.0.1', port }, log, view), null);
+      assert.deepEqual(lines[0], `INFO Metrics at http://127.0.0.1:${port}/metrics`);
+      assert.match(lines[1] ?? '', new RegExp(`^ERROR metrics cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    } finally {
+      await first.close();
+    }
   });
 });
 

@@ -3,8 +3,11 @@
 // `portcullis_`. Built on each scrape from the running jails; nothing here is on the hot path.
 import type { Firewall } from '../firewall/firewall.js';
 import type { DropCount } from '../firewall/nftables-counters.js';
+import { formatListenAddress, type ListenAddress } from '../net/listen-address.js';
+import type { DaemonLog } from './daemon-log.js';
 import type { JailRuntime } from './jail-runtime.js';
 import { Monotonic, type ServerCounters } from './metrics-counters.js';
+import { type MetricsServer, startMetricsServer } from './metrics-http.js';
 import { MetricsText } from './metrics-text.js';
 
 /** What the collector reads from the daemon. */
@@ -22,6 +25,23 @@ interface DropCounting {
 
 function countsDrops(fw: Firewall): fw is Firewall & DropCounting {
   return typeof (fw as Partial<DropCounting>).dropCounters === 'function';
+}
+
+/**
+ * Starts the listener when `at` is set. One that cannot listen is logged and the daemon runs on without
+ * it: the bans matter more than their metrics.
+ */
+export async function openMetrics(at: ListenAddress | null, log: DaemonLog, view: MetricsView): Promise<MetricsServer | null> {
+  if (at === null) return null;
+  const collector = new MetricsCollector(view);
+  try {
+    const server = await startMetricsServer(at, () => collector.collect());
+    log.log('server', 'INFO', `Metrics at http://${formatListenAddress(server.address)}/metrics`);
+    return server;
+  } catch (err) {
+    log.log('server', 'ERROR', `metrics cannot listen on ${formatListenAddress(at)}: ${(err as Error).message}`);
+    return null;
+  }
 }
 
 /** Kernel counters are read at most this often, however many scrapers there are. */
