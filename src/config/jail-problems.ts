@@ -1,7 +1,7 @@
 // Jails Fail2Ban would not start: a filter file that does not exist (Fail2Ban skips the jail) or no
 // log file at all (Fail2Ban refuses to start). portcullis runs the other jails and the jail itself,
 // says so in the log and in `status`, and `fail2ban-client -t` fails as Fail2Ban's does.
-import { globPaths } from './glob.js';
+import { globPaths } from '../files/glob.js';
 import type { Config } from './model.js';
 
 /** Problems by jail name, in Fail2Ban's words where it has some; jails without any are absent. */

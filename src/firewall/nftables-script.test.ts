@@ -38,6 +38,7 @@ test("start creates the table, the chain at priority -1, DMS's interval set (no 
       'add chain inet f2b-table f2b-chain { type filter hook input priority -1; }',
       'delete rule inet f2b-table f2b-chain handle 7',
       'add set inet f2b-table addr-set-dovecot { type ipv4_addr; flags interval; }',
+      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip saddr @addr-set-dovecot counter',
       'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip saddr @addr-set-dovecot drop',
       '',
     ].join('\n'),

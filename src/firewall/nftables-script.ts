@@ -34,11 +34,25 @@ function verdict(jail: FirewallJail): string {
   return jail.protocol === 'tcp' ? 'reject with tcp reset' : 'reject';
 }
 
-/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
-export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+/** The rule's match for one family: interface, protocol, ports, then the set. */
+function matchText(jail: FirewallJail, family: 4 | 6): string {
   const m = match(jail);
   const saddr = `${family === 4 ? 'ip' : 'ip6'} saddr @${setName(jail.name, family)}`;
-  return `${m === '' ? '' : `${m} `}${saddr} ${verdict(jail)}`;
+  return `${m === '' ? '' : `${m} `}${saddr}`;
+}
+
+/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
+export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} ${verdict(jail)}`;
+}
+
+/**
+ * A rule with the same match and a counter but no verdict, just before the blocking rule: it counts the
+ * packets and bytes that rule blocks (metrics). The counter is not put into the blocking rule itself,
+ * because docker-mailserver's tests look for that rule's exact text in `nft list table`.
+ */
+export function counterRuleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} counter`;
 }
 
 /** How a jail's sets are made: with or without per-element timeouts (see NftablesOptions). */
@@ -55,6 +69,7 @@ export function familyScript(jail: FirewallJail, family: 4 | 6, kind: SetKind): 
   const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
   return [
     `add set inet ${TABLE} ${setName(jail.name, family)} { type ${type}; flags ${setFlags(kind)}; }`,
+    `add rule inet ${TABLE} ${CHAIN} ${counterRuleText(jail, family)}`,
     `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, family)}`,
   ];
 }

@@ -11,7 +11,7 @@ import {
   checkJail,
   FailureLog,
   type Firewall,
-  type FirewallError,
+  FirewallError,
   type FirewallFailure,
   type FirewallJail,
   type KernelEntry,
@@ -28,6 +28,7 @@ import {
   stopScript,
   TABLE,
 } from './nftables-script.js';
+import { type DropCount, parseDropCounters } from './nftables-counters.js';
 import { type QueuedTask, TaskQueue } from './queue.js';
 import { commandRunner, firstLine, type Runner, type RunResult, TIMED_OUT } from './runner.js';
 
@@ -461,6 +462,16 @@ export class NftablesFirewall implements Firewall {
       }
       return { restored: missing.length, bypass };
     });
+  }
+
+  /**
+   * Packets and bytes blocked per jail, from the counting rules. `-t list ruleset` leaves set elements
+   * out: 6 ms with 100,000 bans, where `list chain` reads them all (1.1 s). Not serialised behind bans.
+   */
+  async dropCounters(): Promise<Map<string, DropCount>> {
+    const result = await this.run([this.nft, '-j', '-t', 'list', 'ruleset']);
+    if (result.code !== 0) throw new FirewallError(`nft list ruleset failed: ${firstLine(result)}`);
+    return parseDropCounters(result.stdout);
   }
 
   list(jail: FirewallJail): Promise<KernelEntry[]> {

@@ -32,6 +32,10 @@ import { type ControlServer, refuseLiveServer, startControlServer } from './cont
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
+import { openMetrics } from './metrics.js';
+import { ServerCounters } from './metrics-counters.js';
+import type { MetricsServer } from './metrics-http.js';
+import type { ListenAddress } from '../net/listen-address.js';
 
 export interface DaemonOptions {
   /** A Fail2Ban tree, or null for the built-in defaults alone. */
@@ -42,6 +46,8 @@ export interface DaemonOptions {
   dbfile?: string;
   logtarget?: string;
   loglevel?: string;
+  /** `--metrics`: where /metrics listens, null for none (overrides fail2ban.local's `metrics`). */
+  metrics?: ListenAddress | null;
   /** Record bans without touching the kernel (the `log` backend). */
   dryRun?: boolean;
   /** Remove a socket left behind by a crash (`-x`). */
@@ -71,6 +77,7 @@ export class Daemon implements ControlHandler {
   private readonly backends = new Map<string, Firewall>();
   private readonly runtimes = new Map<string, JailRuntime>();
   private control: ControlServer | null = null;
+  private metricsServer: MetricsServer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
@@ -85,6 +92,7 @@ export class Daemon implements ControlHandler {
     config: Config,
     log: DaemonLog,
     store: DaemonStore | null,
+    private readonly counters: ServerCounters,
   ) {
     this.config = config;
     this.log = log;
@@ -100,20 +108,23 @@ export class Daemon implements ControlHandler {
     const server = config.server;
     const log = new DaemonLog(server.logtarget, parseLogLevel(server.loglevel));
     for (const warning of config.warnings) log.log('server', 'WARNING', warning);
+    const counters = new ServerCounters();
     let store: DaemonStore | null = null;
     let storeProblems: string[] = [];
     if (server.dbfile.toLowerCase() !== 'none') {
       if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
       const opened = openStore(server.dbfile, {
         maxMatches: server.dbmaxmatches,
-        onDegraded: (message) =>
-          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again'),
+        onDegraded: (message) => {
+          if (message !== null) counters.databaseErrors++;
+          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again');
+        },
       });
       for (const line of opened.log) log.log('database', line.level, line.message);
       store = opened.store;
       storeProblems = opened.problems;
     }
-    const daemon = new Daemon(options, config, log, store);
+    const daemon = new Daemon(options, config, log, store, counters);
     daemon.storeProblems.push(...storeProblems);
     return daemon;
   }
@@ -131,6 +142,7 @@ export class Daemon implements ControlHandler {
         dbfile: options.dbfile ?? s.dbfile,
         logtarget: options.logtarget ?? s.logtarget,
         loglevel: options.loglevel ?? s.loglevel,
+        metrics: options.metrics !== undefined ? options.metrics : s.metrics,
       },
     };
   }
@@ -149,6 +161,12 @@ export class Daemon implements ControlHandler {
       path: this.config.server.socket,
       handler: this,
       force: this.options.removeStaleSocket ?? false,
+    });
+    this.metricsServer = await openMetrics(this.config.server.metrics, this.log, {
+      runtimes: () => this.runtimes.values(),
+      firewalls: () => this.backends.values(),
+      counters: this.counters,
+      databaseDegraded: () => (this.store?.degraded ?? null) !== null,
     });
     this.writePidFile();
     this.startTimers();
@@ -230,6 +248,7 @@ export class Daemon implements ControlHandler {
         selfAddresses: ownAddresses(),
         runIgnoreCommand: runIgnoreCommand,
         pollIntervalMs: this.options.pollIntervalMs,
+        counters: this.counters.jail(jailConfig.name),
       });
     } catch (err) {
       if (err instanceof UserError) throw err;
@@ -310,6 +329,7 @@ export class Daemon implements ControlHandler {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
       for (const timer of this.timers) clearInterval(timer);
       await this.control?.close();
+      await this.metricsServer?.close();
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }

@@ -17,6 +17,7 @@ import { JournalSource } from '../sources/journal.js';
 import type { LineBatch, Source } from '../sources/source.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
+import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
 
 /** One action of a jail: the backend and what it acts on. */
@@ -36,12 +37,15 @@ export interface JailRuntimeDeps {
   runIgnoreCommand: (command: string, ip: string) => Promise<boolean>;
   /** Poll interval of file sources, ms. */
   pollIntervalMs?: number;
+  /** This jail's metrics, kept by the daemon over reloads. */
+  counters?: JailCounters;
 }
 
 export class JailRuntime {
   readonly name: string;
   readonly jail: Jail;
   readonly filter: Filter | null;
+  readonly counters: JailCounters;
   private source: Source | null = null;
   /** Firewall work of this jail, chained so it runs in order (see enforce()). */
   private firewallQueue: Promise<void> = Promise.resolve();
@@ -57,6 +61,7 @@ export class JailRuntime {
     private readonly deps: JailRuntimeDeps,
   ) {
     this.name = config.name;
+    this.counters = deps.counters ?? new JailCounters();
     this.jail = new Jail(config, {
       history: deps.store ?? undefined,
       selfAddresses: deps.selfAddresses,
@@ -121,6 +126,7 @@ export class JailRuntime {
 
   /** A firewall command failed: logged, kept for `status`, and repaired by the next check. */
   private firewallFailed(err: unknown): void {
+    this.counters.firewallFailures++;
     this.firewallSuspect = true;
     this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
   }
@@ -178,6 +184,7 @@ export class JailRuntime {
     await this.source?.stop();
     this.source = null;
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
+    this.counters.retire(this.jail);
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
   }
 
@@ -250,17 +257,21 @@ export class JailRuntime {
   async handleBatch(batch: LineBatch): Promise<void> {
     const filter = this.filter;
     if (filter === null) return;
+    const readAt = performance.now();
     const now = this.deps.now();
     const times = batch.times;
     const due: BanTicket[] = [];
+    const counts = this.counters.source(batch.path);
+    counts.read += batch.lines.length;
     for (let i = 0; i < batch.lines.length; i++) {
       const line = batch.lines[i]!;
       const failures = filter.processLine(line, now, times?.[i]);
       if (filter.lastSkipped !== null)
         this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
+      if (failures.length > 0) counts.matched++;
       for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
     }
-    if (due.length > 0) await this.commit(due, now);
+    if (due.length > 0) await this.commit(due, now, readAt);
   }
 
   private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
@@ -276,7 +287,7 @@ export class JailRuntime {
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
-  private async commit(due: BanTicket[], now: number): Promise<void> {
+  private async commit(due: BanTicket[], now: number, readAt: number): Promise<void> {
     const command = this.jail.ignoreCommand;
     const banned: BanTicket[] = [];
     for (const ticket of due) {
@@ -287,16 +298,31 @@ export class JailRuntime {
       if (this.jail.commitBan(ticket)) banned.push(ticket);
     }
     // Not awaited: the firewall catches up behind the hot path (see enforce()).
-    void this.apply(banned, now);
+    void this.apply(banned, now, { readAt });
   }
 
-  /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  private apply(banned: BanTicket[], now: number, urgent = false): Promise<void> {
+  /**
+   * Records bans and queues them for the firewall; the promise settles when the firewall has them.
+   * `urgent` (manual bans) jumps the backends' queues; `readAt` (performance.now() when the line was
+   * read) times the ban for the latency histogram.
+   */
+  private apply(banned: BanTicket[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<void> {
     if (banned.length === 0) return Promise.resolve();
     this.deps.store?.addBans(banned);
     for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
     const entries = this.entries(banned, now);
-    return this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
+    const { urgent = false, readAt } = options;
+    let failed = false;
+    const done = this.send(({ firewall, target }) =>
+      firewall.ban(target, entries, { urgent }).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      }),
+    );
+    if (readAt === undefined) return done;
+    return done.then(() => {
+      if (!failed) this.counters.banLatency.observe((performance.now() - readAt) / 1000, banned.length);
+    });
   }
 
   /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
@@ -310,7 +336,7 @@ export class JailRuntime {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
       } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
     }
-    await this.apply(banned, now, true);
+    await this.apply(banned, now, { urgent: true });
     return banned.length;
   }
 
@@ -368,8 +394,10 @@ export class JailRuntime {
         this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
         await firewall.start(target);
         await firewall.reconcile(target, wanted());
+        this.counters.firewallRepairs++;
       } else if (suspect) {
         await firewall.reconcile(target, wanted());
+        this.counters.firewallRepairs++;
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] firewall reconciled after an earlier failure`);
       } else if (firewall.audit) {
         const found = await firewall.audit(target, wanted());
