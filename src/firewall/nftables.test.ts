@@ -36,6 +36,7 @@ test('bans that arrive while nft runs are written together in the next batch', a
   assert.equal(
     calls[0]?.stdin,
     'add set inet f2b-table addr6-set-dovecot { type ipv6_addr; flags interval; }\n' +
+      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip6 saddr @addr6-set-dovecot counter\n' +
       'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip6 saddr @addr6-set-dovecot drop\n' +
       'add element inet f2b-table addr-set-dovecot { 192.0.2.2 }\n' +
       'add element inet f2b-table addr6-set-dovecot { 2001:db8::/64 }\n',
