@@ -36,7 +36,8 @@ async function ask<R extends ControlRequest>(client: ControlClient, req: R) {
     if (err instanceof ServerReplyError) {
       const usage = err.code === 'unknown-jail' || err.code === 'invalid-ip' || err.code === 'invalid-argument';
       const hint = err.code === 'unknown-jail' ? " (see 'portcullis status' for the jails)" : '';
-      throw new UserError(`${err.message}${hint}`, usage ? ExitCode.usage : ExitCode.failure);
+      const code = err.code === 'config' ? ExitCode.config : usage ? ExitCode.usage : ExitCode.failure;
+      throw new UserError(`${err.message}${hint}`, code);
     }
     throw err;
   }
@@ -85,9 +86,16 @@ export async function banned(client: ControlClient, io: CliIo, opts: CommandOpti
   show(io, opts, { banned: bans }, lines.length === 0 ? 'no addresses are banned' : lines.join('\n'));
 }
 
-export async function reload(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
-  await ask(client, jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail });
-  show(io, opts, { reloaded: jail ?? 'all' }, jail === undefined ? 'reloaded' : `reloaded jail ${jail}`);
+export async function reload(
+  client: ControlClient,
+  io: CliIo,
+  jail: string | undefined,
+  opts: CommandOptions & { restart?: boolean },
+) {
+  const restart = opts.restart === true;
+  await ask(client, { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
+  const what = jail === undefined ? 'reloaded' : `reloaded jail ${jail}`;
+  show(io, opts, { reloaded: jail ?? 'all', ...(restart ? { restarted: true } : {}) }, restart ? `${what} (jails restarted)` : what);
 }
 
 export async function ping(client: ControlClient, io: CliIo, opts: CommandOptions) {

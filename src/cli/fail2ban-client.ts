@@ -286,7 +286,8 @@ class Session {
   }
 
   private async reload(rest: string[]): Promise<number> {
-    // Options Fail2Ban accepts here; a reload in portcullis always re-reads the configuration.
+    // Options Fail2Ban accepts here; --restart rebuilds the jails instead of reconfiguring them in place.
+    const restart = rest.includes('--restart');
     const args = rest.filter((a) => a !== '--restart' && a !== '--unban' && a !== '--if-exists');
     if (args.length > 1) {
       this.error(`Unexpected argument(s) for reload: ${pyRepr(args)}`);
@@ -301,7 +302,7 @@ class Session {
       return failed;
     }
     try {
-      await this.client.request(jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail });
+      await this.client.request({ cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
       this.out('OK');
       return 0;
     } catch (err) {

@@ -43,7 +43,8 @@ export type ControlRequest =
   /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
   | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
   | { cmd: 'banned' }
-  | { cmd: 'reload'; jail?: string }
+  /** `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state. */
+  | { cmd: 'reload'; jail?: string; restart?: boolean }
   | { cmd: 'stop' }
   | { cmd: 'get'; jail: string; key: JailKey }
   | { cmd: 'get-loglevel' }
@@ -78,6 +79,8 @@ export type ControlErrorCode =
   | 'invalid-ip'
   | 'invalid-argument'
   | 'failed'
+  /** The configuration does not load (reload): the message names file:line; the CLI exits 3. */
+  | 'config'
   | 'internal';
 
 export type ControlResponse =
@@ -118,7 +121,7 @@ export interface ControlHandler {
    * Re-reads the configuration (one jail, or everything). The jail name is not checked beforehand (it may
    * be new in the config): throw ControlError('unknown-jail') when the configuration has no such jail.
    */
-  reload(jail: string | undefined): Awaitable<void>;
+  reload(jail: string | undefined, options?: { restart?: boolean }): Awaitable<void>;
   /** Called after the reply to `stop` has been written; the daemon then shuts down. */
   stop(): Awaitable<void>;
   get(jail: string, key: JailKey): Awaitable<number | string[]>;
@@ -184,7 +187,8 @@ export function parseRequest(msg: unknown): ControlRequest {
     }
     case 'reload': {
       const jail = stringField(msg, 'jail', true);
-      return jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail };
+      const restart = msg.restart === true;
+      return { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) };
     }
     case 'get': {
       const jail = stringField(msg, 'jail', false) as string;

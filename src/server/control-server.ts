@@ -61,7 +61,12 @@ export async function refuseLiveServer(path: string): Promise<void> {
   }
 }
 
-async function clearPath(path: string, force: boolean): Promise<void> {
+/**
+ * Makes `path` free for the control socket, or throws a UserError: a live server, a file that is not a
+ * socket (a regular file, a symlink, a dangling symlink), or a stale socket without `force`. The daemon
+ * calls it before touching the firewall, and again when it listens.
+ */
+export async function clearPath(path: string, force: boolean): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -217,7 +222,7 @@ function describe(err: unknown): Extract<ControlResponse, { ok: false }>['error'
 
 function requireJail(handler: ControlHandler, jail: string): void {
   if (!handler.jailNames().includes(jail)) {
-    throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
+    throw new ControlError('unknown-jail', `Sorry but the jail '${jail}' does not exist`, { jail });
   }
 }
 
@@ -242,7 +247,7 @@ async function dispatch(handler: ControlHandler, req: ControlRequest): Promise<u
       return handler.banned();
     case 'reload':
       // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
-      await handler.reload(req.jail);
+      await handler.reload(req.jail, { restart: req.restart === true });
       return null;
     case 'stop':
       return null;

@@ -14,7 +14,7 @@ import { type BanTicket, banEnd } from '../jail/bans.js';
 import { Jail } from '../jail/jail.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
-import type { LineBatch, Source } from '../sources/source.js';
+import type { CursorStore, LineBatch, PositionStore, Source } from '../sources/source.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { storePositions } from './positions.js';
@@ -36,6 +36,9 @@ export interface JailRuntimeDeps {
   runIgnoreCommand: (command: string, ip: string) => Promise<boolean>;
   /** Poll interval of file sources, ms. */
   pollIntervalMs?: number;
+  /** Where read positions and journal cursors are kept when there is no store. */
+  positions?: PositionStore;
+  cursors?: CursorStore;
 }
 
 export class JailRuntime {
@@ -151,7 +154,7 @@ export class JailRuntime {
         encoding: this.config.logencoding,
         cursors: store
           ? { get: (key) => store.getJournalCursor(key), set: (key, cursor) => store.setJournalCursor(key, cursor) }
-          : undefined,
+          : this.deps.cursors,
       });
     }
     return new FileSource({
@@ -159,7 +162,7 @@ export class JailRuntime {
       onBatch,
       onError,
       encoding: this.config.logencoding,
-      positions: store ? storePositions(store, this.name) : undefined,
+      positions: store ? storePositions(store, this.name) : this.deps.positions,
       pollIntervalMs: this.deps.pollIntervalMs,
     });
   }
