@@ -240,7 +240,7 @@ class Session {
     if (what === 'banip') {
       // Fail2Ban answers 0 to a ban with no address.
       if (values.length === 0) return Promise.resolve(this.zero());
-      return this.run({ cmd: 'ban', jail: target, ips: values }, String);
+      return this.banIn(target, values);
     }
     if (what === 'unbanip') {
       const reportAbsent = values[0] === '--report-absent';
@@ -249,6 +249,23 @@ class Session {
       return this.unbanIn(target, ips, reportAbsent);
     }
     return Promise.resolve(this.invalid());
+  }
+
+  /**
+   * Fail2Ban answers with the count of new bans. Addresses portcullis will not ban (loopback, ignoreip,
+   * this host) are left out of that count, as they are out of the firewall; the daemon log says why.
+   */
+  private async banIn(jail: string, ips: string[]): Promise<number> {
+    try {
+      this.out(String(await this.client.request({ cmd: 'ban', jail, ips })));
+      return 0;
+    } catch (err) {
+      if (err instanceof ServerReplyError && err.code === 'refused') {
+        this.out(String(err.count ?? 0));
+        return 0;
+      }
+      return this.fail(err);
+    }
   }
 
   private async unbanIn(jail: string, ips: string[], reportAbsent: boolean): Promise<number> {

@@ -79,20 +79,25 @@ export type ControlErrorCode =
   | 'invalid-ip'
   | 'invalid-argument'
   | 'failed'
+  /**
+   * Nothing, or not everything, was done because an address must not be banned (loopback, ignoreip,
+   * this host, too wide). `count` says how many were newly banned all the same.
+   */
+  | 'refused'
   /** The configuration does not load (reload): the message names file:line; the CLI exits 3. */
   | 'config'
   | 'internal';
 
 export type ControlResponse =
   | { ok: true; result: unknown }
-  | { ok: false; error: { code: ControlErrorCode; message: string; jail?: string; value?: string } };
+  | { ok: false; error: { code: ControlErrorCode; message: string; jail?: string; value?: string; count?: number } };
 
 /** An error the server reports to the client as `{ok: false, error}`; the daemon's handler may throw it. */
 export class ControlError extends Error {
   constructor(
     readonly code: ControlErrorCode,
     message: string,
-    readonly detail: { jail?: string; value?: string } = {},
+    readonly detail: { jail?: string; value?: string; count?: number } = {},
   ) {
     super(message);
     this.name = 'ControlError';
@@ -111,7 +116,11 @@ export interface ControlHandler {
   /** Enabled jails in configuration order. */
   jailNames(): readonly string[];
   jailStatus(jail: string): Awaitable<JailStatus>;
-  /** Bans now (bantime of the jail); returns how many were not banned before. */
+  /**
+   * Bans now (bantime of the jail); returns how many were not banned before, once the firewall has them.
+   * Throws ControlError('refused', …, {count}) when an address must not be banned (the message says
+   * why), and ControlError('failed') when the firewall refused or did not confirm in time.
+   */
   ban(jail: string, ips: readonly string[]): Awaitable<number>;
   /** Returns a count per jail it looked at (every jail when `jail` is undefined), in jail order. */
   unban(ips: readonly string[] | 'all', jail: string | undefined): Awaitable<JailCount[]>;

@@ -3,7 +3,6 @@
 // the store remembers, the firewall enforces.
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { Config, JailConfig } from '../config/model.js';
@@ -30,6 +29,7 @@ import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
+import { OwnAddresses } from './own-addresses.js';
 import { MemoryPositions } from './positions.js';
 
 export interface DaemonOptions {
@@ -79,6 +79,7 @@ export class Daemon implements ControlHandler {
   private reloading: Promise<void> | null = null;
   /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
   private readonly memory = new MemoryPositions();
+  private readonly own = new OwnAddresses();
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
@@ -223,7 +224,8 @@ export class Daemon implements ControlHandler {
         log: this.log,
         store: this.store,
         actions: this.actionsFor(jailConfig),
-        selfAddresses: ownAddresses(),
+        selfAddresses: this.own.current(),
+        isOwnAddress: (ip) => this.own.covers(ip),
         runIgnoreCommand: runIgnoreCommand,
         pollIntervalMs: this.options.pollIntervalMs,
         positions: this.store === null ? this.memory.positions(jailConfig.name) : undefined,
@@ -347,7 +349,17 @@ export class Daemon implements ControlHandler {
     await this.settled();
     const targets = jail === undefined ? [...this.runtimes.values()] : [this.runtime(jail)];
     const counts: JailCount[] = [];
-    for (const runtime of targets) counts.push({ jail: runtime.name, count: await runtime.unban(ips) });
+    const failures: string[] = [];
+    for (const runtime of targets) {
+      try {
+        counts.push({ jail: runtime.name, count: await runtime.unban(ips) });
+      } catch (err) {
+        if (!(err instanceof ControlError)) throw err;
+        counts.push({ jail: runtime.name, count: err.detail.count ?? 0 });
+        failures.push(err.message);
+      }
+    }
+    if (failures.length > 0) throw new ControlError('failed', failures.join('; '));
     return counts;
   }
 
@@ -514,11 +526,6 @@ function sameTargets(a: JailConfig, b: JailConfig, actionsFor: (j: JailConfig) =
   } catch {
     return false;
   }
-}
-
-/** Every address of this host, for `ignoreself`. */
-function ownAddresses(): string[] {
-  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.split('%')[0]!));
 }
 
 /**
