@@ -395,6 +395,16 @@ export class Daemon implements ControlHandler {
     while (this.reloading !== null) await this.reloading.catch(() => {});
   }
 
+  private async restartPrevious(old: JailRuntime): Promise<void> {
+    try {
+      await this.startJail(old, []);
+      this.log.log('server', 'WARNING', `jail '${old.name}' keeps its previous configuration`);
+    } catch (err) {
+      this.runtimes.delete(old.name);
+      this.log.log('server', 'ERROR', `jail '${old.name}' is stopped; its bans stay in the database: ${(err as Error).message}`);
+    }
+  }
+
   private async reloadNow(only: string | undefined, restart: boolean): Promise<void> {
     let next: Config;
     let wanted: Map<string, JailConfig>;
@@ -448,9 +458,10 @@ export class Daemon implements ControlHandler {
       try {
         await this.startJail(replacement, carried);
       } catch (err) {
-        // The jail's bans stay in the store; the next reload or restart brings it back.
         this.runtimes.delete(name);
         this.log.log('server', 'ERROR', `jail '${name}' could not start after the reload: ${(err as Error).message}`);
+        // The host must not be left without the jail: the previous one runs again, with its bans.
+        if (old !== undefined) await this.restartPrevious(old);
       }
     }
     if (only === undefined) {

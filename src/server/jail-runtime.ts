@@ -125,6 +125,8 @@ export class JailRuntime {
     await this.source?.stop();
     this.source = null;
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
+    // Started again (a reload falling back to it), it must create the objects it just removed.
+    if (options.keepRules !== true) this.firewallObjectsCreated = false;
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
   }
 
