@@ -254,6 +254,7 @@ class Session {
   /**
    * Fail2Ban answers with the count of new bans. Addresses portcullis will not ban (loopback, ignoreip,
    * this host) are left out of that count, as they are out of the firewall; the daemon log says why.
+   * A ban the firewall refused is counted (it is recorded and retried) but the command fails.
    */
   private async banIn(jail: string, ips: string[]): Promise<number> {
     try {
@@ -263,6 +264,12 @@ class Session {
       if (err instanceof ServerReplyError && err.code === 'refused') {
         this.out(String(err.count ?? 0));
         return 0;
+      }
+      // Recorded but refused by the kernel: the count Fail2Ban would print, and the truth on stderr.
+      if (err instanceof ServerReplyError && err.code === 'failed' && err.count !== undefined) {
+        this.out(String(err.count));
+        this.error(err.message);
+        return failed;
       }
       return this.fail(err);
     }

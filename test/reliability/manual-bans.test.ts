@@ -71,13 +71,17 @@ exec '${realNft}' "$@"
     if (dirs) removeDirs(dirs);
   });
 
+  /** fail2ban-client takes its options before the command. */
+  const withSocket = (args: string[]) =>
+    args[0] === 'client' ? ['client', '-s', dirs.socket, ...args.slice(1)] : [...args, '-s', dirs.socket];
+
   /** The CLI in the namespace, asynchronously, so the test can watch the clock. */
   function run(args: string[]): Promise<Run> {
     const t0 = Date.now();
     return new Promise((resolve) => {
       execFile(
         'ip',
-        ['netns', 'exec', pair.server, process.execPath, cliPath, ...args, '-s', dirs.socket],
+        ['netns', 'exec', pair.server, process.execPath, cliPath, ...withSocket(args)],
         { encoding: 'utf8', timeout: 40_000 },
         (err, stdout, stderr) => {
           const status = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
@@ -106,9 +110,7 @@ exec '${realNft}' "$@"
     assert.deepEqual((await jailStatus(dirs, 'custom')).bannedIps, []);
     assert.doesNotMatch(kernel(), /elements/);
     // fail2ban-client keeps Fail2Ban's output: a count.
-    const f2b = spawnSync('ip', ['netns', 'exec', pair.server, process.execPath, cliPath, 'client', '-s', dirs.socket, 'set', 'custom', 'banip', '127.0.0.1'], {
-      encoding: 'utf8',
-    });
+    const f2b = await run(['client', 'set', 'custom', 'banip', '127.0.0.1']);
     assert.deepEqual([f2b.status, f2b.stdout], [0, '0\n']);
   });
 
@@ -131,6 +133,10 @@ exec '${realNft}' "$@"
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /^portcullis: custom: 1 ban\(s\) recorded, but .*No space left on device \(fake nft\).*; the firewall check retries them\n$/);
     assert.doesNotMatch(r.stdout, /newly banned/);
+    const f2b = await run(['client', 'set', 'custom', 'banip', '203.0.113.6']);
+    assert.equal(f2b.status, 255);
+    assert.equal(f2b.stdout, '1\n', 'the count, as Fail2Ban prints it');
+    assert.match(f2b.stderr, /ERROR +custom: 1 ban\(s\) recorded, but .*No space left on device/);
     const u = await run(['unban', '203.0.113.1']);
     assert.equal(u.status, 1, u.stderr);
     assert.match(u.stderr, /^portcullis: custom: 1 unbanned in the records, but .*No space left on device/);
