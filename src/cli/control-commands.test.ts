@@ -104,9 +104,9 @@ describe('portcullis client commands', () => {
     await assert.rejects(cmd.unban(client(), io, ['::g'], {}), userError(ExitCode.usage, /'::g' is not an IP/));
     await assert.rejects(
       cmd.ban(client(), io, 'nope', ['1.2.3.4'], {}),
-      userError(ExitCode.usage, /^no jail named 'nope' \(see 'portcullis status' for the jails\)$/),
+      userError(ExitCode.usage, /^Sorry but the jail 'nope' does not exist \(see 'portcullis status' for the jails\)$/),
     );
-    await assert.rejects(cmd.status(client(), io, 'nope', {}), userError(ExitCode.usage, /no jail named 'nope'/));
+    await assert.rejects(cmd.status(client(), io, 'nope', {}), userError(ExitCode.usage, /Sorry but the jail 'nope' does not exist/));
     await assert.rejects(cmd.unban(client(), io, [], {}), userError(ExitCode.usage, /give addresses or --all/));
     await assert.rejects(cmd.unban(client(), io, ['1.2.3.4'], { all: true }), userError(ExitCode.usage, /not both/));
     assert.deepEqual(fake.banned(), [

@@ -85,7 +85,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.on('SIGHUP', () => void daemon.reload(undefined).catch(() => {}));
+  process.on('SIGHUP', () => daemon.hangup());
   try {
     await daemon.start();
     if (flags.announceReady) process.stdout.write('Server ready\n');

@@ -14,7 +14,9 @@ import { type BanTicket, banEnd } from '../jail/bans.js';
 import { Jail } from '../jail/jail.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
-import type { LineBatch, Source } from '../sources/source.js';
+import type { CursorStore, LineBatch, PositionStore, Source } from '../sources/source.js';
+import { parseCidr, parseIp } from '../net/ip.js';
+import { ControlError } from './control-protocol.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { JailCounters } from './metrics-counters.js';
@@ -39,6 +41,17 @@ export interface JailRuntimeDeps {
   pollIntervalMs?: number;
   /** This jail's metrics, kept by the daemon over reloads. */
   counters?: JailCounters;
+  /**
+   * The host's addresses read fresh (ignoreself): true when `ip` (an address or a network) is or covers
+   * one. Checked again right before every ban, so an address added to the host after the jail started
+   * is never banned.
+   */
+  isOwnAddress?: (ip: string) => boolean;
+  /** How long a manual ban or unban waits for the firewall before answering that it is not confirmed (ms). */
+  confirmTimeoutMs?: number;
+  /** Where read positions and journal cursors are kept when there is no store. */
+  positions?: PositionStore;
+  cursors?: CursorStore;
 }
 
 export class JailRuntime {
@@ -184,7 +197,8 @@ export class JailRuntime {
     await this.source?.stop();
     this.source = null;
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
-    this.counters.retire(this.jail);
+    // Started again (a reload falling back to it), it must create the objects it just removed.
+    if (options.keepRules !== true) this.firewallObjectsCreated = false;
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
   }
 
@@ -194,18 +208,23 @@ export class JailRuntime {
    * already holds every decision, and a failure marks the kernel state suspect, so the next check
    * reconciles it. The returned promise settles when this piece of work is done.
    */
-  private enforce(work: (action: JailAction) => Promise<void>): Promise<void> {
+  private enforce(work: (action: JailAction) => Promise<void>): Promise<string[]> {
     const run = async () => {
+      const errors: string[] = [];
       for (const action of this.deps.actions) {
         try {
           await work(action);
         } catch (err) {
           this.firewallFailed(err);
+          this.firewallFailed(err);
+          errors.push((err as Error).message);
         }
       }
+      return errors;
     };
-    this.firewallQueue = this.firewallQueue.then(run);
-    return this.firewallQueue;
+    const done = this.firewallQueue.then(run);
+    this.firewallQueue = done.then(() => {});
+    return done;
   }
 
   /**
@@ -213,16 +232,18 @@ export class JailRuntime {
    * queues them in call order and coalesces whatever waits into one transaction, so a flood of bans
    * reaches the kernel in a few large batches instead of one nft run per read chunk.
    */
-  private send(work: (action: JailAction) => Promise<void>): Promise<void> {
+  private send(work: (action: JailAction) => Promise<void>): Promise<string[]> {
+    const errors: string[] = [];
     return Promise.all(
       this.deps.actions.map(async (action) => {
         try {
           await work(action);
         } catch (err) {
           this.firewallFailed(err);
+          errors.push((err as Error).message);
         }
       }),
-    ).then(() => {});
+    ).then(() => errors);
   }
 
   private createSource(): Source | null {
@@ -240,7 +261,7 @@ export class JailRuntime {
         encoding: this.config.logencoding,
         cursors: store
           ? { get: (key) => store.getJournalCursor(key), set: (key, cursor) => store.setJournalCursor(key, cursor) }
-          : undefined,
+          : this.deps.cursors,
       });
     }
     return new FileSource({
@@ -248,7 +269,7 @@ export class JailRuntime {
       onBatch,
       onError,
       encoding: this.config.logencoding,
-      positions: store ? storePositions(store, this.name) : undefined,
+      positions: store ? storePositions(store, this.name) : this.deps.positions,
       pollIntervalMs: this.deps.pollIntervalMs,
     });
   }
@@ -295,6 +316,10 @@ export class JailRuntime {
         this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by command`);
         continue;
       }
+      if (this.config.ignoreself && this.deps.isOwnAddress?.(ticket.ip)) {
+        this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by ignoreself rule`);
+        continue;
+      }
       if (this.jail.commitBan(ticket)) banned.push(ticket);
     }
     // Not awaited: the firewall catches up behind the hot path (see enforce()).
@@ -304,43 +329,90 @@ export class JailRuntime {
   /**
    * Records bans and queues them for the firewall; the promise settles when the firewall has them.
    * `urgent` (manual bans) jumps the backends' queues; `readAt` (performance.now() when the line was
-   * read) times the ban for the latency histogram.
+   * read) times the ban for the latency histogram. Settles with the firewall's error messages (none when
+   * every action took them).
    */
-  private apply(banned: BanTicket[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<void> {
-    if (banned.length === 0) return Promise.resolve();
+  private apply(banned: BanTicket[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<string[]> {
+    if (banned.length === 0) return Promise.resolve([]);
     this.deps.store?.addBans(banned);
     for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
     const entries = this.entries(banned, now);
     const { urgent = false, readAt } = options;
-    let failed = false;
-    const done = this.send(({ firewall, target }) =>
-      firewall.ban(target, entries, { urgent }).catch((err: unknown) => {
-        failed = true;
-        throw err;
-      }),
-    );
+    const done = this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
     if (readAt === undefined) return done;
-    return done.then(() => {
-      if (!failed) this.counters.banLatency.observe((performance.now() - readAt) / 1000, banned.length);
+    return done.then((errors) => {
+      if (errors.length === 0) this.counters.banLatency.observe((performance.now() - readAt) / 1000, banned.length);
+      return errors;
     });
   }
 
-  /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
+  /**
+   * Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them.
+   * Addresses that must not be banned are refused with the reason (ControlError 'refused'); a firewall
+   * that refuses, or does not confirm in time, is reported as a failure ('failed'). Either way the
+   * bans that were made stay recorded, and the periodic check keeps bringing them into the kernel.
+   */
   async ban(ips: readonly string[]): Promise<number> {
     const now = this.deps.now();
     const banned: BanTicket[] = [];
+    const refused: string[] = [];
     for (const ip of ips) {
+      const why = this.refusal(ip);
+      if (why !== null) {
+        refused.push(why);
+        this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${why}`);
+        continue;
+      }
       const result = this.jail.ban(ip, now);
       if (result.ok) banned.push(result.ticket);
       else if (result.reason === 'already-banned') {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
-      } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
+      } else {
+        refused.push(`${ip}: ${result.reason}`);
+        this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
+      }
     }
-    await this.apply(banned, now, { urgent: true });
-    return banned.length;
+    const errors = await this.confirmed(this.apply(banned, now, { urgent: true }));
+    const count = banned.length;
+    if (errors.length > 0) {
+      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
+    }
+    if (refused.length > 0) {
+      throw new ControlError('refused', `${this.name}: ${count} of ${ips.length} newly banned; not banned: ${refused.join('; ')}`, { count });
+    }
+    return count;
   }
 
-  /** Lifts bans; returns how many of `ips` were banned here. */
+  /** Why a manual ban of `ip` must not be made, as "IP is …", or null when it may. */
+  private refusal(ip: string): string | null {
+    const cidr = parseCidr(ip);
+    if (cidr === null) return `${ip}: not an IP address or network`;
+    const single = cidr.prefix === (cidr.family === 4 ? 32 : 128);
+    if (cidr.prefix === 0) return `${cidr.text} is too wide: it covers every address`;
+    const parsed = single ? parseIp(cidr.address) : null;
+    const reason = parsed !== null ? this.jail.ignore.check(parsed) : this.jail.ignore.checkNetwork(cidr);
+    const own = reason === 'ignoreself' || (this.config.ignoreself && this.deps.isOwnAddress?.(cidr.text));
+    if (reason === 'loopback') return single ? `${cidr.text} is a loopback address` : `${cidr.text} covers loopback addresses`;
+    if (own) return single ? `${cidr.text} is an address of this host (ignoreself)` : `${cidr.text} covers an address of this host (ignoreself)`;
+    if (reason === 'ignoreip') return single ? `${cidr.text} is in ignoreip` : `${cidr.text} overlaps ignoreip`;
+    return null;
+  }
+
+  /** The firewall's answer to a manual command, or a failure when it does not come within the timeout. */
+  private async confirmed(work: Promise<string[]>): Promise<string[]> {
+    const ms = this.deps.confirmTimeoutMs ?? MANUAL_CONFIRM_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string[]>((resolve) => {
+      timer = setTimeout(() => resolve([`the firewall did not confirm within ${ms / 1000} s (it is still trying)`]), ms);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Lifts bans; returns how many of `ips` were banned here, once the firewall no longer has them. */
   async unban(ips: readonly string[] | 'all'): Promise<number> {
     const lifted: BanTicket[] = [];
     if (ips === 'all') lifted.push(...this.jail.unbanAll());
@@ -350,7 +422,12 @@ export class JailRuntime {
         if (ticket) lifted.push(ticket);
       }
     }
-    await this.lift(lifted, 'Unban');
+    const errors = await this.confirmed(this.lift(lifted, 'Unban'));
+    if (errors.length > 0) {
+      throw new ControlError('failed', `${this.name}: ${lifted.length} unbanned in the records, but ${errors[0]}; the firewall check retries`, {
+        count: lifted.length,
+      });
+    }
     return lifted.length;
   }
 
@@ -360,8 +437,8 @@ export class JailRuntime {
   }
 
   /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
-  private lift(tickets: BanTicket[], verb: string): Promise<void> {
-    if (tickets.length === 0) return Promise.resolve();
+  private lift(tickets: BanTicket[], verb: string): Promise<string[]> {
+    if (tickets.length === 0) return Promise.resolve([]);
     const store = this.deps.store;
     for (const ticket of tickets) {
       store?.removeBan(this.name, ticket.ip);
@@ -380,15 +457,14 @@ export class JailRuntime {
     );
   }
 
-  /** actioncheck: rules flushed behind our back are put back with the current bans. */
   /**
    * actioncheck: rules flushed behind our back are put back with the current bans, and after a failed
    * firewall command the kernel is made to hold exactly the jail's bans again.
    */
-  checkFirewall(): Promise<void> {
+  async checkFirewall(): Promise<void> {
     const suspect = this.firewallSuspect;
     this.firewallSuspect = false;
-    return this.enforce(async ({ firewall, target }) => {
+    await this.enforce(async ({ firewall, target }) => {
       const wanted = () => this.entries(this.jail.bans.list(), this.deps.now());
       if (!(await firewall.check(target))) {
         this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
@@ -442,6 +518,8 @@ export class JailRuntime {
 }
 
 const DNS_TIMEOUT_MS = 3000;
+/** Below the CLI's 30 s: a hanging firewall tool is reported as such, not as a server that is gone. */
+const MANUAL_CONFIRM_MS = 10_000;
 
 /** An `ignoreip` name's addresses, or none when it does not resolve within the timeout. */
 async function resolveName(name: string): Promise<string[]> {

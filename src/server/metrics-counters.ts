@@ -2,7 +2,6 @@
 // (one Map lookup per batch of lines, then additions); read only when Prometheus scrapes. One JailCounters
 // per jail name lives for the whole process and is handed to each runtime of that jail, so the counters
 // keep growing over reloads, as counters must.
-import type { Jail } from '../jail/jail.js';
 import { Histogram } from './metrics-text.js';
 
 export interface SourceCounts {
@@ -21,9 +20,6 @@ export class JailCounters {
   firewallFailures = 0;
   firewallRepairs = 0;
   readonly banLatency = new Histogram(LATENCY_BUCKETS);
-  /** Totals of this jail's earlier runtimes (before reloads), for f2b_jail_{failed,banned}_total. */
-  failedBefore = 0;
-  bannedBefore = 0;
 
   /** The counts of one source (a file path, or `journal`). */
   source(path: string): SourceCounts {
@@ -36,14 +32,6 @@ export class JailCounters {
     return counts;
   }
 
-  /**
-   * A runtime of this jail stops (reload, shutdown): its totals become the base of the next one. Its
-   * current bans are carried over and counted again by the next runtime as it restores them.
-   */
-  retire(jail: Jail): void {
-    this.failedBefore += jail.failures.total;
-    this.bannedBefore += jail.bans.total - jail.bans.size;
-  }
 }
 
 /** Counters of the whole daemon, and the per-jail ones by name. */

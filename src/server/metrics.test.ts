@@ -87,9 +87,11 @@ describe('MetricsCollector', () => {
     assert.equal(value(before, 'f2b_jail_banned_total{jail="dovecot"}'), 2);
     // Reload: the old runtime stops, the new one restores its two bans and counts a third.
     const old = current;
-    old.counters.retire(old.jail);
     current = runtime('dovecot', counters.jail('dovecot'));
     for (const t of old.jail.bans.list()) current.jail.restore(t, 1001);
+    // As Daemon.reload does: the rebuilt jail continues the totals of the one it replaces.
+    current.jail.bans.resumeTotal(old.jail.bans.total);
+    current.jail.failures.resumeTotal(old.jail.failures.total);
     failTwice(current, '192.0.2.3', 1002);
     const after = await collector.collect();
     assert.equal(value(after, 'f2b_jail_failed_total{jail="dovecot"}'), 6);

@@ -70,11 +70,11 @@ export class MetricsCollector {
     out.family('f2b_jail_count', 'gauge', 'Number of running jails').sample('f2b_jail_count', runtimes.length);
     perJail('f2b_jail_failed_current', 'gauge', 'Addresses with failures counted in the jail now', (r) => r.jail.failures.size);
     perJail('f2b_jail_failed_total', 'counter', 'Failures counted by the jail since the server started', (r) =>
-      m.clamp(`failed\0${r.name}`, r.counters.failedBefore + r.jail.failures.total),
+      m.clamp(`failed\0${r.name}`, r.jail.failures.total),
     );
     perJail('f2b_jail_banned_current', 'gauge', 'Addresses banned by the jail now', (r) => r.jail.bans.size);
     perJail('f2b_jail_banned_total', 'counter', 'Bans made by the jail since the server started, expired ones included', (r) =>
-      m.clamp(`banned\0${r.name}`, r.counters.bannedBefore + r.jail.bans.total),
+      m.clamp(`banned\0${r.name}`, r.jail.bans.total),
     );
     perJail('f2b_config_jail_ban_time', 'gauge', 'The jail\'s bantime in seconds (-1: permanent)', (r) => r.config.bantime);
     perJail('f2b_config_jail_find_time', 'gauge', 'The jail\'s findtime in seconds', (r) => r.config.findtime);
