@@ -5,13 +5,13 @@
 // reconcile.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { JailConfig } from '../config/model.js';
-import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail } from '../firewall/firewall.js';
-import { type BanTicket, banEnd } from '../jail/bans.js';
-import { Jail } from '../jail/jail.js';
+import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
+import { type BanCommit, Jail } from '../jail/jail.js';
+import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
 import type { LineBatch, Source } from '../sources/source.js';
@@ -42,6 +42,11 @@ export class JailRuntime {
   readonly name: string;
   readonly jail: Jail;
   readonly filter: Filter | null;
+  /** The line → failure → decision path, the same one `replay` runs. */
+  private readonly pipeline: JailPipeline | null;
+  private readonly out = new PipelineOutput();
+  /** New bans, answered from memory until the batch writes them to the store in one transaction. */
+  private readonly history: BufferedBanHistory | null;
   private source: Source | null = null;
   /** Firewall work of this jail, chained so it runs in order (see enforce()). */
   private firewallQueue: Promise<void> = Promise.resolve();
@@ -55,8 +60,9 @@ export class JailRuntime {
     private readonly deps: JailRuntimeDeps,
   ) {
     this.name = config.name;
+    this.history = deps.store ? new BufferedBanHistory(deps.store) : null;
     this.jail = new Jail(config, {
-      history: deps.store ?? undefined,
+      history: this.history ?? undefined,
       selfAddresses: deps.selfAddresses,
     });
     const def = config.filter;
@@ -64,6 +70,8 @@ export class JailRuntime {
       def && def.failregex.length > 0
         ? new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) })
         : null;
+    this.pipeline =
+      this.filter === null ? null : new JailPipeline(this.jail, this.filter, { deferBans: config.ignorecommand !== '', reportFound: true });
     this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
   }
 
@@ -164,51 +172,67 @@ export class JailRuntime {
     });
   }
 
-  /** The hot path: every line of a batch through the filter and the jail; bans written once per batch. */
+  /** The hot path: every line of a batch through the shared pipeline; decisions written once per batch. */
   async handleBatch(batch: LineBatch): Promise<void> {
-    const filter = this.filter;
-    if (filter === null) return;
+    const pipeline = this.pipeline;
+    if (pipeline === null) return;
     const now = this.deps.now();
     const times = batch.times;
-    const due: BanTicket[] = [];
+    const out = this.out;
     for (let i = 0; i < batch.lines.length; i++) {
-      const line = batch.lines[i]!;
-      const failures = filter.processLine(line, now, times?.[i]);
-      for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
+      // One bad line must never drop the rest of the batch.
+      try {
+        pipeline.line(batch.lines[i]!, now, out, now, times?.[i]);
+      } catch (err) {
+        this.deps.log.log('filter', 'ERROR', `[${this.name}] failed to process a line: ${(err as Error).message}`);
+      }
     }
-    if (due.length > 0) await this.commit(due, now);
-  }
-
-  private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
-    // Failures identified by a name or an id carry no address the firewall could block.
-    if (failure.kind !== 'ip') return;
-    if (failure.time < now - this.config.findtime) return;
-    this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${failure.ip} - ${formatLocalTime(failure.time * 1000)}`);
-    const ticket = this.jail.addFailure({ ip: failure.ip, time: failure.time, line }, now);
-    if (ticket) due.push(ticket);
+    if (out.empty) return;
+    for (const { ip, time } of out.found) {
+      this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
+    }
+    const lifted = out.lifted.splice(0);
+    const commits = out.commits.splice(0);
+    const due = out.due.splice(0);
+    out.clear();
+    void this.lift(lifted, 'Unban', false);
+    void this.apply(commits, now);
+    if (due.length > 0) await this.commit(due);
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
-  private async commit(due: BanTicket[], now: number): Promise<void> {
+  private async commit(due: BanTicket[]): Promise<void> {
     const command = this.jail.ignoreCommand;
-    const banned: BanTicket[] = [];
+    const commits: BanCommit[] = [];
     for (const ticket of due) {
       if (command !== '' && (await this.deps.runIgnoreCommand(command, ticket.ip))) {
         this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by command`);
         continue;
       }
-      if (this.jail.commitBan(ticket)) banned.push(ticket);
+      const commit = this.jail.commitBan(ticket, this.deps.now());
+      if (commit !== null) commits.push(commit);
     }
     // Not awaited: the firewall catches up behind the hot path (see enforce()).
-    void this.apply(banned, now);
+    void this.apply(commits, this.deps.now());
   }
 
-  /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  private apply(banned: BanTicket[], now: number): Promise<void> {
-    if (banned.length === 0) return Promise.resolve();
-    this.deps.store?.addBans(banned);
-    for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
-    const entries = this.entries(banned, now);
+  /**
+   * Records bans (new ones in the history, prolonged ones as their last-ban row, each kind in one
+   * transaction) and queues them for the firewall; the promise settles when the firewall has them.
+   */
+  private apply(commits: readonly BanCommit[], now: number): Promise<void> {
+    if (commits.length === 0) return Promise.resolve();
+    const store = this.deps.store;
+    const tickets = commits.map((c) => c.ticket);
+    if (store) {
+      store.addBans(this.history?.drain() ?? []);
+      store.extendBans(commits.filter((c) => c.kind === 'prolong').map((c) => c.ticket));
+    }
+    for (const { kind, ticket } of commits) {
+      if (kind === 'ban') this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
+      else this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ticket.ip} already banned; ban prolonged to ${formatLocalTime(banEnd(ticket) * 1000)}`);
+    }
+    const entries = this.entries(tickets, now);
     return this.enforce(({ firewall, target }) => firewall.ban(target, entries));
   }
 
@@ -223,7 +247,10 @@ export class JailRuntime {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
       } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
     }
-    await this.apply(banned, now);
+    await this.apply(
+      banned.map((ticket) => ({ kind: 'ban', ticket })),
+      now,
+    );
     return banned.length;
   }
 
@@ -237,21 +264,24 @@ export class JailRuntime {
         if (ticket) lifted.push(ticket);
       }
     }
-    await this.lift(lifted, 'Unban');
+    await this.lift(lifted, 'Unban', true);
     return lifted.length;
   }
 
-  /** Lifts bans whose time is over. */
+  /** Lifts bans whose time is over (now > end). */
   expire(): void {
-    void this.lift(this.jail.expire(this.deps.now()), 'Unban');
+    void this.lift(this.jail.expire(this.deps.now()), 'Unban', false);
   }
 
-  /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
-  private lift(tickets: BanTicket[], verb: string): Promise<void> {
+  /**
+   * Queues the removal of lifted bans; the promise settles when the firewall no longer has them. A
+   * manual unban also deletes the history (one transaction); an expired ban keeps it for
+   * bantime.increment, as in Fail2Ban, and writes nothing.
+   */
+  private lift(tickets: BanTicket[], verb: string, manual: boolean): Promise<void> {
     if (tickets.length === 0) return Promise.resolve();
-    const store = this.deps.store;
+    if (manual) this.deps.store?.removeBans(this.name, tickets.map((t) => t.ip));
     for (const ticket of tickets) {
-      store?.removeBan(this.name, ticket.ip);
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
