@@ -38,8 +38,11 @@ export interface LastBan {
 export interface BanHistory {
   /** Earlier bans of `ip` in `jail`, or summed over all jails when jail is null (overalljails). */
   previousBans(ip: string, jail: string | null): number;
-  /** The last ban of `ip` in `jail`; null when there is none. */
-  lastBan(ip: string, jail: string): LastBan | null;
+  /**
+   * The last ban of `ip` in `jail`; with jail null, over all jails: ban counts summed, the latest time
+   * (Fail2Ban's getBan with overalljails). Null when there is none.
+   */
+  lastBan(ip: string, jail: string | null): LastBan | null;
 }
 
 type Recorded = Pick<BanTicket, 'ip' | 'jail' | 'banCount' | 'time'>;
@@ -68,8 +71,11 @@ export class MemoryBanHistory implements BanHistory {
     return sum;
   }
 
-  lastBan(ip: string, jail: string): LastBan | null {
-    return this.#rows.get(ip)?.get(jail) ?? null;
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    const perJail = this.#rows.get(ip);
+    if (perJail === undefined) return null;
+    if (jail !== null) return perJail.get(jail) ?? null;
+    return overall(perJail.values());
   }
 
   /** The last ban of `ip` per jail. */
@@ -79,6 +85,15 @@ export class MemoryBanHistory implements BanHistory {
 }
 
 const EMPTY: ReadonlyMap<string, LastBan> = new Map();
+
+/** Ban counts summed, the latest time; null for no rows. */
+function overall(rows: Iterable<LastBan>): LastBan | null {
+  let found: LastBan | null = null;
+  for (const row of rows) {
+    found = found === null ? { ...row } : { banCount: found.banCount + row.banCount, time: Math.max(found.time, row.time) };
+  }
+  return found;
+}
 
 /**
  * A history whose new bans are written later, in one batch (one transaction instead of one fsync per
@@ -110,15 +125,22 @@ export class BufferedBanHistory implements BanHistory {
   }
 
   previousBans(ip: string, jail: string | null): number {
-    if (jail !== null) return this.#own.lastBan(ip, jail)?.banCount ?? this.base.previousBans(ip, jail);
-    let sum = this.base.previousBans(ip, null);
-    // A buffered row replaces its jail's stored one.
-    for (const [j, row] of this.#own.rowsOf(ip)) sum += row.banCount - this.base.previousBans(ip, j);
-    return sum;
+    return this.lastBan(ip, jail)?.banCount ?? 0;
   }
 
-  lastBan(ip: string, jail: string): LastBan | null {
-    return this.#own.lastBan(ip, jail) ?? this.base.lastBan(ip, jail);
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    if (jail !== null) return this.#own.lastBan(ip, jail) ?? this.base.lastBan(ip, jail);
+    const own = this.#own.rowsOf(ip);
+    const stored = this.base.lastBan(ip, null);
+    if (own.size === 0) return stored;
+    // A buffered row replaces its jail's stored one.
+    let banCount = stored?.banCount ?? 0;
+    let time = stored?.time ?? Number.NEGATIVE_INFINITY;
+    for (const [j, row] of own) {
+      banCount += row.banCount - (this.base.lastBan(ip, j)?.banCount ?? 0);
+      time = Math.max(time, row.time);
+    }
+    return { banCount, time };
   }
 }
 

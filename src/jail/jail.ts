@@ -146,7 +146,7 @@ export class Jail {
     const current = this.bans.get(ticket.ip);
     if (current === undefined) {
       this.bans.add(ticket);
-      this.#history.record?.(ticket);
+      if (!this.#seenBefore(ticket)) this.#history.record?.(ticket);
       return { kind: 'ban', ticket };
     }
     if (base >= 0 && ticket.time + base <= banEnd(current)) return null;
@@ -232,6 +232,18 @@ export class Jail {
       return { text: net.address, ignored: this.ignore.check(single) };
     }
     return { text: net.text, ignored: this.ignore.checkNetwork(net) };
+  }
+
+  /**
+   * Fail2Ban's guard against counting one ban twice when a log is read again after a restart: with
+   * bantime.increment, a ban no later than the last one recorded (in any jail, with overalljails) is
+   * made but not added to the history.
+   */
+  #seenBefore(ticket: BanTicket): boolean {
+    const inc = this.config.increment;
+    if (!inc.enabled || this.config.bantime <= 0) return false;
+    const last = this.#history.lastBan(ticket.ip, inc.overalljails ? null : this.name);
+    return last !== null && ticket.time <= last.time;
   }
 
   #ticket(ip: string, time: number, failures: number, matches: string[]): BanTicket {

@@ -225,10 +225,16 @@ export class SqliteStore implements PositionStore {
     }, 0);
   }
 
-  /** The last ban of `ip` in `jail` (its bips row), for the weighting of known offenders' failures. */
-  lastBan(ip: string, jail: string): LastBan | null {
-    const row = this.#read(() => this.#stmt.lastBan.get(ip, jail) as [number, number] | undefined, undefined);
-    return row === undefined ? null : { banCount: row[0], time: row[1] };
+  /**
+   * The last ban of `ip` in `jail` (its bips row), or over all jails (counts summed, latest time) when
+   * jail is null: for bantime.increment and the weighting of known offenders' failures.
+   */
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    const row = this.#read(
+      () => (jail === null ? this.#stmt.lastBanAll.get(ip) : this.#stmt.lastBan.get(ip, jail)) as [number | null, number | null] | undefined,
+      undefined,
+    );
+    return row === undefined || row[0] === null || row[1] === null ? null : { banCount: row[0], time: row[1] };
   }
 
   /**
@@ -387,6 +393,7 @@ function prepare(db: Db) {
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
     lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),
+    lastBanAll: raw('SELECT sum(bancount), max(timeofban) FROM bips WHERE ip = ?'),
     purgeBans: db.prepare('DELETE FROM bans WHERE timeofban < ?'),
     purgeBips: db.prepare('DELETE FROM bips WHERE timeofban < ? AND bantime >= 0 AND timeofban + bantime * ? < ?'),
     getPos: raw('SELECT dev, ino, lastfilepos, firstlinehash FROM logs WHERE jail = ? AND path = ?'),
