@@ -183,6 +183,8 @@ export function bantimeCalculator(increment: BantimeIncrement): BantimeCalculato
 /** ban.Time * (1 << min(ban.Count, 20)) * banFactor, without parsing. */
 const defaultFormula: Formula = ({ time, count, factor }) => time * 2 ** Math.min(count, 20) * factor;
 
+const NONE: readonly BanTicket[] = Object.freeze([]);
+
 /**
  * The current bans of one jail, in ban order, with expiry through a min-heap on end time (lazy deletion:
  * entries of unbanned or replaced tickets are skipped when they surface), so expire() costs only what
@@ -230,7 +232,10 @@ export class BanList {
   }
 
   /** Removes and returns every ban whose end is before `now` (a ban ending at `now` still holds), earliest end first. */
-  expire(now: number): BanTicket[] {
+  expire(now: number): readonly BanTicket[] {
+    // Called for every failure: nothing due must cost no allocation.
+    const first = this.#heap[0];
+    if (first === undefined || !(banEnd(first) < now)) return NONE;
     const out: BanTicket[] = [];
     for (let top = this.#heap[0]; top !== undefined && banEnd(top) < now; top = this.#heap[0]) {
       this.#pop();

@@ -201,7 +201,7 @@ export class Jail {
   }
 
   /** Bans whose time is over (now > end: to lift in the firewall), and forgets failures outside the window. */
-  expire(now: number): BanTicket[] {
+  expire(now: number): readonly BanTicket[] {
     this.failures.prune(now);
     return this.bans.expire(now);
   }

@@ -278,7 +278,7 @@ export class JailRuntime {
    * manual unban also deletes the history (one transaction); an expired ban keeps it for
    * bantime.increment, as in Fail2Ban, and writes nothing.
    */
-  private lift(tickets: BanTicket[], verb: string, manual: boolean): Promise<void> {
+  private lift(tickets: readonly BanTicket[], verb: string, manual: boolean): Promise<void> {
     if (tickets.length === 0) return Promise.resolve();
     if (manual) this.deps.store?.removeBans(this.name, tickets.map((t) => t.ip));
     for (const ticket of tickets) {
