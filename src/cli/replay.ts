@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('simulate the enabled jails over historical logs (no firewall, no database)')
     .argument('<log...>', 'log files, read in the order given')
     .option('-c, --config <dir>', 'Fail2Ban configuration tree')
-    .option('--json', 'print {"bans": [{"jail", "ip", "time"}]}')
+    .option('--json', 'print {"bans": [{"jail", "ip", "time", "bantime", "end", "failures", "banCount"}]}')
     .action(async (logs: string[], flags: ReplayFlags) => {
       const config = loadConfig({ dir: flags.config ?? defaultConfigDir() });
       const replay = new Replay(config.jails, Date.now() / 1000);
@@ -48,8 +48,18 @@ export function fileProblem(err: NodeJS.ErrnoException): string {
   return err.message;
 }
 
+/** One object per ban; `end` is time + bantime, null when permanent. */
 function formatJson(bans: readonly ReplayBan[]): string {
-  return `${JSON.stringify({ bans: bans.map(({ jail, ip, time }) => ({ jail, ip, time })) })}\n`;
+  const rows = bans.map(({ jail, ip, time, bantime, failures, banCount }) => ({
+    jail,
+    ip,
+    time,
+    bantime,
+    end: bantime < 0 ? null : time + bantime,
+    failures,
+    banCount,
+  }));
+  return `${JSON.stringify({ bans: rows })}\n`;
 }
 
 function formatTable(bans: readonly ReplayBan[], jails: readonly string[]): string {

@@ -8,6 +8,8 @@ export type DaemonStore = BanHistory &
     SqliteStore,
     | 'addBans'
     | 'removeBan'
+    | 'removeBans'
+    | 'extendBans'
     | 'activeBans'
     | 'purge'
     | 'getFilePosition'

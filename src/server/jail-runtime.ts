@@ -5,13 +5,13 @@
 // reconcile.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { JailConfig } from '../config/model.js';
-import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
-import { type BanTicket, banEnd } from '../jail/bans.js';
-import { Jail } from '../jail/jail.js';
+import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
+import { type BanCommit, Jail } from '../jail/jail.js';
+import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
 import type { CursorStore, LineBatch, PositionStore, Source } from '../sources/source.js';
@@ -59,6 +59,11 @@ export class JailRuntime {
   readonly jail: Jail;
   readonly filter: Filter | null;
   readonly counters: JailCounters;
+  /** The line → failure → decision path, the same one `replay` runs. */
+  private readonly pipeline: JailPipeline | null;
+  private readonly out = new PipelineOutput();
+  /** New bans, answered from memory until the batch writes them to the store in one transaction. */
+  private readonly history: BufferedBanHistory | null;
   private source: Source | null = null;
   /** Firewall work of this jail, chained so it runs in order (see enforce()). */
   private firewallQueue: Promise<void> = Promise.resolve();
@@ -75,8 +80,9 @@ export class JailRuntime {
   ) {
     this.name = config.name;
     this.counters = deps.counters ?? new JailCounters();
+    this.history = deps.store ? new BufferedBanHistory(deps.store) : null;
     this.jail = new Jail(config, {
-      history: deps.store ?? undefined,
+      history: this.history ?? undefined,
       selfAddresses: deps.selfAddresses,
     });
     const def = config.filter;
@@ -84,6 +90,12 @@ export class JailRuntime {
       def && def.failregex.length > 0
         ? new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) })
         : null;
+    this.pipeline =
+      this.filter === null ? null : new JailPipeline(this.jail, this.filter, {
+            deferBans: config.ignorecommand !== '',
+            reportFound: true,
+            isOwnAddress: config.ignoreself ? deps.isOwnAddress : undefined,
+          });
     this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
   }
 
@@ -274,74 +286,86 @@ export class JailRuntime {
     });
   }
 
-  /** The hot path: every line of a batch through the filter and the jail; bans written once per batch. */
+  /** The hot path: every line of a batch through the shared pipeline; decisions written once per batch. */
   async handleBatch(batch: LineBatch): Promise<void> {
-    const filter = this.filter;
-    if (filter === null) return;
+    const pipeline = this.pipeline;
+    if (pipeline === null) return;
     const readAt = performance.now();
     const now = this.deps.now();
     const times = batch.times;
-    const due: BanTicket[] = [];
+    const out = this.out;
+    const filter = pipeline.filter;
     const counts = this.counters.source(batch.path);
     counts.read += batch.lines.length;
     for (let i = 0; i < batch.lines.length; i++) {
       const line = batch.lines[i]!;
-      const failures = filter.processLine(line, now, times?.[i]);
+      // One bad line must never drop the rest of the batch.
+      try {
+        pipeline.line(line, now, out, now, times?.[i]);
+      } catch (err) {
+        this.deps.log.log('filter', 'ERROR', `[${this.name}] failed to process a line: ${(err as Error).message}`);
+      }
       if (filter.lastSkipped !== null)
         this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
-      if (failures.length > 0) counts.matched++;
-      for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
     }
-    if (due.length > 0) await this.commit(due, now, readAt);
-  }
-
-  private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
-    // Failures identified by a name or an id carry no address the firewall could block.
-    if (failure.kind !== 'ip') return;
-    if (failure.time < now - this.config.findtime) return;
-    this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${failure.ip} - ${formatLocalTime(failure.time * 1000)}`);
-    const ticket = this.jail.addFailure({ ip: failure.ip, time: failure.time, line }, now);
-    if (ticket) {
-      this.fieldsOf.set(ticket, failure.fields);
-      due.push(ticket);
+    counts.matched += out.matchedLines;
+    out.matchedLines = 0;
+    if (out.empty) return;
+    for (const { ip, time } of out.found) {
+      this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
     }
+    for (const ip of out.ignoredSelf) this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip} by ignoreself rule`);
+    for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, fields);
+    const lifted = out.lifted.splice(0);
+    const commits = out.commits.splice(0);
+    const due = out.due.splice(0);
+    out.clear();
+    void this.lift(lifted, 'Unban', false);
+    void this.apply(commits, now, { readAt });
+    if (due.length > 0) await this.commit(due, readAt);
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
-  private async commit(due: BanTicket[], now: number, readAt: number): Promise<void> {
+  private async commit(due: BanTicket[], readAt: number): Promise<void> {
     const command = this.jail.ignoreCommand;
-    const banned: BanTicket[] = [];
+    const commits: BanCommit[] = [];
     for (const ticket of due) {
       if (command !== '' && (await this.deps.runIgnoreCommand(command, ticket.ip))) {
         this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by command`);
         continue;
       }
-      if (this.config.ignoreself && this.deps.isOwnAddress?.(ticket.ip)) {
-        this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by ignoreself rule`);
-        continue;
-      }
-      if (this.jail.commitBan(ticket)) banned.push(ticket);
+      const commit = this.jail.commitBan(ticket, this.deps.now());
+      if (commit !== null) commits.push(commit);
     }
     // Not awaited: the firewall catches up behind the hot path (see enforce()).
-    void this.apply(banned, now, { readAt });
+    void this.apply(commits, this.deps.now(), { readAt });
   }
 
   /**
-   * Records bans and queues them for the firewall; the promise settles when the firewall has them.
-   * `urgent` (manual bans) jumps the backends' queues; `readAt` (performance.now() when the line was
-   * read) times the ban for the latency histogram. Settles with the firewall's error messages (none when
-   * every action took them).
+   * Records bans (new ones in the history, prolonged ones as their last-ban row, each kind in one
+   * transaction) and queues them for the firewall; the promise settles when the firewall has them, with
+   * the firewall's error messages (none when every action took them). `urgent` (manual bans) jumps the
+   * backends' queues; `readAt` (performance.now() when the line was read) times the ban for the latency
+   * histogram.
    */
-  private apply(banned: BanTicket[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<string[]> {
-    if (banned.length === 0) return Promise.resolve([]);
-    this.deps.store?.addBans(banned);
-    for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
-    const entries = this.entries(banned, now);
+  private apply(commits: readonly BanCommit[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<string[]> {
+    if (commits.length === 0) return Promise.resolve([]);
+    const store = this.deps.store;
+    const tickets = commits.map((c) => c.ticket);
+    if (store) {
+      store.addBans(this.history?.drain() ?? []);
+      store.extendBans(commits.filter((c) => c.kind === 'prolong').map((c) => c.ticket));
+    }
+    for (const { kind, ticket } of commits) {
+      if (kind === 'ban') this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
+      else this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ticket.ip} already banned; ban prolonged to ${formatLocalTime(banEnd(ticket) * 1000)}`);
+    }
+    const entries = this.entries(tickets, now);
     const { urgent = false, readAt } = options;
     const done = this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
     if (readAt === undefined) return done;
     return done.then((errors) => {
-      if (errors.length === 0) this.counters.banLatency.observe((performance.now() - readAt) / 1000, banned.length);
+      if (errors.length === 0) this.counters.banLatency.observe((performance.now() - readAt) / 1000, commits.length);
       return errors;
     });
   }
@@ -372,7 +396,13 @@ export class JailRuntime {
         this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
       }
     }
-    const errors = await this.confirmed(this.apply(banned, now, { urgent: true }));
+    const errors = await this.confirmed(
+      this.apply(
+        banned.map((ticket) => ({ kind: 'ban', ticket })),
+        now,
+        { urgent: true },
+      ),
+    );
     const count = banned.length;
     if (errors.length > 0) {
       throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
@@ -422,7 +452,7 @@ export class JailRuntime {
         if (ticket) lifted.push(ticket);
       }
     }
-    const errors = await this.confirmed(this.lift(lifted, 'Unban'));
+    const errors = await this.confirmed(this.lift(lifted, 'Unban', true));
     if (errors.length > 0) {
       throw new ControlError('failed', `${this.name}: ${lifted.length} unbanned in the records, but ${errors[0]}; the firewall check retries`, {
         count: lifted.length,
@@ -431,17 +461,20 @@ export class JailRuntime {
     return lifted.length;
   }
 
-  /** Lifts bans whose time is over. */
+  /** Lifts bans whose time is over (now > end). */
   expire(): void {
-    void this.lift(this.jail.expire(this.deps.now()), 'Unban');
+    void this.lift(this.jail.expire(this.deps.now()), 'Unban', false);
   }
 
-  /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
-  private lift(tickets: BanTicket[], verb: string): Promise<string[]> {
+  /**
+   * Queues the removal of lifted bans; the promise settles when the firewall no longer has them, with the
+   * firewall's error messages. A manual unban also deletes the history (one transaction); an expired ban
+   * keeps it for bantime.increment, as in Fail2Ban, and writes nothing.
+   */
+  private lift(tickets: readonly BanTicket[], verb: string, manual: boolean): Promise<string[]> {
     if (tickets.length === 0) return Promise.resolve([]);
-    const store = this.deps.store;
+    if (manual) this.deps.store?.removeBans(this.name, tickets.map((t) => t.ip));
     for (const ticket of tickets) {
-      store?.removeBan(this.name, ticket.ip);
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);

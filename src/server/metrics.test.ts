@@ -30,7 +30,7 @@ function runtime(name: string, counters: JailCounters): JailRuntime {
 function failTwice(r: JailRuntime, ip: string, now: number): void {
   r.jail.addFailure({ ip, time: now }, now);
   const ticket = r.jail.addFailure({ ip, time: now }, now);
-  assert.ok(ticket && r.jail.commitBan(ticket));
+  assert.ok(ticket && r.jail.commitBan(ticket, now));
 }
 
 /** Sample value by its exact `name{labels}` text. */

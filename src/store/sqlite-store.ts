@@ -15,7 +15,7 @@ import { UserError, ExitCode } from '../errors.js';
 import type { BanDatabase } from './fail2ban-db.js';
 import { describeStorageFailure, isStorageFailure, openError } from './errors.js';
 import { migrate, SCHEMA_VERSION } from './schema.js';
-import type { FilePosition, PositionStore, PurgeResult, StoredBan } from './types.js';
+import type { FilePosition, LastBan, PositionStore, PurgeResult, StoredBan } from './types.js';
 
 export interface StoreOptions {
   /** `dbmaxmatches`: matched lines kept per ban (default 10, as Fail2Ban). */
@@ -156,13 +156,34 @@ export class SqliteStore implements PositionStore {
   }
 
   /**
+   * Records running bans made longer (failures went on while banned): the last-ban row only, so a
+   * restart restores the longer ban; the history keeps one row per ban, as Fail2Ban's does.
+   */
+  extendBans(bans: readonly StoredBan[]): boolean {
+    if (bans.length === 0) return this.#degraded === null;
+    const rows = bans.map((b) => [b.jail, b.ip, b.time, b.bantime, b.banCount, b.failures, this.#matchesJson(b)] as const);
+    return this.#write(() => {
+      for (const r of rows) this.#stmt.upsertBip.run(...r);
+    });
+  }
+
+  /**
    * Forgets a ban lifted by hand (`unbanip`), history included, as Fail2Ban does: a manual unban also
-   * resets bantime.increment for that IP. Expired bans need no call; they simply stop being active.
+   * resets bantime.increment for that IP. Expired bans need no call: their rows stay as the history
+   * bantime.increment reads, until dbpurgeage purges them.
    */
   removeBan(jail: string, ip: string): boolean {
+    return this.removeBans(jail, [ip]);
+  }
+
+  /** removeBan() for many addresses of one jail in one transaction. */
+  removeBans(jail: string, ips: readonly string[]): boolean {
+    if (ips.length === 0) return this.#degraded === null;
     return this.#write(() => {
-      this.#stmt.deleteBip.run(jail, ip);
-      this.#stmt.deleteBans.run(jail, ip);
+      for (const ip of ips) {
+        this.#stmt.deleteBip.run(jail, ip);
+        this.#stmt.deleteBans.run(jail, ip);
+      }
     });
   }
 
@@ -197,6 +218,18 @@ export class SqliteStore implements PositionStore {
       const v = jail === null ? this.#stmt.countAll.get(ip) : this.#stmt.countJail.get(ip, jail);
       return Number(v ?? 0);
     }, 0);
+  }
+
+  /**
+   * The last ban of `ip` in `jail` (its bips row), or over all jails (counts summed, latest time) when
+   * jail is null: for bantime.increment and the weighting of known offenders' failures.
+   */
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    const row = this.#read(
+      () => (jail === null ? this.#stmt.lastBanAll.get(ip) : this.#stmt.lastBan.get(ip, jail)) as [number | null, number | null] | undefined,
+      undefined,
+    );
+    return row === undefined || row[0] === null || row[1] === null ? null : { banCount: row[0], time: row[1] };
   }
 
   /**
@@ -410,6 +443,8 @@ function prepare(db: Db) {
     active: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
+    lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),
+    lastBanAll: raw('SELECT sum(bancount), max(timeofban) FROM bips WHERE ip = ?'),
     purgeBans: db.prepare('DELETE FROM bans WHERE timeofban < ?'),
     purgeBips: db.prepare('DELETE FROM bips WHERE timeofban < ? AND bantime >= 0 AND timeofban + bantime * ? < ?'),
     getPos: raw('SELECT dev, ino, lastfilepos, firstlinehash FROM logs WHERE jail = ? AND path = ?'),

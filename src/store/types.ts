@@ -27,6 +27,12 @@ export interface PositionStore {
   setJournalCursor(jail: string, cursor: string): void;
 }
 
+/** The last ban of an IP in one jail: its ban count and when it was made (src/jail's LastBan). */
+export interface LastBan {
+  banCount: number;
+  time: number;
+}
+
 export interface PurgeResult {
   /** Ban history rows older than dbpurgeage. */
   bans: number;
