@@ -1,4 +1,5 @@
 // What the client commands share: where output goes (tests capture it) and how the socket is found.
+import { jailProblems } from '../config/jail-problems.js';
 import { defaultConfigDir, loadConfig, readRawConfig } from '../config/load.js';
 import { pyRepr } from '../config/pyvalue.js';
 import { readServer, serverSettings } from '../config/server-settings.js';
@@ -40,7 +41,9 @@ export function connect(opts: ConnectOptions): ControlClient {
 
 /** `fail2ban-client -t`: loads and validates the whole tree; throws ConfigError when it is invalid. */
 export function testConfig(dir: string | null): void {
-  loadConfig({ dir });
+  // What the daemon only warns about, Fail2Ban's -t refuses: a missing filter file or log file.
+  const first = [...jailProblems(loadConfig({ dir })).values()][0]?.[0];
+  if (first !== undefined) throw new Error(first);
 }
 
 /** `fail2ban-client -d`: the command stream Fail2Ban would send, one Python list literal per line. */

@@ -28,6 +28,8 @@ export class ServerReplyError extends Error {
     message: string,
     readonly jail?: string,
     readonly value?: string,
+    /** With 'refused': how many addresses were newly banned all the same. */
+    readonly count?: number,
   ) {
     super(message);
     this.name = 'ServerReplyError';
@@ -61,8 +63,8 @@ export class ControlClient {
   async request<R extends ControlRequest>(req: R): Promise<ControlResults[R['cmd']]> {
     const reply = await this.exchangeRetrying(req);
     if (reply.ok) return reply.result as ControlResults[R['cmd']];
-    const { code, message, jail, value } = reply.error;
-    throw new ServerReplyError(code, message, jail, value);
+    const { code, message, jail, value, count } = reply.error;
+    throw new ServerReplyError(code, message, jail, value, count);
   }
 
   /**

@@ -44,7 +44,7 @@ describe('portcullis and fail2ban-client entry points', () => {
     });
     assert.deepEqual(await run(main, ['banned', '--json', '--socket', socket]), {
       code: 0,
-      out: '{"banned":[{"jail":"postfix","ips":["1.2.3.4"]},{"jail":"custom","ips":[]}]}\n',
+      out: '{"banned":[{"jail":"postfix","ips":["1.2.3.4"]}]}\n',
       err: '',
     });
     assert.deepEqual(await run(main, ['unban', '--all', '-s', socket]), { code: 0, out: 'postfix: 1 unbanned\n', err: '' });
@@ -59,7 +59,7 @@ describe('portcullis and fail2ban-client entry points', () => {
     assert.deepEqual(await run(main, ['status', 'nope', '-s', socket]), {
       code: 2,
       out: '',
-      err: "portcullis: no jail named 'nope' (see 'portcullis status' for the jails)\n",
+      err: "portcullis: Sorry but the jail 'nope' does not exist (see 'portcullis status' for the jails)\n",
     });
     const absent = join(dir, 'absent.sock');
     assert.deepEqual(await run(main, ['ping', '-s', absent]), {

@@ -45,7 +45,7 @@ describe('portcullis client commands', () => {
       await out((io) => cmd.status(client(), io, undefined, {})),
       'Status\n|- Number of jail:\t2\n`- Jail list:\tcustom, postfix\n',
     );
-    assert.equal(await out((io) => cmd.status(client(), io, undefined, { json: true })), '{"jails":["postfix","custom"]}\n');
+    assert.equal(await out((io) => cmd.status(client(), io, undefined, { json: true })), '{"jails":["custom","postfix"]}\n');
     fake.ban('postfix', ['1.2.3.4']);
     const json = JSON.parse(await out((io) => cmd.status(client(), io, 'postfix', { json: true })));
     assert.deepEqual(json, {
@@ -74,10 +74,10 @@ describe('portcullis client commands', () => {
       'postfix: 2 of 2 newly banned\n',
     );
     assert.equal(await out((io) => cmd.ban(client(), io, 'custom', ['1.2.3.4'], { json: true })), '{"jail":"custom","banned":1}\n');
-    assert.equal(await out((io) => cmd.banned(client(), io, {})), 'postfix: 1.2.3.4 2001:db8::/64\ncustom: 1.2.3.4\n');
+    assert.equal(await out((io) => cmd.banned(client(), io, {})), 'custom: 1.2.3.4\npostfix: 1.2.3.4 2001:db8::/64\n');
     assert.equal(
       await out((io) => cmd.banned(client(), io, { json: true })),
-      '{"banned":[{"jail":"postfix","ips":["1.2.3.4","2001:db8::/64"]},{"jail":"custom","ips":["1.2.3.4"]}]}\n',
+      '{"banned":[{"jail":"custom","ips":["1.2.3.4"]},{"jail":"postfix","ips":["1.2.3.4","2001:db8::/64"]}]}\n',
     );
     assert.equal(await out((io) => cmd.unban(client(), io, ['1.2.3.4'], {})), 'postfix: 1 unbanned\ncustom: 1 unbanned\n');
     assert.equal(await out((io) => cmd.unban(client(), io, ['1.2.3.4'], {})), 'nothing was banned\n');
@@ -104,9 +104,9 @@ describe('portcullis client commands', () => {
     await assert.rejects(cmd.unban(client(), io, ['::g'], {}), userError(ExitCode.usage, /'::g' is not an IP/));
     await assert.rejects(
       cmd.ban(client(), io, 'nope', ['1.2.3.4'], {}),
-      userError(ExitCode.usage, /^no jail named 'nope' \(see 'portcullis status' for the jails\)$/),
+      userError(ExitCode.usage, /^Sorry but the jail 'nope' does not exist \(see 'portcullis status' for the jails\)$/),
     );
-    await assert.rejects(cmd.status(client(), io, 'nope', {}), userError(ExitCode.usage, /no jail named 'nope'/));
+    await assert.rejects(cmd.status(client(), io, 'nope', {}), userError(ExitCode.usage, /Sorry but the jail 'nope' does not exist/));
     await assert.rejects(cmd.unban(client(), io, [], {}), userError(ExitCode.usage, /give addresses or --all/));
     await assert.rejects(cmd.unban(client(), io, ['1.2.3.4'], { all: true }), userError(ExitCode.usage, /not both/));
     assert.deepEqual(fake.banned(), [

@@ -14,49 +14,69 @@ function show(io: CliIo, opts: CommandOptions, value: unknown, text: string): vo
   io.out(opts.json ? `${JSON.stringify(value)}\n` : text === '' ? '' : `${text}\n`);
 }
 
-/** Turns transport and server errors into one-line UserErrors with the right exit code. */
+/** Sends `req`; transport and server errors become one-line UserErrors with the right exit code. */
 async function ask<R extends ControlRequest>(client: ControlClient, req: R) {
   try {
     return await client.request(req);
   } catch (err) {
-    if (err instanceof ServerUnreachableError) {
-      const why =
-        err.reason === 'missing'
-          ? 'no socket at'
-          : err.reason === 'permission'
-            ? 'permission denied (run as root) on'
-            : err.reason === 'refused'
-              ? 'nothing listens on'
-              : `${err.detail} on`;
-      throw new UserError(
-        `server not running: ${why} ${err.socketPath}; start it with 'portcullis server' (or pass -s SOCKET)`,
-        ExitCode.failure,
-      );
-    }
-    if (err instanceof ServerReplyError) {
-      const usage = err.code === 'unknown-jail' || err.code === 'invalid-ip' || err.code === 'invalid-argument';
-      const hint = err.code === 'unknown-jail' ? " (see 'portcullis status' for the jails)" : '';
-      throw new UserError(`${err.message}${hint}`, usage ? ExitCode.usage : ExitCode.failure);
-    }
-    throw err;
+    translate(err);
   }
 }
 
-/** Validates addresses before anything is sent, so a typo changes nothing. */
-export function addresses(ips: readonly string[]): string[] {
+/** A transport or server error as a one-line UserError with the right exit code. */
+function translate(err: unknown): never {
+  if (err instanceof ServerUnreachableError && err.reason === 'timeout') {
+    throw new UserError(`the server on ${err.socketPath} did not answer: ${err.detail}`, ExitCode.failure);
+  }
+  if (err instanceof ServerUnreachableError) {
+    const why =
+      err.reason === 'missing'
+        ? 'no socket at'
+        : err.reason === 'permission'
+          ? 'permission denied (run as root) on'
+          : err.reason === 'refused'
+            ? 'nothing listens on'
+            : `${err.detail} on`;
+    throw new UserError(
+      `server not running: ${why} ${err.socketPath}; start it with 'portcullis server' (or pass -s SOCKET)`,
+      ExitCode.failure,
+    );
+  }
+  if (err instanceof ServerReplyError) {
+    const usage =
+      err.code === 'unknown-jail' || err.code === 'invalid-ip' || err.code === 'invalid-argument' || err.code === 'refused';
+    const hint = err.code === 'unknown-jail' ? " (see 'portcullis status' for the jails)" : '';
+    const code = err.code === 'config' ? ExitCode.config : usage ? ExitCode.usage : ExitCode.failure;
+    throw new UserError(`${err.message}${hint}`, code);
+  }
+  throw err;
+}
+
+/**
+ * Validates addresses before anything is sent, so a typo changes nothing. A network written with host
+ * bits (`10.0.0.1/8`) is the network it lies in; the firewall can only hold that, so say so.
+ */
+export function addresses(ips: readonly string[], io?: CliIo): string[] {
   return ips.map((ip) => {
+    let canonical: string;
     try {
-      return canonicalAddress(ip);
+      canonical = canonicalAddress(ip);
     } catch (err) {
       if (err instanceof ControlError) throw new UserError(err.message, ExitCode.usage);
       throw err;
     }
+    const slash = ip.indexOf('/');
+    if (slash !== -1 && canonicalAddress(ip.slice(0, slash)) !== canonical.split('/')[0]) {
+      io?.err(`portcullis: ${ip} has host bits set; widened to the network ${canonical}\n`);
+    }
+    return canonical;
   });
 }
 
 export async function status(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
   if (jail === undefined) {
-    const jails = await ask(client, { cmd: 'jails' });
+    // Sorted for both outputs, as Fail2Ban's text lists them.
+    const jails = [...(await ask(client, { cmd: 'jails' }))].sort();
     show(io, opts, { jails }, formatStatus(jails));
   } else {
     const s = await ask(client, { cmd: 'status', jail });
@@ -66,28 +86,46 @@ export async function status(client: ControlClient, io: CliIo, jail: string | un
 }
 
 export async function ban(client: ControlClient, io: CliIo, jail: string, ips: string[], opts: CommandOptions) {
-  const valid = addresses(ips);
-  const banned = await ask(client, { cmd: 'ban', jail, ips: valid });
+  const valid = addresses(ips, io);
+  let banned: number;
+  try {
+    banned = await client.request({ cmd: 'ban', jail, ips: valid });
+  } catch (err) {
+    // Some addresses were refused (loopback, ignoreip, this host, too wide): exit 0 only if others were banned.
+    if (!(err instanceof ServerReplyError && err.code === 'refused' && (err.count ?? 0) > 0)) translate(err);
+    io.err(`portcullis: ${err.message}\n`);
+    show(io, opts, { jail, banned: err.count, refused: err.message }, `${jail}: ${err.count} of ${valid.length} newly banned`);
+    return;
+  }
   show(io, opts, { jail, banned }, `${jail}: ${banned} of ${valid.length} newly banned`);
 }
 
 export async function unban(client: ControlClient, io: CliIo, ips: string[], opts: CommandOptions & { all?: boolean }) {
   if (opts.all === true && ips.length > 0) throw new UserError('give addresses or --all, not both');
   if (opts.all !== true && ips.length === 0) throw new UserError('nothing to unban: give addresses or --all');
-  const counts = await ask(client, { cmd: 'unban', ips: opts.all ? 'all' : addresses(ips) });
+  const counts = await ask(client, { cmd: 'unban', ips: opts.all ? 'all' : addresses(ips, io) });
   const lines = counts.filter((c) => c.count > 0).map((c) => `${c.jail}: ${c.count} unbanned`);
   show(io, opts, { unbanned: counts }, lines.length === 0 ? 'nothing was banned' : lines.join('\n'));
 }
 
 export async function banned(client: ControlClient, io: CliIo, opts: CommandOptions) {
-  const bans = await ask(client, { cmd: 'banned' });
-  const lines = bans.filter((b) => b.ips.length > 0).map((b) => `${b.jail}: ${b.ips.join(' ')}`);
+  // The same jails, in the same order, for people and for scripts: those with bans, by name.
+  const bans = (await ask(client, { cmd: 'banned' })).filter((b) => b.ips.length > 0);
+  bans.sort((a, b) => (a.jail < b.jail ? -1 : a.jail > b.jail ? 1 : 0));
+  const lines = bans.map((b) => `${b.jail}: ${b.ips.join(' ')}`);
   show(io, opts, { banned: bans }, lines.length === 0 ? 'no addresses are banned' : lines.join('\n'));
 }
 
-export async function reload(client: ControlClient, io: CliIo, jail: string | undefined, opts: CommandOptions) {
-  await ask(client, jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail });
-  show(io, opts, { reloaded: jail ?? 'all' }, jail === undefined ? 'reloaded' : `reloaded jail ${jail}`);
+export async function reload(
+  client: ControlClient,
+  io: CliIo,
+  jail: string | undefined,
+  opts: CommandOptions & { restart?: boolean },
+) {
+  const restart = opts.restart === true;
+  await ask(client, { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
+  const what = jail === undefined ? 'reloaded' : `reloaded jail ${jail}`;
+  show(io, opts, { reloaded: jail ?? 'all', ...(restart ? { restarted: true } : {}) }, restart ? `${what} (jails restarted)` : what);
 }
 
 export async function ping(client: ControlClient, io: CliIo, opts: CommandOptions) {

@@ -5,7 +5,7 @@ import { type ConnectOptions, connect, processIo } from './cli-io.js';
 import * as commands from './control-commands.js';
 import { runFail2banClient } from './fail2ban-client.js';
 
-type Options = ConnectOptions & commands.CommandOptions & { all?: boolean };
+type Options = ConnectOptions & commands.CommandOptions & { all?: boolean; restart?: boolean };
 
 function withConnection(cmd: Command): Command {
   return cmd
@@ -29,6 +29,7 @@ export function register(program: Command): void {
   withConnection(program.command('banned').description('list the banned addresses per jail'))
     .action(async (opts: Options) => commands.banned(connect(opts), processIo, opts));
   withConnection(program.command('reload').argument('[jail]').description('re-read the configuration'))
+    .option('--restart', 'rebuild the jails (forgets failure counts) instead of reconfiguring them in place')
     .action(async (jail: string | undefined, opts: Options) =>
       commands.reload(connect(opts), processIo, jail, opts),
     );

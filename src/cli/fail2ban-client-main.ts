@@ -6,5 +6,6 @@ import { runFail2banClient } from './fail2ban-client.js';
 
 process.exitCode = await runFail2banClient(process.argv.slice(2), {
   io: processIo,
-  name: basename(process.argv[1] ?? 'fail2ban-client'),
+  // Run by its file path (node dist/…/fail2ban-client-main.js) it is still fail2ban-client.
+  name: basename(process.argv[1] ?? 'fail2ban-client').replace(/-main\.js$/, ''),
 });

@@ -288,6 +288,9 @@ class Session {
    * Fail2Ban bans any text (a host name, a typo); portcullis refuses what is not an address. Each refusal
    * is one error line on stderr, and stdout still carries a count (0), so scripts that test it numerically
    * (docker-mailserver's `[[ ${RESULT} -gt 0 ]]`) see 0 instead of failing on a sentence.
+   * Addresses portcullis will not ban (loopback, ignoreip, this host) are left out of the count, as they
+   * are out of the firewall; the daemon log says why. A ban the firewall refused is counted (it is
+   * recorded and retried) but the command fails, with the reason on stderr.
    */
   private async banIn(jail: string, values: string[]): Promise<number> {
     const ips = this.addresses(values);
@@ -300,6 +303,15 @@ class Session {
       this.out(String(await this.client.request({ cmd: 'ban', jail, ips })));
       return 0;
     } catch (err) {
+      if (err instanceof ServerReplyError && err.code === 'refused') {
+        this.out(String(err.count ?? 0));
+        return 0;
+      }
+      if (err instanceof ServerReplyError && err.code === 'failed' && err.count !== undefined) {
+        this.out(String(err.count));
+        this.error(err.message);
+        return failed;
+      }
       return this.fail(err);
     }
   }
@@ -363,7 +375,8 @@ class Session {
   }
 
   private async reload(rest: string[]): Promise<number> {
-    // Options Fail2Ban accepts here; a reload in portcullis always re-reads the configuration.
+    // Options Fail2Ban accepts here; --restart rebuilds the jails instead of reconfiguring them in place.
+    const restart = rest.includes('--restart');
     const args = rest.filter((a) => a !== '--restart' && a !== '--unban' && a !== '--if-exists');
     if (args.length > 1) {
       this.error(`Unexpected argument(s) for reload: ${pyRepr(args)}`);
@@ -378,7 +391,7 @@ class Session {
       return failed;
     }
     try {
-      await this.client.request(jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail });
+      await this.client.request({ cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
       this.out('OK');
       return 0;
     } catch (err) {

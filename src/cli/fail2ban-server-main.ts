@@ -54,6 +54,7 @@ try {
       loglevel: values.loglevel,
       logtarget: values.logtarget,
       x: values.x,
+      announceReady: true,
     });
   }
 } catch (err) {

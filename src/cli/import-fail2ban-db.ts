@@ -1,84 +1,65 @@
-// `portcullis import-fail2ban-db FILE [--db OURFILE] [-c DIR]`: carries the current bans of a Fail2Ban
-// database over to portcullis's. When OURFILE is FILE itself (both configured as the same dbfile, as on
-// docker-mailserver), the Fail2Ban file is kept beside it as FILE.fail2ban and ours takes its place.
-import { existsSync, realpathSync, renameSync } from 'node:fs';
+// The way in and the way back between Fail2Ban's database and portcullis's:
+//   portcullis import-fail2ban-db FILE [--db OURFILE] [-c DIR]
+//   portcullis export-fail2ban-db [FILE | --in-place] [--db OURFILE] [-c DIR]
+// The daemon migrates a Fail2Ban database found at its dbfile by itself at start; import is for a file
+// elsewhere. Export writes every ban, the ban history and the log positions in Fail2Ban's schema
+// (version 4, read by Fail2Ban 0.11 to 1.1); --in-place swaps it in for ours, which is kept beside it.
+import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultConfigDir, loadConfig } from '../config/load.js';
-import { ExitCode, UserError } from '../errors.js';
-import { parseIp } from '../net/ip.js';
-import { readFail2BanBans } from '../store/fail2ban-db.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import type { StoredBan } from '../store/types.js';
+import { UserError } from '../errors.js';
+import { refuseLiveServer } from '../server/control-server.js';
+import { exportToFail2Ban, importFail2BanDb, migrateFail2BanDb } from '../store/open-store.js';
 
-interface ImportFlags {
+interface DbFlags {
   db?: string;
+  socket?: string;
   config?: string;
-}
-
-export interface ImportResult {
-  imported: number;
-  expired: number;
-  invalid: number;
-  /** Where the Fail2Ban file was moved to make room, or null. */
-  movedTo: string | null;
+  inPlace?: boolean;
 }
 
 export function register(program: Command): void {
   program
     .command('import-fail2ban-db')
-    .description("import the current bans of Fail2Ban's database (schema version 4) into portcullis's")
+    .description("import the bans, ban history and log positions of Fail2Ban's database (schema version 4) into portcullis's")
     .argument('<file>', "Fail2Ban's dbfile, e.g. /var/lib/fail2ban/fail2ban.sqlite3")
     .option('--db <file>', "portcullis's database (default: dbfile from the configuration)")
     .option('-c, --config <dir>', 'Fail2Ban configuration tree')
-    .action((file: string, flags: ImportFlags) => {
-      const target = flags.db ?? configuredDbfile(flags.config);
-      const r = importFail2BanDb(file, target, Date.now() / 1000);
-      const moved = r.movedTo === null ? '' : ` (Fail2Ban's file kept as ${r.movedTo})`;
-      process.stdout.write(
-        `Imported ${r.imported} ban(s) from ${file} into ${target}; skipped ${r.expired} expired` +
-          `${r.invalid > 0 ? ` and ${r.invalid} with an invalid address` : ''}${moved}\n`,
-      );
+    .action((file: string, flags: DbFlags) => {
+      const target = flags.db ?? configured(flags.config).dbfile;
+      const now = Date.now() / 1000;
+      const same = existsSync(target) && existsSync(file) && realpathSync(target) === realpathSync(file);
+      const r = same ? migrateFail2BanDb(file, now) : { ...importFail2BanDb(file, target, now), backup: null };
+      const invalid = r.invalid > 0 ? `; skipped ${r.invalid} with an invalid address` : '';
+      const kept = r.backup === null ? '' : ` (Fail2Ban's file kept as ${r.backup})`;
+      process.stdout.write(`Imported ${r.running} running ban(s) and ${r.history} ban record(s) from ${file} into ${target}${invalid}${kept}\n`);
+    });
+
+  program
+    .command('export-fail2ban-db')
+    .description("write portcullis's bans, ban history and log positions as a Fail2Ban database (schema version 4), to go back to Fail2Ban")
+    .argument('[file]', 'the Fail2Ban database to write (must not exist)')
+    .option('--in-place', "replace portcullis's database with the export (the server must be stopped); ours is kept beside it")
+    .option('--db <file>', "portcullis's database (default: dbfile from the configuration)")
+    .option('-c, --config <dir>', 'Fail2Ban configuration tree')
+    .option('-s, --socket <path>', "the server's control socket, checked for --in-place (default from the configuration)")
+    .action(async (file: string | undefined, flags: DbFlags) => {
+      if ((file === undefined) === !flags.inPlace) throw new UserError('give either the file to write or --in-place; see portcullis export-fail2ban-db --help');
+      const settings = flags.db === undefined || (flags.inPlace && flags.socket === undefined) ? configured(flags.config) : null;
+      const source = resolve(flags.db ?? settings!.dbfile);
+      if (!existsSync(source)) throw new UserError(`${source}: no such file; give portcullis's database with --db`);
+      if (flags.inPlace) await refuseLiveServer(flags.socket ?? settings!.socket);
+      const r = exportToFail2Ban(source, flags.inPlace ? source : resolve(file!), Date.now() / 1000);
+      const kept = r.kept === null ? '' : `; portcullis's database kept as ${r.kept}`;
+      process.stdout.write(`Exported ${r.running} running ban(s) and ${r.history} ban record(s) to ${flags.inPlace ? source : file} (Fail2Ban schema version 4)${kept}\n`);
     });
 }
 
-/** Imports every ban of `source` still running at `now` into the portcullis database `target`. */
-export function importFail2BanDb(source: string, target: string, now: number): ImportResult {
-  let from = source;
-  let movedTo: string | null = null;
-  if (existsSync(target) && existsSync(source) && realpathSync(target) === realpathSync(source)) {
-    // Read first, so a file that is not a Fail2Ban database is reported and left where it is.
-    readFail2BanBans(source);
-    movedTo = `${source}.fail2ban`;
-    if (existsSync(movedTo)) throw new UserError(`${movedTo} already exists; move it away or pass --db with another file`);
-    renameSync(source, movedTo);
-    from = movedTo;
+function configured(dir: string | undefined): { dbfile: string; socket: string } {
+  const { server } = loadConfig({ dir: dir ?? defaultConfigDir() });
+  if (server.dbfile === '' || server.dbfile === ':memory:' || server.dbfile.toLowerCase() === 'none') {
+    throw new UserError(`the configuration has no database file (dbfile = ${server.dbfile || 'empty'}); pass --db FILE`);
   }
-  const { bans } = readFail2BanBans(from);
-  const keep: StoredBan[] = [];
-  let expired = 0;
-  let invalid = 0;
-  for (const ban of bans) {
-    const ip = parseIp(ban.ip);
-    if (ip === null || ban.jail === '') invalid++;
-    // bantime -2 is Fail2Ban's "unknown" (bans carried over from schema version 1): nothing to restore.
-    else if (ban.bantime < -1 || (ban.bantime >= 0 && ban.time + ban.bantime <= now)) expired++;
-    else keep.push(ip.text === ban.ip ? ban : { ...ban, ip: ip.text });
-  }
-  const store = SqliteStore.open(resolve(target));
-  try {
-    if (!store.addBans(keep)) throw new UserError(`${store.degraded}`, ExitCode.environment);
-  } finally {
-    store.close();
-  }
-  return { imported: keep.length, expired, invalid, movedTo };
-}
-
-function configuredDbfile(dir: string | undefined): string {
-  const config = loadConfig({ dir: dir ?? defaultConfigDir() });
-  const dbfile = config.server.dbfile;
-  if (dbfile === '' || dbfile === ':memory:' || dbfile.toLowerCase() === 'none') {
-    throw new UserError(`the configuration has no database file (dbfile = ${dbfile || 'empty'}); pass --db FILE`);
-  }
-  return dbfile;
+  return { dbfile: server.dbfile, socket: server.socket };
 }

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { nearest } from '../config/suggest.js';
 import { ExitCode, UserError } from '../errors.js';
 
 const VERSION = '0.1.0';
@@ -16,7 +17,7 @@ const commandModules: Array<[commands: string[], load: () => Promise<CommandModu
   [['config'], () => import('./config-dump.js')],
   [['server'], () => import('./server.js')],
   [['replay'], () => import('./replay.js')],
-  [['import-fail2ban-db'], () => import('./import-fail2ban-db.js')],
+  [['import-fail2ban-db', 'export-fail2ban-db'], () => import('./import-fail2ban-db.js')],
   [['regex'], () => import('./regex.js')],
 ];
 
@@ -32,8 +33,18 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   return program;
 }
 
+/** Every command name, for the one-line answer to an unknown one. */
+const COMMANDS = commandModules.flatMap(([commands]) => commands).concat(['help']);
+
 /** Runs the CLI and returns the exit code. Errors become one line on stderr, never a stack trace. */
 export async function runCli(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-') && !COMMANDS.includes(first)) {
+    const near = nearest(first, COMMANDS);
+    const hint = near === null ? "see 'portcullis --help'" : `did you mean '${near}'?`;
+    process.stderr.write(`portcullis: unknown command '${first}'; ${hint}\n`);
+    return ExitCode.usage;
+  }
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .description('simulate the enabled jails over historical logs (no firewall, no database)')
     .argument('<log...>', 'log files, read in the order given')
     .option('-c, --config <dir>', 'Fail2Ban configuration tree')
-    .option('--json', 'print {"bans": [{"jail", "ip", "time"}]}')
+    .option('--json', 'print {"bans": [{"jail", "ip", "time", "bantime", "end", "failures", "banCount"}]}')
     .action(async (logs: string[], flags: ReplayFlags) => {
       const config = loadConfig({ dir: flags.config ?? defaultConfigDir() });
       const replay = new Replay(config.jails, Date.now() / 1000);
@@ -32,7 +32,7 @@ async function feed(replay: Replay, path: string): Promise<void> {
   const stream = createReadStream(path, { encoding: 'utf8' });
   const opened = new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (err) => reject(new UserError(`cannot read ${path}: ${err.message}`)));
+    stream.once('error', (err) => reject(new UserError(`replay: cannot read ${path}: ${fileProblem(err)}`)));
   });
   await opened;
   for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
@@ -40,8 +40,26 @@ async function feed(replay: Replay, path: string): Promise<void> {
   }
 }
 
+/** The reason as a person says it, not libuv's "ENOENT: no such file or directory, open '…'". */
+export function fileProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return 'no such file';
+  if (err.code === 'EISDIR') return 'it is a directory';
+  if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied';
+  return err.message;
+}
+
+/** One object per ban; `end` is time + bantime, null when permanent. */
 function formatJson(bans: readonly ReplayBan[]): string {
-  return `${JSON.stringify({ bans: bans.map(({ jail, ip, time }) => ({ jail, ip, time })) })}\n`;
+  const rows = bans.map(({ jail, ip, time, bantime, failures, banCount }) => ({
+    jail,
+    ip,
+    time,
+    bantime,
+    end: bantime < 0 ? null : time + bantime,
+    failures,
+    banCount,
+  }));
+  return `${JSON.stringify({ bans: rows })}\n`;
 }
 
 function formatTable(bans: readonly ReplayBan[], jails: readonly string[]): string {

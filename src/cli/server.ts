@@ -6,6 +6,7 @@ import type { Config } from '../config/model.js';
 import { copyConfigVolume, defaultDmsPaths, type DmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
 import { readDmsEnvironment } from '../dms/environment.js';
 import { UserError } from '../errors.js';
+import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
 import { Daemon, type DaemonOptions } from '../server/daemon.js';
 
 export interface ServerFlags {
@@ -19,9 +20,12 @@ export interface ServerFlags {
   dryRun?: boolean;
   keepRulesOnStop?: boolean;
   checkInterval?: string;
+  metrics?: string;
   dms?: boolean;
   dmsVolume?: string;
   stateDir?: string;
+  /** Print `Server ready` on stdout once the socket answers, as `fail2ban-server -f` does (supervisord logs it). */
+  announceReady?: boolean;
 }
 
 export function register(program: Command): void {
@@ -38,6 +42,7 @@ export function register(program: Command): void {
     .option('--dry-run', 'record bans in the log only; never touch the firewall')
     .option('--keep-rules-on-stop', 'leave bans in the kernel on stop (their timeouts end them)')
     .option('--check-interval <seconds>', 'how often firewall rules are checked and repaired', '30')
+    .option('--metrics <[addr:]port>', "serve Prometheus /metrics there (loopback unless an address is given), or 'off'")
     .option('--dms', 'docker-mailserver start-up: honour ENABLE_FAIL2BAN, copy the config volume, use the state volume')
     .option('--dms-volume <dir>', 'docker-mailserver config volume', defaultDmsPaths.configVolume)
     .option('--state-dir <dir>', 'docker-mailserver state folder for the database', defaultDmsPaths.stateDir)
@@ -58,6 +63,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     removeStaleSocket: flags.x,
     keepRulesOnStop: flags.keepRulesOnStop,
     checkIntervalMs: checkInterval(flags.checkInterval),
+    metrics: flags.metrics === undefined ? undefined : metricsFlag(flags.metrics),
   };
   if (flags.dms) {
     const env = readDmsEnvironment(process.env);
@@ -79,9 +85,10 @@ export async function runServer(flags: ServerFlags): Promise<number> {
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.on('SIGHUP', () => void daemon.reload(undefined).catch(() => {}));
+  process.on('SIGHUP', () => daemon.hangup());
   try {
     await daemon.start();
+    if (flags.announceReady) process.stdout.write('Server ready\n');
   } catch (err) {
     await daemon.shutdown();
     throw err;
@@ -98,6 +105,14 @@ function withBlocktype(config: Config, blocktype: string): Config {
     ...config,
     jails: config.jails.map((jail) => ({ ...jail, options: { ...jail.options, blocktype } })),
   };
+}
+
+function metricsFlag(text: string): ListenAddress | null {
+  try {
+    return parseListenAddress(text);
+  } catch (err) {
+    throw new UserError(`--metrics: ${(err as Error).message}`);
+  }
 }
 
 function checkInterval(text: string | undefined): number | undefined {

@@ -124,7 +124,7 @@ describe('setup fail2ban', () => {
 
   it('unknown custom jail is reported, not hidden', async () => {
     fake.jails.splice(2, 1);
-    assert.deepEqual(await setup('ban', '1.2.3.4'), { code: 1, out: '', err: "no jail named 'custom'\nAborting\n" });
+    assert.deepEqual(await setup('ban', '1.2.3.4'), { code: 1, out: '', err: "Sorry but the jail 'custom' does not exist\nAborting\n" });
   });
 });
 

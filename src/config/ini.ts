@@ -90,6 +90,9 @@ export function parseIni(text: string, file: string): IniFile {
       sections.set(sectionName, current);
       return;
     }
+    if (value.startsWith('[') && close === -1) {
+      throw new ConfigError(file, lineNo, `section header "${value}" has no closing "]"; write "${value}]"`);
+    }
     if (current === null) {
       throw new ConfigError(file, lineNo, `"${value}" comes before any [section] header; add one above it`);
     }

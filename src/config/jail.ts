@@ -6,6 +6,7 @@ import { actionDefinition } from './action-def.js';
 import { parseDuration } from './duration.js';
 import { filterDefinition } from './filter-def.js';
 import { ActionReader, type RawJail } from './jail-reader.js';
+import { jailWarnings } from './jail-warnings.js';
 import type { ActionDefinition, BantimeIncrement, JailConfig, LogPath, Seconds } from './model.js';
 import { type PyValue, pyStr } from './pyvalue.js';
 import { pyInt } from './read-options.js';
@@ -24,7 +25,7 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
   for (const p of raw.problems) fail(p.option, `${p.problem}; write a whole number`);
   const where = (tree: string | null) => (tree === null ? 'the built-in defaults' : `${tree} or the built-in defaults`);
   if (raw.missingAction !== null) {
-    const w = store.where(jail, 'action');
+    const w = blame(store, jail, raw.missingAction);
     throw new ConfigError(
       w.file,
       w.line,
@@ -74,6 +75,7 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
         ? { pattern: line.slice(0, cut).trim(), start: word }
         : { pattern: line.trim(), start: 'head' };
     });
+  jailWarnings(store, jail, str('backend', 'auto'), logpaths, warnings);
 
   const multipliers = str('bantime.multipliers', '')
     .split(/\s+/)
@@ -141,4 +143,19 @@ function sectionOptions(store: IniStore, jail: string): Record<string, string> {
     }
   }
   return out;
+}
+
+/**
+ * Where a missing action's name was written: `action` is usually `%(action_)s` from jail.conf, and the
+ * name comes from `banaction` (or another variable) set by the admin. The entry whose own text names
+ * the action is the one to fix; the jail's section wins over [DEFAULT].
+ */
+function blame(store: IniStore, jail: string, name: string): { file: string; line: number | null } {
+  const word = new RegExp(`(?:^|[\\s,=\\[])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:$|[\\s,\\[\\]])`);
+  for (const section of [store.sections.get(jail), store.defaults]) {
+    for (const [key, entry] of section ?? []) {
+      if (entry.file !== null && !key.includes('/') && word.test(entry.value)) return { file: entry.file, line: entry.line };
+    }
+  }
+  return store.where(jail, 'action');
 }

@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       dbfile: '/var/lib/fail2ban/fail2ban.sqlite3',
       dbpurgeage: 86400,
       dbmaxmatches: 10,
+      metrics: null,
     });
   });
 
@@ -112,6 +113,8 @@ describe('loadConfig', () => {
     rejects(jail('maxretry = 0\n'), /jail\.local:4: \[j\] maxretry: 0 is not a positive/);
     rejects({ 'fail2ban.local': '[Definition]\ndbmaxmatches = ten\n' }, /fail2ban\.local:2: dbmaxmatches/);
     rejects({ 'fail2ban.local': '[Definition]\nloglevel = LOUD\n' }, /fail2ban\.local:2: loglevel: unknown level/);
+    rejects({ 'fail2ban.local': '[Definition]\nmetrics = :9191\n' }, /fail2ban\.local:2: metrics: ':9191' has no address; write 127\.0\.0\.1:9191/);
+    assert.deepEqual(loadConfig({ dir: tree({ 'fail2ban.local': '[Definition]\nmetrics = 9191\n' }) }).server.metrics, { host: '127.0.0.1', port: 9191 });
   });
 
   it('names the jail that asks for an unknown action', () => {

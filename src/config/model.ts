@@ -1,5 +1,6 @@
 // The one typed model that every stage reads. Only src/config/ knows the Fail2Ban INI dialect; it
 // translates a tree into these types once (Caddy's "adapter" idea) and the rest of the code never sees INI.
+import type { ListenAddress } from '../net/listen-address.js';
 
 /** A duration in seconds. -1 means permanent (Fail2Ban's `bantime = -1`). */
 export type Seconds = number;
@@ -16,6 +17,8 @@ export interface ServerSettings {
   dbfile: string;
   dbpurgeage: Seconds;
   dbmaxmatches: number;
+  /** `metrics = [HOST:]PORT`: where /metrics listens (portcullis only); null = no listener (default). */
+  metrics: ListenAddress | null;
 }
 
 /**

@@ -1,4 +1,5 @@
 // fail2ban.conf / fail2ban.local, section [Definition]: where the daemon logs, listens and stores bans.
+import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
 import { parseDuration } from './duration.js';
 import type { ServerSettings } from './model.js';
 import type { PyValue } from './pyvalue.js';
@@ -25,6 +26,7 @@ const MAIN: OptionTemplate = [
   ['dbfile', 'string', '/var/lib/fail2ban/fail2ban.sqlite3'],
   ['dbmaxmatches', 'int', undefined],
   ['dbpurgeage', 'string', '1d'],
+  ['metrics', 'string', ''],
 ];
 
 export const LOG_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG', 'TRACEDEBUG', 'HEAVYDEBUG'];
@@ -71,6 +73,12 @@ export function serverSettings(raw: RawServer): ServerSettings {
     fail('dbpurgeage', (err as Error).message);
   }
   const maxmatches = raw.opts.get('dbmaxmatches');
+  let metrics: ListenAddress | null = null;
+  try {
+    metrics = parseListenAddress(str('metrics'));
+  } catch (err) {
+    fail('metrics', (err as Error).message);
+  }
   return {
     loglevel,
     logtarget: str('logtarget'),
@@ -79,6 +87,7 @@ export function serverSettings(raw: RawServer): ServerSettings {
     dbfile: str('dbfile'),
     dbpurgeage,
     dbmaxmatches: typeof maxmatches === 'number' ? maxmatches : 10,
+    metrics,
   };
 }
 

@@ -3,7 +3,7 @@
 // prints it so a tree can be checked against Fail2Ban line by line.
 import { ConfigError } from '../errors.js';
 import { ACTION_OPTIONS } from './definition.js';
-import { globPaths } from './glob.js';
+import { globPaths } from '../files/glob.js';
 import { ActionReader, type FilterReader, type RawJail } from './jail-reader.js';
 import { type PyValue, pyJsonDumps, pyStr } from './pyvalue.js';
 import type { RawServer } from './server-settings.js';

@@ -152,6 +152,13 @@ export class ConfigTree {
 
   /** An include path, relative to the including file; a file missing from the user's tree comes from ours. */
   private includeTarget(from: string, item: string): string {
+    // A built-in file's include (nftables.conf's nftables-common.local) is first looked for in the user's
+    // tree, where Fail2Ban would find it beside the including file.
+    const inBuiltin = relative(this.builtin, dirname(from));
+    if (this.dir !== null && !isAbsolute(item) && !inBuiltin.startsWith('..') && !isAbsolute(inBuiltin)) {
+      const user = join(this.basedir, inBuiltin, item);
+      if (isFile(user)) return user;
+    }
     const target = isAbsolute(item) ? item : join(dirname(from), item);
     if (this.dir === null || existsSync(target)) return target;
     const rel = relative(this.basedir, target);

@@ -1,5 +1,6 @@
 // The built-in filters against their data files (sshguard style): testdata/<filter>.attacks.txt lists
-// lines that must match and the address they must yield, <filter>.not-attacks.txt lines that must not.
+// lines that must match and the address they must yield (and, written as "user=<name> " after the
+// address, the user it must name), <filter>.not-attacks.txt lines that must not.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ interface Entry {
   mode: string | null;
   line: string;
   ip: string | null;
+  user?: string;
   lineNo: number;
 }
 
@@ -26,7 +28,14 @@ function readData(file: string, withIp: boolean): Entry[] {
     if (raw.trim() === '' || raw.startsWith('#')) return;
     if (withIp) {
       const sp = raw.indexOf(' ');
-      out.push({ mode, ip: raw.slice(0, sp), line: raw.slice(sp + 1), lineNo: i + 1 });
+      let rest = raw.slice(sp + 1);
+      let user: string | undefined;
+      if (rest.startsWith('user=<')) {
+        const end = rest.indexOf('> ');
+        user = rest.slice(6, end);
+        rest = rest.slice(end + 2);
+      }
+      out.push({ mode, ip: raw.slice(0, sp), ...(user === undefined ? {} : { user }), line: rest, lineNo: i + 1 });
     } else out.push({ mode, ip: null, line: raw, lineNo: i + 1 });
   });
   return out;
@@ -51,6 +60,7 @@ for (const name of ['dovecot', 'postfix', 'sshd']) {
       const found = filterFor(name, e.mode).processLine(e.line, NOW);
       assert.equal(found.length, 1, `${name}.attacks.txt:${e.lineNo} should match once: ${e.line}`);
       assert.equal(found[0]?.ip, e.ip, `${name}.attacks.txt:${e.lineNo}`);
+      if (e.user !== undefined) assert.equal(found[0]?.fields.user, e.user, `${name}.attacks.txt:${e.lineNo} user`);
     }
   });
   test(`built-in ${name}: no non-attack line matches`, () => {
@@ -92,4 +102,54 @@ test('100 KB hostile lines against the built-in filters are handled in well unde
       assert.ok(ms < 250, `${name}: ${ms} ms for a ${line.length}-character line`);
     }
   }
+});
+
+test('built-in sshd: a user name never supplies the address, in any mode', () => {
+  // Every line sshd writes with a user name, the user replaced by names that carry a victim.
+  const templates = [
+    'Failed password for U from 1.2.3.4 port 5 ssh2',
+    'Failed password for invalid user U from 1.2.3.4 port 5 ssh2',
+    'Failed publickey for U from 1.2.3.4 port 5 ssh2: RSA SHA256:abc',
+    'Failed keyboard-interactive/pam for invalid user U from 1.2.3.4 port 5 ssh2',
+    'Invalid user U from 1.2.3.4 port 5',
+    'User U from 1.2.3.4 not allowed because listed in DenyUsers',
+    'Authentication failure for U from 1.2.3.4',
+    'error: maximum authentication attempts exceeded for U from 1.2.3.4 port 5 ssh2 [preauth]',
+    'Connection closed by invalid user U 1.2.3.4 port 5 [preauth]',
+    'Connection closed by authenticating user U 1.2.3.4 port 5 [preauth]',
+    'Disconnected from invalid user U 1.2.3.4 port 5 [preauth]',
+    'Disconnected from authenticating user U 1.2.3.4 port 5',
+    'Disconnecting invalid user U 1.2.3.4 port 5: Change of username or service not allowed: (U,ssh-connection) -> (v,ssh-connection) [preauth]',
+    'Disconnecting authenticating user U 1.2.3.4 port 5: Change of username or service not allowed: (U,ssh-connection) -> (U,ssh-connection) [preauth]',
+  ];
+  const users = [
+    'x from 6.6.6.6',
+    'x from 6.6.6.6:',
+    'x from 6.6.6.6 port 22',
+    'x from 6.6.6.6 port 22 ssh2',
+    'x from 6.6.6.6 port 22 ssh2:',
+    'x from 6.6.6.6 port 22 ssh2: RSA SHA256:abc',
+    'x from 6.6.6.6 on',
+    'x 6.6.6.6',
+    'x 6.6.6.6 port 22',
+    'x 6.6.6.6 on',
+    'x 6.6.6.6 port 22 [preauth]',
+    'x from 6.6.6.6 not allowed because listed in DenyUsers',
+    'x 6.6.6.6 port 22: Change of username or service not allowed: (x,y) -> (z',
+    'x 6.6.6.6 port 22: Change of username or service not allowed:',
+  ];
+  let matched = 0;
+  for (const mode of ['normal', 'ddos', 'extra', 'aggressive']) {
+    const f = filterFor('sshd', mode);
+    let pid = 1000;
+    for (const t of templates)
+      for (const u of users) {
+        const line = `Nov 24 10:00:00 host sshd[${pid++}]: ${t.replaceAll('U', u)}`;
+        for (const found of f.processLine(line, NOW)) {
+          assert.equal(found.ip, '1.2.3.4', `${mode}: ${line}`);
+          matched++;
+        }
+      }
+  }
+  assert.ok(matched > 100, `only ${matched} of the injected lines matched at all`);
 });

@@ -6,7 +6,8 @@ import { ConfigError } from '../errors.js';
 import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
-import { type CompiledRegex, compileRegex, RegexError } from './regex.js';
+import { TRUNCATED_MARK } from '../sources/line-splitter.js';
+import { type CompiledRegex, compileRegex, namedGroups, RegexError } from './regex.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -14,7 +15,7 @@ export interface FilterOptions {
   useDns?: string;
   /** Zone of log times written without one (the jail's `logtimezone`, else the host's zone). */
   zone?: TimeZone;
-  /** Longer lines are cut to this many characters before matching (default 64 KiB). */
+  /** Longer lines, and lines a source cut at its cap (TRUNCATED_MARK), are skipped (default 64 KiB). */
   maxLineLength?: number;
   /**
    * Try every failregex on each line instead of stopping at the first match (fail2ban-regex and the
@@ -74,6 +75,10 @@ export class Filter {
   lastIgnored = false;
   /** True when the last line reached the regexes (it passed the literal pre-filter). */
   lastExamined = false;
+  /** Why the last line was skipped unmatched ('too long': over the cap, cut by the source), or null. */
+  lastSkipped: 'too long' | null = null;
+  /** Lines skipped as too long so far. */
+  skippedTooLong = 0;
 
   private readonly checkAll: boolean;
   private readonly maxLen: number;
@@ -131,7 +136,14 @@ export class Filter {
     this.lastIgnored = false;
     this.lastDate = null;
     this.lastExamined = false;
-    if (line.length > this.maxLen) line = line.slice(0, this.maxLen);
+    this.lastSkipped = null;
+    // A cut line is not matched as if whole: what follows the cut could turn a victim's address placed
+    // right before it into "the" host of the line.
+    if (line.length > this.maxLen || line.endsWith(TRUNCATED_MARK)) {
+      this.lastSkipped = 'too long';
+      this.skippedTooLong++;
+      return NONE;
+    }
     if (this.maxlines === 1 && !this.mayMatch(line)) return NONE;
     this.lastExamined = true;
     let text = line;
@@ -349,7 +361,7 @@ export class Filter {
 }
 
 function groupsOf(r: CompiledRegex, m: RegExpExecArray): Groups {
-  const src = m.groups ?? {};
+  const src = r.repeats.length > 0 ? namedGroups(r, m) : (m.groups ?? {});
   const g: Groups = {};
   for (const k of r.groups) g[k] = src[k] ?? null;
   for (const [k, n] of r.alt) if (g[k] && !g[n]) g[n] = g[k];

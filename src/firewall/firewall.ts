@@ -13,6 +13,19 @@ export interface FirewallJail {
   blocktype: 'drop' | 'reject';
   /** Limit rules to this input interface (`NETWORK_INTERFACE` or the jail's `interface`). */
   interface: string | null;
+  /**
+   * nftables: let the kernel drop each element when its ban ends (`element_timeouts = true`). Off by
+   * default, as in docker-mailserver, whose sets have no timeouts and whose daemon removes bans itself.
+   */
+  elementTimeouts?: boolean;
+}
+
+/** What the periodic check found beyond missing objects (see Firewall.audit). */
+export interface AuditResult {
+  /** Bans the kernel had lost (set flushed, elements deleted by hand) and that were put back. */
+  restored: number;
+  /** Rules that let packets past this jail's rule (e.g. an `accept` inserted before it), one line each. */
+  bypass: string[];
 }
 
 /** One ban as handed to a backend: a validated address and how long the kernel should keep it. */
@@ -30,7 +43,13 @@ export interface BanTicket {
   time: number;
   /** Total ban length in seconds; -1 = permanent. */
   bantime: number;
-  /** Free text from the log (`<matches>`, `<F-USER>`…): never pasted into a command, see script.ts. */
+  /** How many times this address has been banned (`<bancount>`); 1 when unknown. */
+  banCount?: number;
+  /** Matched log lines, oldest first (`<matches>`). Free text: never pasted into a command, see script.ts. */
+  matches?: readonly string[];
+  /** Groups the filter captured on the failure that led to the ban (`user` → `<F-USER>`). Free text. */
+  fields?: Readonly<Record<string, string>>;
+  /** More free text tags by name. */
   extra?: Record<string, string>;
 }
 
@@ -59,20 +78,33 @@ export interface Firewall {
   start(jail: FirewallJail): Promise<void>;
   /** Removes the jail's rules and bans, or leaves them when `keepRules` (kernel timeouts end them). */
   stop(jail: FirewallJail, options?: { keepRules?: boolean }): Promise<void>;
-  /** Bans many entries in as few firewall commands as possible. */
-  ban(jail: FirewallJail, entries: readonly BanEntry[]): Promise<void>;
+  /**
+   * Bans many entries in as few firewall commands as possible. `urgent` (a manual ban) lets it go ahead
+   * of other jails' queued work. On failure the FirewallError lists the addresses the kernel lacks.
+   */
+  ban(jail: FirewallJail, entries: readonly BanEntry[], options?: { urgent?: boolean }): Promise<void>;
   /** Lifts bans; addresses the kernel does not hold are ignored. */
   unban(jail: FirewallJail, addresses: readonly Address[]): Promise<void>;
   /** Makes the kernel hold exactly `wanted` (the store's active bans): adds missing, removes stale. */
   reconcile(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<void>;
+  /**
+   * At start: like reconcile, but elements the kernel holds that `wanted` lacks are kept (the database
+   * may have lost them) and returned, so the jail can adopt them. Backends without it reconcile.
+   */
+  adopt?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<KernelEntry[]>;
   /** True when the jail's rules and sets are in place. */
   check(jail: FirewallJail): Promise<boolean>;
+  /** The periodic check of elements and rules: puts back lost bans, reports rules that bypass ours. */
+  audit?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<AuditResult>;
   /** What the kernel holds for this jail. */
   list(jail: FirewallJail): Promise<KernelEntry[]>;
 }
 
 /** A firewall command failed. One line: what, for which jail, the command's own message. */
 export class FirewallError extends UserError {
+  /** Addresses that the kernel does not hold because of this failure (empty when unknown or none). */
+  addresses: string[] = [];
+
   constructor(message: string) {
     super(message, ExitCode.failure);
     this.name = 'FirewallError';
@@ -112,8 +144,15 @@ export class FailureLog {
   constructor(private readonly limit = 50) {}
 
   record(jail: string, operation: string, message: string): FirewallError {
+    this.note(jail, operation, message);
+    return new FirewallError(`firewall ${operation} failed for jail ${jail}: ${message}`);
+  }
+
+  /** Keeps a finding for `status`; one already kept with the same text is refreshed, not repeated. */
+  note(jail: string, operation: string, message: string): void {
+    const same = this.entries.findIndex((e) => e.jail === jail && e.operation === operation && e.message === message);
+    if (same !== -1) this.entries.splice(same, 1);
     this.entries.push({ time: Date.now(), jail, operation, message });
     if (this.entries.length > this.limit) this.entries.shift();
-    return new FirewallError(`firewall ${operation} failed for jail ${jail}: ${message}`);
   }
 }

@@ -30,28 +30,56 @@ test('allports, reject, udp, all protocols and an interface', () => {
   );
 });
 
-test('start creates the table, the chain at priority -1, interval+timeout sets, and replaces stale rules', () => {
+test("start creates the table, the chain at priority -1, DMS's interval set (no timeouts), and replaces stale rules", () => {
   assert.equal(
-    startScript({ ...dovecot, ports: null }, [7]),
+    startScript({ ...dovecot, ports: null }, { timeouts: false }, { staleHandles: [7] }),
     [
       'add table inet f2b-table',
       'add chain inet f2b-table f2b-chain { type filter hook input priority -1; }',
-      'add set inet f2b-table addr-set-dovecot { type ipv4_addr; flags interval, timeout; }',
-      'add set inet f2b-table addr6-set-dovecot { type ipv6_addr; flags interval, timeout; }',
       'delete rule inet f2b-table f2b-chain handle 7',
+      'add set inet f2b-table addr-set-dovecot { type ipv4_addr; flags interval; }',
+      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip saddr @addr-set-dovecot counter',
       'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip saddr @addr-set-dovecot drop',
-      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip6 saddr @addr6-set-dovecot drop',
       '',
     ].join('\n'),
   );
 });
 
-test('stop deletes rules and sets, or the whole table when it is the last jail', () => {
-  assert.equal(stopScript(dovecot, [3, 4], true), 'delete table inet f2b-table\n');
+test('with element timeouts on, and an IPv6 set kept from an earlier run, both sets get timeouts; a set with other flags is made anew', () => {
   assert.equal(
-    stopScript(dovecot, [3, 4], false),
+    startScript(dovecot, { timeouts: true }, { families: [4, 6], recreate: ['addr-set-dovecot'] }),
+    [
+      'add table inet f2b-table',
+      'add chain inet f2b-table f2b-chain { type filter hook input priority -1; }',
+      'delete set inet f2b-table addr-set-dovecot',
+      'add set inet f2b-table addr-set-dovecot { type ipv4_addr; flags interval, timeout; }',
+      'add rule inet f2b-table f2b-chain tcp dport { 110, 143, 465, 587, 993, 995, 4190 } ip saddr @addr-set-dovecot counter',
+      'add rule inet f2b-table f2b-chain tcp dport { 110, 143, 465, 587, 993, 995, 4190 } ip saddr @addr-set-dovecot drop',
+      'add set inet f2b-table addr6-set-dovecot { type ipv6_addr; flags interval, timeout; }',
+      'add rule inet f2b-table f2b-chain tcp dport { 110, 143, 465, 587, 993, 995, 4190 } ip6 saddr @addr6-set-dovecot counter',
+      'add rule inet f2b-table f2b-chain tcp dport { 110, 143, 465, 587, 993, 995, 4190 } ip6 saddr @addr6-set-dovecot drop',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('stop deletes rules and the sets that exist, or the whole table when it is the last jail', () => {
+  assert.equal(stopScript([3, 4], ['addr-set-dovecot'], true), 'delete table inet f2b-table\n');
+  assert.equal(
+    stopScript([3, 4], ['addr-set-dovecot'], false),
     'delete rule inet f2b-table f2b-chain handle 3\ndelete rule inet f2b-table f2b-chain handle 4\n' +
-      'delete set inet f2b-table addr-set-dovecot\ndelete set inet f2b-table addr6-set-dovecot\n',
+      'delete set inet f2b-table addr-set-dovecot\n',
+  );
+  assert.equal(stopScript([], [], false), '');
+});
+
+test('an element timeout nft would refuse (100,000,000 s or more) is written without one', () => {
+  assert.equal(
+    elementScript('x', [], [
+      { address: a('192.0.2.2'), timeout: 99_999_999 },
+      { address: a('192.0.2.3'), timeout: 100_000_000 },
+    ]),
+    'add element inet f2b-table addr-set-x { 192.0.2.2 timeout 99999999s, 192.0.2.3 }\n',
   );
 });
 

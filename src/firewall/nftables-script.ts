@@ -1,6 +1,8 @@
 // The nft text for docker-mailserver's objects: table `inet f2b-table`, chain `f2b-chain` (filter, hook
-// input, priority -1), sets `addr-set-<jail>` / `addr6-set-<jail>` with `flags interval, timeout`, and one
-// rule per set. Pure functions, so the exact text is unit-tested; nftables.ts feeds it to `nft -f -`.
+// input, priority -1), sets `addr-set-<jail>` / `addr6-set-<jail>` with `flags interval` (DMS's patch of
+// Fail2Ban's nftables.conf; `interval, timeout` when the admin turns on element timeouts), and one rule
+// per set. The IPv6 set and its rule are created on the first IPv6 ban, as Fail2Ban does. Pure functions,
+// so the exact text is unit-tested; nftables.ts feeds it to `nft -f -`.
 import type { Address } from './address.js';
 import type { FirewallJail } from './firewall.js';
 
@@ -32,43 +34,81 @@ function verdict(jail: FirewallJail): string {
   return jail.protocol === 'tcp' ? 'reject with tcp reset' : 'reject';
 }
 
-/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
-export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+/** The rule's match for one family: interface, protocol, ports, then the set. */
+function matchText(jail: FirewallJail, family: 4 | 6): string {
   const m = match(jail);
   const saddr = `${family === 4 ? 'ip' : 'ip6'} saddr @${setName(jail.name, family)}`;
-  return `${m === '' ? '' : `${m} `}${saddr} ${verdict(jail)}`;
+  return `${m === '' ? '' : `${m} `}${saddr}`;
 }
 
-/** Creates table, chain, sets and rules. `staleHandles` are this jail's rules from an earlier start. */
-export function startScript(jail: FirewallJail, staleHandles: readonly number[] = []): string {
+/** The rule body for one family, as `add rule` takes it (and close to how `nft list` prints it). */
+export function ruleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} ${verdict(jail)}`;
+}
+
+/**
+ * A rule with the same match and a counter but no verdict, just before the blocking rule: it counts the
+ * packets and bytes that rule blocks (metrics). The counter is not put into the blocking rule itself,
+ * because docker-mailserver's tests look for that rule's exact text in `nft list table`.
+ */
+export function counterRuleText(jail: FirewallJail, family: 4 | 6): string {
+  return `${matchText(jail, family)} counter`;
+}
+
+/** How a jail's sets are made: with or without per-element timeouts (see NftablesOptions). */
+export interface SetKind {
+  timeouts: boolean;
+}
+
+function setFlags(kind: SetKind): string {
+  return kind.timeouts ? 'interval, timeout' : 'interval';
+}
+
+/** One family's set and rule; `add set` is idempotent, the rule is added once per start. */
+export function familyScript(jail: FirewallJail, family: 4 | 6, kind: SetKind): string[] {
+  const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  return [
+    `add set inet ${TABLE} ${setName(jail.name, family)} { type ${type}; flags ${setFlags(kind)}; }`,
+    `add rule inet ${TABLE} ${CHAIN} ${counterRuleText(jail, family)}`,
+    `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, family)}`,
+  ];
+}
+
+/**
+ * Creates table, chain, the IPv4 set and rule, and the IPv6 ones when `families` says so (a set kept
+ * from an earlier run). `staleHandles` are this jail's rules from an earlier start; `recreate` are sets
+ * whose flags differ from the wanted kind (element timeouts turned on or off), deleted and made anew.
+ */
+export function startScript(
+  jail: FirewallJail,
+  kind: SetKind,
+  options: { families?: ReadonlyArray<4 | 6>; staleHandles?: readonly number[]; recreate?: readonly string[] } = {},
+): string {
   const lines = [
     `add table inet ${TABLE}`,
     `add chain inet ${TABLE} ${CHAIN} { type filter hook input priority -1; }`,
-    `add set inet ${TABLE} ${setName(jail.name, 4)} { type ipv4_addr; flags interval, timeout; }`,
-    `add set inet ${TABLE} ${setName(jail.name, 6)} { type ipv6_addr; flags interval, timeout; }`,
-    ...staleHandles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
-    `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 4)}`,
-    `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, 6)}`,
+    ...(options.staleHandles ?? []).map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
+    ...(options.recreate ?? []).map((set) => `delete set inet ${TABLE} ${set}`),
+    ...(options.families ?? [4]).flatMap((f) => familyScript(jail, f, kind)),
   ];
   return `${lines.join('\n')}\n`;
 }
 
-/** Removes this jail's rules (by handle) and sets; the table goes too when nothing else uses it. */
-export function stopScript(jail: FirewallJail, handles: readonly number[], dropTable: boolean): string {
+/** Removes this jail's rules (by handle) and its `sets`; the table goes too when nothing else uses it. */
+export function stopScript(handles: readonly number[], sets: readonly string[], dropTable: boolean): string {
   if (dropTable) return `delete table inet ${TABLE}\n`;
-  const lines = [
-    ...handles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`),
-    `delete set inet ${TABLE} ${setName(jail.name, 4)}`,
-    `delete set inet ${TABLE} ${setName(jail.name, 6)}`,
-  ];
-  return `${lines.join('\n')}\n`;
+  const lines = [...handles.map((h) => `delete rule inet ${TABLE} ${CHAIN} handle ${h}`), ...sets.map((s) => `delete set inet ${TABLE} ${s}`)];
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 export interface ElementAdd {
   address: Address;
-  /** Whole seconds, > 0; null = no timeout. */
+  /** Whole seconds, 0 < timeout <= MAX_ELEMENT_TIMEOUT; null = no timeout. */
   timeout: number | null;
 }
+
+/** nft refuses element timeouts of 100,000,000 s or more ("value too large"). */
+export const MAX_ELEMENT_TIMEOUT = 99_999_999;
 
 /** Elements per statement: keeps each line reasonable while one `nft -f -` still does all of them. */
 const CHUNK = 10_000;
@@ -92,7 +132,7 @@ export function elementScript(jail: string, remove: readonly Address[], add: rea
     const set = `inet ${TABLE} ${setName(jail, family)}`;
     const added = add
       .filter((e) => e.address.family === family)
-      .map((e) => (e.timeout === null ? e.address.text : `${e.address.text} timeout ${e.timeout}s`));
+      .map((e) => (e.timeout === null || e.timeout > MAX_ELEMENT_TIMEOUT ? e.address.text : `${e.address.text} timeout ${e.timeout}s`));
     const gone = remove.filter((a) => a.family === family).map((a) => a.text);
     for (const part of chunks(gone)) {
       const list = part.join(', ');

@@ -32,11 +32,26 @@ test('bans that arrive while nft runs are written together in the next batch', a
     fw.ban(jail, [{ address: a('2001:db8::/64'), timeout: null }]),
   ]);
   assert.equal(calls.length, 1);
+  // DMS's sets: no element timeouts; the first IPv6 ban creates the IPv6 set and rule in the same batch.
   assert.equal(
     calls[0]?.stdin,
-    'add element inet f2b-table addr-set-dovecot { 192.0.2.2 timeout 60s }\n' +
+    'add set inet f2b-table addr6-set-dovecot { type ipv6_addr; flags interval; }\n' +
+      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip6 saddr @addr6-set-dovecot counter\n' +
+      'add rule inet f2b-table f2b-chain meta l4proto { tcp } ip6 saddr @addr6-set-dovecot drop\n' +
+      'add element inet f2b-table addr-set-dovecot { 192.0.2.2 }\n' +
       'add element inet f2b-table addr6-set-dovecot { 2001:db8::/64 }\n',
   );
+});
+
+test('with element_timeouts on, elements carry the time left; one beyond what nft accepts goes in without', async () => {
+  const { fw, calls } = fake(() => ok());
+  const timed: FirewallJail = { ...jail, elementTimeouts: true };
+  await fw.ban(timed, [
+    { address: a('192.0.2.1'), timeout: 60 },
+    { address: a('192.0.2.2'), timeout: 4 * 365 * 86400 },
+    { address: a('192.0.2.3'), timeout: null },
+  ]);
+  assert.equal(calls[0]?.stdin, 'add element inet f2b-table addr-set-dovecot { 192.0.2.1 timeout 60s, 192.0.2.2, 192.0.2.3 }\n');
 });
 
 test('when nft refuses a batch, the kernel is read and the difference written instead', async () => {
@@ -55,8 +70,8 @@ test('when nft refuses a batch, the kernel is read and the difference written in
   const written = calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin);
   // The first write fails; the kernel's /28 already covers 192.0.2.2, so nothing more is written then.
   assert.deepEqual(written, [
-    'add element inet f2b-table addr-set-dovecot { 192.0.2.2 timeout 60s }\n',
-    'delete element inet f2b-table addr-set-dovecot { 192.0.2.0/28 }\nadd element inet f2b-table addr-set-dovecot { 192.0.2.2 timeout 60s }\n',
+    'add element inet f2b-table addr-set-dovecot { 192.0.2.2 }\n',
+    'delete element inet f2b-table addr-set-dovecot { 192.0.2.0/28 }\nadd element inet f2b-table addr-set-dovecot { 192.0.2.2 }\n',
   ]);
   assert.equal(fw.errors.length, 0);
 });
@@ -65,4 +80,88 @@ test('a failure that survives the re-read is kept for status and thrown as one l
   const { fw } = fake((argv) => (argv.includes('-j') ? ok('{"nftables":[]}') : { code: 1, stdout: '', stderr: 'Error: No such file or directory\n' }));
   await assert.rejects(fw.ban(jail, [{ address: a('192.0.2.2'), timeout: 60 }]), /firewall ban failed for jail dovecot: Error: No such file or directory/);
   assert.equal(fw.errors.length, 1);
+});
+
+test('a refused element does not keep the rest of its batch out: the batch is split until it is alone', async () => {
+  const { fw, calls } = fake((argv, stdin) => {
+    if (argv.includes('-j')) return ok('{"nftables":[]}');
+    return stdin.includes('198.51.100.66') ? { code: 1, stdout: '', stderr: 'Error: Could not process rule: No buffer space available\n' } : ok();
+  });
+  const entries = ['192.0.2.1', '192.0.2.2', '198.51.100.66', '192.0.2.4', '192.0.2.5'].map((t) => ({ address: a(t), timeout: null }));
+  await assert.rejects(fw.ban(jail, entries), (err: unknown) => {
+    assert.deepEqual((err as { addresses: string[] }).addresses, ['198.51.100.66']);
+    assert.match((err as Error).message, /firewall ban failed for jail dovecot: Error: Could not process rule/);
+    return true;
+  });
+  const written = calls.filter((c) => c.argv === 'nft -f -' && !c.stdin.includes('198.51.100.66')).map((c) => c.stdin).join('');
+  for (const t of ['192.0.2.1', '192.0.2.2', '192.0.2.4', '192.0.2.5']) assert.ok(written.includes(t), `${t} was written on its own`);
+});
+
+test("an urgent ban goes ahead of other jails' queued batches, never ahead of its own jail's", async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const order: string[] = [];
+  const fw = new NftablesFirewall({
+    runner: async (_argv, stdin = '') => {
+      order.push(stdin.trim());
+      if (order.length === 1) await gate;
+      return ok();
+    },
+  });
+  const other: FirewallJail = { ...jail, name: 'postfix' };
+  const running = fw.ban(other, [{ address: a('10.0.0.1'), timeout: null }]);
+  await new Promise((r) => setImmediate(r));
+  const bulk = fw.ban(other, [{ address: a('10.0.0.2'), timeout: null }]);
+  const manual = fw.ban(jail, [{ address: a('192.0.2.9'), timeout: null }], { urgent: true });
+  release();
+  await Promise.all([running, bulk, manual]);
+  assert.deepEqual(order, [
+    'add element inet f2b-table addr-set-postfix { 10.0.0.1 }',
+    'add element inet f2b-table addr-set-dovecot { 192.0.2.9 }',
+    'add element inet f2b-table addr-set-postfix { 10.0.0.2 }',
+  ]);
+});
+
+test('adopt keeps kernel elements the wanted bans lack and returns them; reconcile removes them', async () => {
+  const kernel = JSON.stringify({ nftables: [{ set: { elem: ['203.0.113.5', '192.0.2.1'] } }] });
+  const { fw, calls } = fake((argv) => (argv.includes('-j') ? ok(kernel) : ok()));
+  const found = await fw.adopt(jail, [{ address: a('192.0.2.1'), timeout: null }, { address: a('192.0.2.7'), timeout: null }]);
+  assert.deepEqual(found, [{ text: '203.0.113.5', expires: null }]);
+  assert.deepEqual(calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin), ['add element inet f2b-table addr-set-dovecot { 192.0.2.7 }\n']);
+  calls.length = 0;
+  await fw.reconcile(jail, [{ address: a('192.0.2.1'), timeout: null }]);
+  assert.match(calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin).join(''), /delete element inet f2b-table addr-set-dovecot \{ 203\.0\.113\.5 \}/);
+});
+
+test('audit puts back lost elements and reports an accept rule placed before the jail\'s rule', async () => {
+  const ruleset = [
+    'table inet f2b-table { # handle 9',
+    '\tset addr-set-dovecot { # handle 2',
+    '\t\ttype ipv4_addr',
+    '\t\tflags interval',
+    '\t}',
+    '\tchain f2b-chain { # handle 1',
+    '\t\ttype filter hook input priority filter - 1; policy accept;',
+    '\t\tip saddr 192.0.2.1 accept # handle 7',
+    '\t\tmeta l4proto { tcp } ip saddr @addr-set-dovecot drop # handle 3',
+    '\t}',
+    '}',
+  ].join('\n');
+  const { fw, calls } = fake((argv) => {
+    if (argv.includes('ruleset')) return ok(ruleset);
+    if (argv.includes('-j')) return ok('{"nftables":[{"set":{}}]}');
+    return ok();
+  });
+  await fw.ban(jail, [{ address: a('192.0.2.1'), timeout: null }]);
+  calls.length = 0;
+  const result = await fw.audit(jail, [{ address: a('192.0.2.1'), timeout: null }]);
+  assert.equal(result.restored, 1);
+  assert.deepEqual(result.bypass, [
+    'rule "ip saddr 192.0.2.1 accept" (handle 7) in f2b-table f2b-chain comes before this jail\'s rule and lets banned addresses in',
+  ]);
+  assert.deepEqual(calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin), ['add element inet f2b-table addr-set-dovecot { 192.0.2.1 }\n']);
+  assert.ok(fw.errors.some((e) => e.operation === 'check' && /lets banned addresses in/.test(e.message)));
+  assert.ok(fw.errors.some((e) => /1 ban\(s\) were missing from the kernel/.test(e.message)));
 });

@@ -27,3 +27,17 @@ test('permission errors from the tools become the CAP_NET_ADMIN line; a missing 
   await assert.rejects(probeFirewall('nftables', answering(127, 'nft: spawn nft ENOENT')), /nft command is not installed/);
   await probeFirewall('log', answering(1, 'never run'));
 });
+
+test('an nft that hangs and is killed is reported as a timeout (exit 1), not as a kernel without sets', { skip }, async () => {
+  const killed = answering(124, 'nft did not finish within 30 s and was killed');
+  await assert.rejects(probeFirewall('nftables', killed), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.exitCode, ExitCode.failure);
+    assert.equal(
+      e.message,
+      'cannot check the firewall: nft did not finish within 30 s and was killed; another process may hold the netlink or xtables lock, or the tool is stuck',
+    );
+    assert.doesNotMatch(e.message, /lacks/);
+    return true;
+  });
+});

@@ -2,7 +2,7 @@
 // one clear line instead of every ban failing later (DMS's "bans shown but nothing blocked").
 import { readFileSync } from 'node:fs';
 import { ExitCode, UserError } from '../errors.js';
-import { commandRunner, firstLine, type Runner, type RunResult } from './runner.js';
+import { commandRunner, firstLine, type Runner, type RunResult, TIMED_OUT } from './runner.js';
 import type { BackendName } from './select.js';
 
 export const CAP_MESSAGE =
@@ -41,14 +41,21 @@ async function probeNftables(run: Runner): Promise<void> {
   const result = await run(['nft', '-c', '-f', '-'], NFT_PROBE);
   if (result.code === 0) return;
   if (result.code === 127) throw environment(`cannot use nftables: the nft command is not installed; install nftables or ${FALLBACK}`);
+  if (result.code === TIMED_OUT) throw hung(result);
   if (denied(result)) throw environment(CAP_MESSAGE);
   throw environment(`this kernel lacks nftables sets with intervals and timeouts (${firstLine(result)}); ${FALLBACK}`);
+}
+
+/** A tool that did not answer says nothing about the kernel: a runtime failure, not a missing feature. */
+function hung(result: RunResult): UserError {
+  return new UserError(`cannot check the firewall: ${firstLine(result)}; another process may hold the netlink or xtables lock, or the tool is stuck`, ExitCode.failure);
 }
 
 async function probeTool(run: Runner, argv: string[], what: string): Promise<void> {
   const result = await run(argv);
   if (result.code === 0) return;
   if (result.code === 127) throw environment(`cannot use ${what}: the ${argv[0]} command is not installed`);
+  if (result.code === TIMED_OUT) throw hung(result);
   if (denied(result)) throw environment(CAP_MESSAGE);
   throw environment(`cannot use ${what}: ${firstLine(result)}`);
 }

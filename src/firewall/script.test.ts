@@ -96,3 +96,29 @@ test('property: any log text reaches the command as exactly itself, bare, in "â€
     { numRuns: 60 },
   );
 });
+
+test("every ticket tag of Fail2Ban's ActionInfo is filled, free text as text", async () => {
+  const out = join(dir, 'tags.txt');
+  const pwned = join(dir, 'pwned-tags');
+  const fw = new ScriptFirewall(
+    action({
+      actionban: `printf '%s\\n' <ip> <fid> <failures> <time> <bantime> <bancount> <ipfailures> <ipjailfailures> "<F-USER>" "<matches>" '<ipmatches>' <ipjailmatches> "<raw-ticket>" "[<ip-host>]" > ${out}`,
+    }),
+  );
+  const user = `x'; touch ${pwned}; '`;
+  const lines = ['line one', `user=<${user}> $(touch ${pwned})`];
+  await fw.ban(jail, [
+    {
+      address: a('192.0.2.7'),
+      timeout: 100,
+      ticket: { failures: 3, time: 1700000000, bantime: 10800, banCount: 2, matches: lines, fields: { user } },
+    },
+  ]);
+  const joined = lines.join('\n');
+  const raw = `BanTicket: ip=192.0.2.7 time=1700000000 bantime=10800 bancount=2 #attempts=3 matches=['line one', 'user=<x\\'; touch ${pwned}; \\'> $(touch ${pwned})']`;
+  assert.equal(
+    readFileSync(out, 'utf8'),
+    ['192.0.2.7', '192.0.2.7', '3', '1700000000', '10800', '2', '3', '3', user, joined, joined, joined, raw, '[]', ''].join('\n'),
+  );
+  assert.equal(existsSync(pwned), false);
+});

@@ -17,6 +17,7 @@ import {
   type KernelEntry,
 } from './firewall.js';
 import { reconcileByDiff } from './reconcile.js';
+import { reverse as dnsReverse } from 'node:dns/promises';
 import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
 
 /** Characters a pasted value may contain: no quotes, blanks, `$`, backquotes, `;`, `|`, `&`, `<>`… */
@@ -135,7 +136,8 @@ export class ScriptFirewall implements Firewall {
     const template = this.action.commands[op];
     if (template.trim() === '') return true;
     const conditional = entry?.address.family === 6 ? 'family=inet6' : '';
-    const cmd = buildCommand(template, this.config(jail), values, entry?.ticket?.extra ?? {}, conditional);
+    const text = entry ? await ticketText(template, entry) : {};
+    const cmd = buildCommand(template, this.config(jail), { ...values, ...ticketValues(entry) }, text, conditional);
     const argv = [this.shell, '-c', cmd.script, this.shell, ...cmd.params];
     let result = await this.run(argv);
     if (result.code !== 0 && op !== 'actioncheck') result = await this.run(argv);
@@ -152,6 +154,9 @@ export class ScriptFirewall implements Firewall {
       ip: address.text,
       family: address.family === 6 ? 'inet6' : 'inet4',
       failures: String(Math.trunc(ticket?.failures ?? 0)),
+      // Without a database to merge earlier bans, Fail2Ban's ip*failures fall back to the ticket's own.
+      ipfailures: String(Math.trunc(ticket?.failures ?? 0)),
+      ipjailfailures: String(Math.trunc(ticket?.failures ?? 0)),
       time: String(Math.trunc(ticket?.time ?? now)),
       bantime: String(Math.trunc(ticket?.bantime ?? ('timeout' in entry && entry.timeout !== null ? entry.timeout : -1))),
     };
@@ -228,5 +233,48 @@ export class ScriptFirewall implements Firewall {
   /** What this process banned (a script cannot be asked what the kernel holds). */
   async list(jail: FirewallJail): Promise<KernelEntry[]> {
     return [...this.jailSet(jail.name).keys()].map((text) => ({ text, expires: null }));
+  }
+}
+
+/** Validated tags of a ban's ticket: `<bancount>`, `<fid>` (our failure id is the address). */
+function ticketValues(entry: BanEntry | undefined): Record<string, string> {
+  if (!entry) return {};
+  return { bancount: String(Math.trunc(entry.ticket?.banCount ?? 1)), fid: entry.address.text };
+}
+
+const HOST_TIMEOUT_MS = 3000;
+
+/**
+ * Free-text tags of a ban's ticket, as Fail2Ban's ActionInfo names them: `<matches>` and, with no
+ * database of earlier bans to merge, `<ipmatches>`/`<ipjailmatches>` the same lines; every captured
+ * group as `<F-NAME>`; `<raw-ticket>`; `<ip-host>` (a reverse lookup, only when the command uses it).
+ */
+async function ticketText(template: string, entry: BanEntry): Promise<Record<string, string>> {
+  const t = entry.ticket;
+  const text: Record<string, string> = { ...(t?.extra ?? {}) };
+  const matches = (t?.matches ?? []).join('\n');
+  text.matches ??= matches;
+  text.ipmatches ??= matches;
+  text.ipjailmatches ??= matches;
+  for (const [name, value] of Object.entries(t?.fields ?? {})) text[`F-${name.toUpperCase()}`] ??= value;
+  if (t) {
+    const list = (t.matches ?? []).map((m) => `'${m.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`).join(', ');
+    text['raw-ticket'] ??=
+      `BanTicket: ip=${entry.address.text} time=${t.time} bantime=${t.bantime} bancount=${t.banCount ?? 1} #attempts=${t.failures} matches=[${list}]`;
+  }
+  if (template.includes('<ip-host>')) text['ip-host'] ??= await reverseName(entry.address.text);
+  return text;
+}
+
+/** The first PTR name of an address, or '' when there is none within a few seconds. */
+async function reverseName(ip: string): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(''), HOST_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([dnsReverse(ip).then((names) => names[0] ?? '', () => ''), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

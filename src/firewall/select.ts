@@ -92,12 +92,14 @@ export function firewallJail(
     }
   }
   const iface = option(jail, action, 'interface') ?? env.NETWORK_INTERFACE;
+  const timeouts = option(jail, action, 'element_timeouts');
   return {
     name,
     ports,
     protocol: protocol(option(jail, action, 'protocol'), name),
     blocktype: blocktype(option(jail, action, 'blocktype')),
     interface: iface === undefined || iface.trim() === '' ? null : checkInterface(iface.trim()),
+    ...(timeouts !== undefined && /^\s*(true|yes|on|1)\s*$/i.test(timeouts) ? { elementTimeouts: true } : {}),
   };
 }
 

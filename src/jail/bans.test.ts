@@ -49,6 +49,22 @@ describe('bantime.increment', () => {
     assert.equal(calc(600, 5, () => 0.5), 3050);
   });
 
+  it('a formula that overflows is capped at maxtime (or falls back to bantime) and never throws', () => {
+    const huge = 'ban.Time * math.exp(float(ban.Count + 1) * banFactor) / math.exp(1 * banFactor)';
+    assert.equal(bantimeCalculator(inc({ formula: huge, maxtime: 86400 }))(600, 5000, zero), 86400);
+    assert.equal(bantimeCalculator(inc({ formula: huge }))(600, 5000, zero), 600);
+    assert.equal(bantimeCalculator(inc({ formula: 'ban.Time * (ban.Count - ban.Count) / 0', maxtime: 60 }))(600, 3, zero), 600);
+  });
+
+  it('replace() prolongs a running ban; the old end no longer expires it', () => {
+    const l = new BanList();
+    l.add(t('a', 0, 100));
+    assert.ok(l.replace(t('a', 0, 300)));
+    assert.equal(l.replace(t('b', 0, 300)), false);
+    assert.deepEqual(l.expire(200), []);
+    assert.deepEqual(l.expire(301).map((x) => x.bantime), [300]);
+  });
+
   it('rejects formulas outside the subset with a clear error', () => {
     assert.throws(() => bantimeCalculator(inc({ formula: '__import__("os").system("id")' })), FormulaError);
     assert.throws(() => compileFormula('ban.Time + constructor'), /unknown name constructor/);
@@ -76,8 +92,12 @@ describe('bantime.increment', () => {
 describe('MemoryBanHistory', () => {
   it('counts per jail, or summed over jails', () => {
     const h = new MemoryBanHistory();
-    h.record({ ip: 'a', jail: 'j1', banCount: 2 });
-    h.record({ ip: 'a', jail: 'j2', banCount: 3 });
+    h.record({ ip: 'a', jail: 'j1', banCount: 2, time: 5 });
+    h.record({ ip: 'a', jail: 'j2', banCount: 3, time: 6 });
+    assert.deepEqual(h.lastBan('a', 'j2'), { banCount: 3, time: 6 });
+    h.forget('a', 'j2');
+    assert.equal(h.previousBans('a', null), 2);
+    h.record({ ip: 'a', jail: 'j2', banCount: 3, time: 6 });
     assert.equal(h.previousBans('a', 'j1'), 2);
     assert.equal(h.previousBans('a', null), 5);
     assert.equal(h.previousBans('b', null), 0);
@@ -104,8 +124,8 @@ describe('BanList', () => {
     l.add(t('c', 0, 75));
     assert.ok(l.remove('c'));
     assert.equal(l.remove('c'), null);
-    assert.deepEqual(l.expire(49), []);
-    assert.deepEqual(l.expire(50).map((x) => x.ip), ['b']);
+    assert.deepEqual(l.expire(50), [], 'a ban ending now still holds (Fail2Ban lifts when now > end)');
+    assert.deepEqual(l.expire(50.5).map((x) => x.ip), ['b']);
     assert.deepEqual(l.expire(10 ** 9).map((x) => x.ip), ['a']);
     assert.deepEqual(l.list().map((x) => x.ip), ['p']);
   });
@@ -119,7 +139,7 @@ describe('BanList', () => {
       l.add(t(`ip${i}`, 0, bt));
     }
     const out = l.expire(500).map((x) => x.bantime);
-    assert.equal(out.length, ends.filter((e) => e <= 500).length);
+    assert.equal(out.length, ends.filter((e) => e < 500).length);
     assert.deepEqual(out, [...out].sort((x, y) => x - y));
     assert.equal(l.size, 2000 - out.length);
   });

@@ -1,7 +1,7 @@
 // Ban tickets, their duration (bantime, permanent, bantime.increment) and the set of current bans of one
 // jail with cheap expiry. Pure: times are arguments, randomness is injected.
 import type { BantimeIncrement, Seconds } from '../config/model.js';
-import { compileFormula, type Formula, FormulaError } from './formula.js';
+import { compileFormula, type Formula } from './formula.js';
 
 export const PERMANENT = -1;
 
@@ -25,29 +25,122 @@ export function banEnd(ticket: Pick<BanTicket, 'time' | 'bantime'>): number {
   return ticket.bantime < 0 ? Number.POSITIVE_INFINITY : ticket.time + ticket.bantime;
 }
 
-/** How many earlier bans an IP has, for bantime.increment. The store implements this; so does memory. */
-export interface BanHistory {
-  /** Earlier bans of `ip` in `jail`, or in all jails when jail is null (overalljails). */
-  previousBans(ip: string, jail: string | null): number;
+/** The last ban of an IP in one jail (Fail2Ban's `bips` row): its ban count and when it was made. */
+export interface LastBan {
+  banCount: number;
+  time: number;
 }
 
-/** Counts bans in memory: for tests, replays, and a daemon running without a database. */
-export class MemoryBanHistory implements BanHistory {
-  readonly #counts = new Map<string, Map<string, number>>();
+/**
+ * Earlier bans per IP, for bantime.increment and the observer's weighting of known offenders. The store
+ * implements this; so does memory. History survives expiry; only a manual unban forgets it.
+ */
+export interface BanHistory {
+  /** Earlier bans of `ip` in `jail`, or summed over all jails when jail is null (overalljails). */
+  previousBans(ip: string, jail: string | null): number;
+  /**
+   * The last ban of `ip` in `jail`; with jail null, over all jails: ban counts summed, the latest time
+   * (Fail2Ban's getBan with overalljails). Null when there is none.
+   */
+  lastBan(ip: string, jail: string | null): LastBan | null;
+}
 
-  record(ticket: Pick<BanTicket, 'ip' | 'jail' | 'banCount'>): void {
-    let perJail = this.#counts.get(ticket.ip);
-    if (perJail === undefined) this.#counts.set(ticket.ip, (perJail = new Map()));
-    perJail.set(ticket.jail, ticket.banCount);
+type Recorded = Pick<BanTicket, 'ip' | 'jail' | 'banCount' | 'time'>;
+
+/** Keeps bans in memory: for tests, replays, and a daemon running without a database. */
+export class MemoryBanHistory implements BanHistory {
+  readonly #rows = new Map<string, Map<string, LastBan>>();
+
+  record(ticket: Recorded): void {
+    let perJail = this.#rows.get(ticket.ip);
+    if (perJail === undefined) this.#rows.set(ticket.ip, (perJail = new Map()));
+    perJail.set(ticket.jail, { banCount: ticket.banCount, time: ticket.time });
+  }
+
+  /** Forgets an IP's history in one jail (a manual unban). */
+  forget(ip: string, jail: string): void {
+    this.#rows.get(ip)?.delete(jail);
   }
 
   previousBans(ip: string, jail: string | null): number {
-    const perJail = this.#counts.get(ip);
+    const perJail = this.#rows.get(ip);
     if (perJail === undefined) return 0;
-    if (jail !== null) return perJail.get(jail) ?? 0;
+    if (jail !== null) return perJail.get(jail)?.banCount ?? 0;
     let sum = 0;
-    for (const n of perJail.values()) sum += n;
+    for (const row of perJail.values()) sum += row.banCount;
     return sum;
+  }
+
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    const perJail = this.#rows.get(ip);
+    if (perJail === undefined) return null;
+    if (jail !== null) return perJail.get(jail) ?? null;
+    return overall(perJail.values());
+  }
+
+  /** The last ban of `ip` per jail. */
+  rowsOf(ip: string): ReadonlyMap<string, LastBan> {
+    return this.#rows.get(ip) ?? EMPTY;
+  }
+}
+
+const EMPTY: ReadonlyMap<string, LastBan> = new Map();
+
+/** Ban counts summed, the latest time; null for no rows. */
+function overall(rows: Iterable<LastBan>): LastBan | null {
+  let found: LastBan | null = null;
+  for (const row of rows) {
+    found = found === null ? { ...row } : { banCount: found.banCount + row.banCount, time: Math.max(found.time, row.time) };
+  }
+  return found;
+}
+
+/**
+ * A history whose new bans are written later, in one batch (one transaction instead of one fsync per
+ * ban): recorded bans answer at once from memory, the rest from `base` (the store). drain() hands the
+ * recorded bans over; the caller writes them to `base` right away.
+ */
+export class BufferedBanHistory implements BanHistory {
+  #own = new MemoryBanHistory();
+  #pending: BanTicket[] = [];
+
+  constructor(private readonly base: BanHistory) {}
+
+  record(ticket: BanTicket): void {
+    this.#own.record(ticket);
+    this.#pending.push(ticket);
+  }
+
+  /** The bans recorded since the last call, to be written to `base` now. */
+  drain(): BanTicket[] {
+    const out = this.#pending;
+    this.#pending = [];
+    this.#own = new MemoryBanHistory();
+    return out;
+  }
+
+  /** Forgets what is buffered for an IP (its history is being deleted in `base`). */
+  forget(ip: string, jail: string): void {
+    this.#own.forget(ip, jail);
+  }
+
+  previousBans(ip: string, jail: string | null): number {
+    return this.lastBan(ip, jail)?.banCount ?? 0;
+  }
+
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    if (jail !== null) return this.#own.lastBan(ip, jail) ?? this.base.lastBan(ip, jail);
+    const own = this.#own.rowsOf(ip);
+    const stored = this.base.lastBan(ip, null);
+    if (own.size === 0) return stored;
+    // A buffered row replaces its jail's stored one.
+    let banCount = stored?.banCount ?? 0;
+    let time = stored?.time ?? Number.NEGATIVE_INFINITY;
+    for (const [j, row] of own) {
+      banCount += row.banCount - (this.base.lastBan(ip, j)?.banCount ?? 0);
+      time = Math.max(time, row.time);
+    }
+    return { banCount, time };
   }
 }
 
@@ -78,7 +171,9 @@ export function bantimeCalculator(increment: BantimeIncrement): BantimeCalculato
   return (bantime, previousBans, random) => {
     if (bantime <= 0 || previousBans <= 0) return bantime;
     let t = grow(bantime, previousBans);
-    if (!Number.isFinite(t)) throw new FormulaError(`bantime formula gave ${t} for ban count ${previousBans}`);
+    // A formula that overflows (or is undefined) is capped, never thrown: an exception here would drop
+    // the rest of a batch of lines. Without maxtime, Fail2Ban's fallback: the plain bantime.
+    if (Number.isNaN(t) || (!Number.isFinite(t) && !(increment.maxtime > 0))) return bantime;
     if (increment.maxtime > 0) t = Math.min(t, increment.maxtime);
     if (increment.rndtime > 0) t += random() * increment.rndtime;
     return t;
@@ -87,6 +182,8 @@ export function bantimeCalculator(increment: BantimeIncrement): BantimeCalculato
 
 /** ban.Time * (1 << min(ban.Count, 20)) * banFactor, without parsing. */
 const defaultFormula: Formula = ({ time, count, factor }) => time * 2 ** Math.min(count, 20) * factor;
+
+const NONE: readonly BanTicket[] = Object.freeze([]);
 
 /**
  * The current bans of one jail, in ban order, with expiry through a min-heap on end time (lazy deletion:
@@ -123,10 +220,24 @@ export class BanList {
     return this.#tickets.has(ip);
   }
 
-  /** Removes and returns every ban whose end is at or before `now`, earliest end first. */
-  expire(now: number): BanTicket[] {
+  /**
+   * Replaces the current ban of `ticket.ip` by `ticket` (a prolonged ban); false when the IP is not
+   * banned. The old heap entry is skipped when it surfaces.
+   */
+  replace(ticket: BanTicket): boolean {
+    if (!this.#tickets.has(ticket.ip)) return false;
+    this.#tickets.set(ticket.ip, ticket);
+    if (ticket.bantime >= 0) this.#push(ticket);
+    return true;
+  }
+
+  /** Removes and returns every ban whose end is before `now` (a ban ending at `now` still holds), earliest end first. */
+  expire(now: number): readonly BanTicket[] {
+    // Called for every failure: nothing due must cost no allocation.
+    const first = this.#heap[0];
+    if (first === undefined || !(banEnd(first) < now)) return NONE;
     const out: BanTicket[] = [];
-    for (let top = this.#heap[0]; top !== undefined && banEnd(top) <= now; top = this.#heap[0]) {
+    for (let top = this.#heap[0]; top !== undefined && banEnd(top) < now; top = this.#heap[0]) {
       this.#pop();
       if (this.#tickets.get(top.ip) === top) {
         this.#tickets.delete(top.ip);

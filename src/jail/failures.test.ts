@@ -1,99 +1,137 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { FailureCounter, MAX_MATCH_LENGTH } from './failures.js';
+import { FailureCounter, MAX_MATCH_LENGTH, pyRound } from './failures.js';
 
-describe('FailureCounter', () => {
-  it('2 failures do not reach maxretry 3; a third within findtime does', () => {
-    const c = new FailureCounter({ maxretry: 3, findtime: 600 });
-    assert.equal(c.add('192.0.2.1', 1000), 1);
-    assert.equal(c.add('192.0.2.1', 1100), 2);
-    assert.equal(c.add('192.0.2.1', 1600), 3);
+/** Adds failures of one IP at `times` (now = the failure's time) and returns the retry after each. */
+function run(findtime: number, times: number[]): number[] {
+  const c = new FailureCounter({ findtime });
+  return times.map((t) => c.add('192.0.2.1', t, t));
+}
+
+describe('FailureCounter (Fail2Ban FailManager semantics)', () => {
+  it('counts failures within findtime one by one', () => {
+    assert.deepEqual(run(600, [1000, 1100, 1600]), [1, 2, 3]);
   });
 
-  it('3 failures spread over more than findtime count only those inside the window', () => {
-    const c = new FailureCounter({ maxretry: 3, findtime: 600 });
-    c.add('192.0.2.1', 1000);
-    c.add('192.0.2.1', 1300);
-    assert.equal(c.add('192.0.2.1', 1601), 2);
-    assert.equal(c.add('192.0.2.1', 1700), 3);
+  it('estimates from the rate once the first failure is older than findtime (issue 11)', () => {
+    // 0, 301, 602 s: round(2 / 602 * 600) + 1 = 3 — Fail2Ban bans at maxretry 3.
+    assert.deepEqual(run(600, [0, 301, 602]), [1, 2, 3]);
+    // 0, 360, 720 s: round(2 / 720 * 600) + 1 = 3.
+    assert.deepEqual(run(600, [0, 360, 720]), [1, 2, 3]);
+    // 0, 1, 2, 3, 601 s: round(4 / 601 * 600) + 1 = 5 — bans at maxretry 5.
+    assert.deepEqual(run(600, [0, 1, 2, 3, 601]), [1, 2, 3, 4, 5]);
   });
 
-  it('handles failures arriving out of time order', () => {
-    const c = new FailureCounter({ maxretry: 3, findtime: 100 });
-    c.add('a', 500);
-    c.add('a', 300);
-    assert.equal(c.add('a', 450), 2);
-    assert.equal(c.add('a', 420), 3);
+  it('forgets an IP whose last failure is findtime or more before now', () => {
+    assert.deepEqual(run(600, [0, 100, 700]), [1, 2, 1]);
+    assert.deepEqual(run(600, [0, 100, 699]), [1, 2, 3]);
   });
 
-  it('take() returns the window and forgets the IP', () => {
-    const c = new FailureCounter({ maxretry: 2, findtime: 60, keepMatches: true });
-    c.add('a', 1, 'line 1');
-    c.add('a', 100, 'line 2');
-    c.add('a', 120, 'line 3');
-    assert.deepEqual(c.take('a'), { count: 2, firstTime: 100, lastTime: 120, matches: ['line 2', 'line 3'] });
+  it('a slow, steady pace decays: the estimate halves when the gap doubles', () => {
+    assert.deepEqual(run(100, [0, 99, 198, 297, 396]), [1, 2, 2, 2, 2]);
+  });
+
+  it('rounds halves to even like Python', () => {
+    assert.deepEqual([0.5, 1.5, 2.5, 2.4999, 2.5001].map(pyRound), [0, 2, 2, 2, 3]);
+  });
+
+  it('an older failure adds to the count without moving the window', () => {
+    const c = new FailureCounter({ findtime: 100 });
+    c.add('a', 500, 500);
+    assert.equal(c.add('a', 300, 500), 2);
+    assert.equal(c.add('a', 450, 500), 3);
+  });
+
+  it('weigh() adds to a tracked IP only', () => {
+    const c = new FailureCounter({ findtime: 100 });
+    c.add('a', 1, 1);
+    assert.equal(c.weigh('a', 2), 3);
+    assert.equal(c.weigh('b', 2), 0);
+  });
+
+  it('take() returns retry, failures, times and the last maxmatches lines, and forgets the IP', () => {
+    const c = new FailureCounter({ findtime: 60, maxMatches: 2 });
+    c.add('a', 1, 1, 'line 1');
+    c.add('a', 20, 20, 'line 2');
+    c.add('a', 30, 30, 'line 3');
+    assert.deepEqual(c.take('a'), { retry: 3, failures: 3, firstTime: 1, lastTime: 30, matches: ['line 2', 'line 3'] });
     assert.equal(c.size, 0);
     assert.equal(c.take('a'), null);
     assert.equal(c.total, 3);
   });
 
-  it('keeps at most MAX_MATCH_LENGTH characters of a matched line', () => {
-    const c = new FailureCounter({ maxretry: 1, findtime: 60, keepMatches: true });
-    c.add('a', 1, 'x'.repeat(MAX_MATCH_LENGTH + 500));
+  it('keeps no lines with maxmatches 0, and at most MAX_MATCH_LENGTH characters of one', () => {
+    const none = new FailureCounter({ findtime: 60 });
+    none.add('a', 1, 1, 'x');
+    assert.deepEqual(none.take('a')?.matches, []);
+    const c = new FailureCounter({ findtime: 60, maxMatches: 1 });
+    c.add('a', 1, 1, 'x'.repeat(MAX_MATCH_LENGTH + 500));
     assert.equal(c.take('a')?.matches[0]?.length, MAX_MATCH_LENGTH);
   });
 
-  it('prune() drops IPs whose newest failure left the window', () => {
-    const c = new FailureCounter({ maxretry: 5, findtime: 100 });
-    c.add('a', 10);
-    c.add('b', 50);
-    c.add('c', 200);
-    assert.equal(c.prune(120), 1);
+  it('prune() drops IPs whose last failure is at or before now - findtime', () => {
+    const c = new FailureCounter({ findtime: 100 });
+    c.add('a', 10, 10);
+    c.add('b', 20, 20);
+    c.add('c', 200, 200);
+    assert.equal(c.prune(120), 2);
     assert.equal(c.count('a'), 0);
-    assert.equal(c.count('b'), 1);
-    assert.equal(c.prune(1000), 2);
+    assert.equal(c.count('c'), 1);
+    assert.equal(c.prune(1000), 1);
     assert.equal(c.size, 0);
   });
 
   it('evicts the least recently failing IP at the cap and reuses its slot', () => {
-    const c = new FailureCounter({ maxretry: 3, findtime: 100, maxEntries: 2 });
-    c.add('a', 1);
-    c.add('b', 2);
-    c.add('a', 3);
-    c.add('c', 4);
+    const c = new FailureCounter({ findtime: 100, maxEntries: 2 });
+    c.add('a', 1, 1);
+    c.add('b', 2, 2);
+    c.add('a', 3, 3);
+    c.add('c', 4, 4);
     assert.equal(c.size, 2);
     assert.equal(c.evicted, 1);
     assert.equal(c.count('b'), 0);
     assert.equal(c.count('a'), 2);
-    assert.equal(c.add('c', 5), 2);
+    assert.equal(c.add('c', 5, 5), 2);
   });
 
   it('grows past its initial pool without losing counts', () => {
-    const c = new FailureCounter({ maxretry: 2, findtime: 100 });
-    for (let i = 0; i < 5000; i++) c.add(`ip${i}`, i % 50);
-    for (let i = 0; i < 5000; i++) assert.equal(c.add(`ip${i}`, 60), 2);
+    const c = new FailureCounter({ findtime: 100 });
+    for (let i = 0; i < 5000; i++) c.add(`ip${i}`, i % 50, 50);
+    for (let i = 0; i < 5000; i++) assert.equal(c.add(`ip${i}`, 60, 60), 2);
   });
 
-  it('agrees with a naive list-of-timestamps model (property)', () => {
-    const op = fc.record({ ip: fc.constantFrom('a', 'b', 'c'), time: fc.integer({ min: 0, max: 2000 }), take: fc.boolean() });
+  it('agrees with a direct model of FailTicket.adjustTime + FailManager.cleanup (property)', () => {
+    const op = fc.record({ ip: fc.constantFrom('a', 'b', 'c'), dt: fc.integer({ min: 0, max: 400 }), take: fc.boolean() });
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 500 }), fc.array(op, { maxLength: 60 }), (maxretry, findtime, ops) => {
-        const c = new FailureCounter({ maxretry, findtime });
-        const model = new Map<string, number[]>();
-        for (const { ip, time, take } of ops) {
-          const list = [...(model.get(ip) ?? []), time];
-          model.set(ip, list);
-          const newest = Math.max(...list);
-          const expected = Math.min(maxretry, list.filter((t) => t >= newest - findtime).length);
-          assert.equal(c.add(ip, time), expected);
-          if (take && expected >= maxretry) {
-            assert.equal(c.take(ip)?.count, maxretry);
+      fc.property(fc.integer({ min: 1, max: 500 }), fc.array(op, { maxLength: 60 }), (findtime, ops) => {
+        const c = new FailureCounter({ findtime });
+        const model = new Map<string, { first: number; last: number; retry: number }>();
+        let now = 0;
+        for (const { ip, dt, take } of ops) {
+          now += dt;
+          let e = model.get(ip);
+          if (e !== undefined && e.last <= now - findtime) e = undefined;
+          if (e === undefined) e = { first: now, last: now, retry: 1 };
+          else {
+            if (now > e.last) {
+              if (e.first < now - findtime) {
+                e.retry = pyRound((e.retry / (now - e.first)) * findtime);
+                e.first = now - findtime;
+              }
+              e.last = now;
+            }
+            e.retry++;
+          }
+          model.set(ip, e);
+          assert.equal(c.add(ip, now, now), e.retry);
+          if (take) {
+            assert.equal(c.take(ip)?.retry, e.retry);
             model.delete(ip);
           }
         }
       }),
-      { numRuns: 1000 },
+      { numRuns: 500 },
     );
   });
 });

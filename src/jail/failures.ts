@@ -1,32 +1,35 @@
-// Sliding-window failure counting per IP: an IP is due for a ban when `maxretry` of its failures fall
-// within `findtime` seconds of its newest one (inclusive: [newest - findtime, newest], as Fail2Ban). Fail2Ban estimates this from a rate (first time, last
-// time, count); we count exactly, which only needs the newest `maxretry` timestamps per IP.
+// Failure counting per IP with Fail2Ban's FailManager semantics, so we ban exactly when it does. Each IP
+// keeps (first time, last time, retry, failures). A new failure later than the last one first "adjusts"
+// the entry: when its first failure is older than findtime, the count is re-estimated from the rate seen
+// so far, `retry = round(retry / (now - first) * findtime)` (Python's round: half to even), and first
+// becomes `time - findtime`; then the failure is added. An IP whose LAST failure is findtime or more
+// before "now" is forgotten (Fail2Ban's cleanup), so the estimate only spans bursts that keep going.
 //
-// Memory is the design constraint: a botnet can fail from a million addresses. Timestamps live in one
-// Float64Array pool (slot × maxretry), not in per-IP arrays, so a failure allocates nothing once its IP
-// has a slot. Slots are chained in least-recently-failed order by an intrusive doubly linked list in two
-// Int32Arrays, so "drop stale entries" and "evict the oldest at the cap" are O(1) per entry from the
-// head. (Using the Map's own insertion order instead — delete + re-insert, then a fresh iterator for the
-// head — goes quadratic: V8 iterators skip every deleted entry left at the front.)
+// Memory is the design constraint: a botnet can fail from a million addresses. Per-IP numbers live in
+// typed arrays indexed by slot, so a failure allocates nothing once its IP has a slot. Slots are chained
+// in least-recently-failed order by an intrusive doubly linked list in two Int32Arrays, so "drop stale
+// entries" and "evict the oldest at the cap" are O(1) per entry from the head. (Using the Map's own
+// insertion order instead — delete + re-insert, then a fresh iterator for the head — goes quadratic: V8
+// iterators skip every deleted entry left at the front.)
 
 export interface FailureCounterOptions {
-  /** Failures within findtime that make a ban (≥ 1). */
-  maxretry: number;
-  /** Window length in seconds. */
+  /** Window length in seconds (Fail2Ban's findtime, FailManager's maxTime). */
   findtime: number;
   /** Hard cap on tracked IPs; the least recently failing one is evicted beyond it. Default 1,000,000. */
   maxEntries?: number;
-  /** Keep the matched line of each counted failure (Fail2Ban's `maxmatches`), up to maxretry per IP. */
-  keepMatches?: boolean;
+  /** Matched lines kept per IP, newest last (Fail2Ban's `maxmatches`); 0 keeps none. */
+  maxMatches?: number;
 }
 
 /** What an IP had accumulated when it was taken out for a ban. */
 export interface FailureRecord {
-  /** Failures within the window (at most maxretry). */
-  count: number;
+  /** Fail2Ban's retry: the (rate-estimated, observer-weighted) count compared with maxretry. */
+  retry: number;
+  /** Failures actually seen (Fail2Ban's attempts). */
+  failures: number;
   firstTime: number;
   lastTime: number;
-  /** Matched lines, oldest first (empty unless keepMatches). */
+  /** Matched lines, oldest first (at most maxMatches). */
   matches: string[];
 }
 
@@ -35,11 +38,19 @@ export const DEFAULT_MAX_ENTRIES = 1_000_000;
 export const MAX_MATCH_LENGTH = 1000;
 const INITIAL_SLOTS = 1024;
 
+/** Python 3's round() of a non-negative float: halves go to the even neighbour. */
+export function pyRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
 export class FailureCounter {
-  readonly maxretry: number;
   readonly findtime: number;
   readonly maxEntries: number;
-  readonly #keepMatches: boolean;
+  readonly maxMatches: number;
   readonly #slots = new Map<string, number>();
   /** slot → ip, and the least-recently-failed list (−1 ends it). */
   #keys: Array<string | undefined>;
@@ -47,10 +58,11 @@ export class FailureCounter {
   #next: Int32Array;
   #head = -1;
   #tail = -1;
-  /** Per slot, `maxretry` timestamps sorted ascending; only the first `#counts[slot]` are valid. */
-  #times: Float64Array;
-  #counts: Uint32Array;
-  #matches: Array<string | undefined>;
+  #first: Float64Array;
+  #last: Float64Array;
+  #retry: Float64Array;
+  #failures: Uint32Array;
+  #matches: Array<string[] | undefined>;
   #free: number[] = [];
   #capacity: number;
   #nextSlot = 0;
@@ -58,16 +70,16 @@ export class FailureCounter {
   #evicted = 0;
 
   constructor(options: FailureCounterOptions) {
-    if (!Number.isInteger(options.maxretry) || options.maxretry < 1) throw new RangeError('maxretry must be an integer ≥ 1');
     if (!(options.findtime > 0)) throw new RangeError('findtime must be > 0');
-    this.maxretry = options.maxretry;
     this.findtime = options.findtime;
     this.maxEntries = Math.max(1, options.maxEntries ?? DEFAULT_MAX_ENTRIES);
-    this.#keepMatches = options.keepMatches ?? false;
+    this.maxMatches = Math.max(0, options.maxMatches ?? 0);
     this.#capacity = Math.min(INITIAL_SLOTS, this.maxEntries);
-    this.#times = new Float64Array(this.#capacity * this.maxretry);
-    this.#counts = new Uint32Array(this.#capacity);
-    this.#matches = this.#keepMatches ? new Array(this.#capacity * this.maxretry) : [];
+    this.#first = new Float64Array(this.#capacity);
+    this.#last = new Float64Array(this.#capacity);
+    this.#retry = new Float64Array(this.#capacity);
+    this.#failures = new Uint32Array(this.#capacity);
+    this.#matches = this.maxMatches > 0 ? new Array(this.#capacity) : [];
     this.#keys = new Array(this.#capacity);
     this.#prev = new Int32Array(this.#capacity);
     this.#next = new Int32Array(this.#capacity);
@@ -97,60 +109,65 @@ export class FailureCounter {
   }
 
   /**
-   * Records a failure at `time` and returns how many of the IP's failures now fall within findtime of its
-   * newest one (capped at maxretry). The caller bans when that reaches maxretry, then calls take().
+   * Records a failure of `ip` at `time` (≤ now) and returns its retry count, which the caller compares
+   * with maxretry. An entry whose last failure is at or before `now - findtime` starts afresh.
    */
-  add(ip: string, time: number, match?: string): number {
+  add(ip: string, time: number, now: number, match?: string): number {
     this.#total++;
     let slot = this.#slots.get(ip);
+    if (slot !== undefined && (this.#last[slot] ?? 0) <= now - this.findtime) {
+      this.#release(slot);
+      slot = undefined;
+    }
     if (slot === undefined) {
       slot = this.#allocate();
       this.#slots.set(ip, slot);
       this.#keys[slot] = ip;
-    } else {
-      this.#unlink(slot);
+      this.#first[slot] = time;
+      this.#last[slot] = time;
+      this.#retry[slot] = 1;
+      this.#failures[slot] = 1;
+      if (this.maxMatches > 0) this.#matches[slot] = match === undefined ? [] : [ownCopy(match)];
+      this.#append(slot);
+      return 1;
     }
+    this.#unlink(slot);
     this.#append(slot);
-    const r = this.maxretry;
-    const base = slot * r;
-    const times = this.#times;
-    let n = this.#counts[slot] ?? 0;
-    // Insert keeping the slot sorted; when full, the oldest timestamp falls out (or the new one, if older).
-    let pos = n;
-    if (n === r) {
-      if (time < (times[base] ?? 0)) return this.#windowCount(slot);
-      this.#shiftOut(base, n);
-      n--;
-      pos = n;
+    this.#adjust(slot, time);
+    this.#retry[slot] = (this.#retry[slot] ?? 0) + 1;
+    this.#failures[slot] = (this.#failures[slot] ?? 0) + 1;
+    if (this.maxMatches > 0 && match !== undefined) {
+      const kept = this.#matches[slot] ?? [];
+      kept.push(ownCopy(match));
+      if (kept.length > this.maxMatches) kept.splice(0, kept.length - this.maxMatches);
+      this.#matches[slot] = kept;
     }
-    while (pos > 0 && (times[base + pos - 1] ?? 0) > time) {
-      times[base + pos] = times[base + pos - 1] ?? 0;
-      if (this.#keepMatches) this.#matches[base + pos] = this.#matches[base + pos - 1];
-      pos--;
-    }
-    times[base + pos] = time;
-    if (this.#keepMatches) this.#matches[base + pos] = match === undefined ? undefined : ownCopy(match);
-    this.#counts[slot] = n + 1;
-    return this.#windowCount(slot);
+    return this.#retry[slot] ?? 0;
   }
 
-  /** Removes the IP and returns what it had within the window (null when unknown). */
+  /**
+   * Adds `extra` to the retry count of a tracked IP without a new failure (Fail2Ban's observer weighting
+   * a known offender's failure). Returns the new retry, or 0 when the IP is not tracked.
+   */
+  weigh(ip: string, extra: number): number {
+    const slot = this.#slots.get(ip);
+    if (slot === undefined) return 0;
+    this.#retry[slot] = (this.#retry[slot] ?? 0) + extra;
+    return this.#retry[slot] ?? 0;
+  }
+
+  /** Removes the IP and returns what it had (null when unknown). */
   take(ip: string): FailureRecord | null {
     const slot = this.#slots.get(ip);
     if (slot === undefined) return null;
-    const base = slot * this.maxretry;
-    const n = this.#counts[slot] ?? 0;
-    const last = this.#times[base + n - 1] ?? 0;
-    const first = n - this.#windowCount(slot);
-    const matches: string[] = [];
-    if (this.#keepMatches) {
-      for (let i = first; i < n; i++) {
-        const m = this.#matches[base + i];
-        if (m !== undefined) matches.push(m);
-      }
-    }
-    const record = { count: n - first, firstTime: this.#times[base + first] ?? last, lastTime: last, matches };
-    this.delete(ip);
+    const record: FailureRecord = {
+      retry: this.#retry[slot] ?? 0,
+      failures: this.#failures[slot] ?? 0,
+      firstTime: this.#first[slot] ?? 0,
+      lastTime: this.#last[slot] ?? 0,
+      matches: this.maxMatches > 0 ? (this.#matches[slot] ?? []) : [],
+    };
+    this.#release(slot);
     return record;
   }
 
@@ -162,24 +179,23 @@ export class FailureCounter {
     return true;
   }
 
-  /** Failures of `ip` within findtime of its newest one; 0 when unknown. */
+  /** Retry count of `ip`; 0 when unknown. */
   count(ip: string): number {
     const slot = this.#slots.get(ip);
-    return slot === undefined ? 0 : this.#windowCount(slot);
+    return slot === undefined ? 0 : (this.#retry[slot] ?? 0);
   }
 
   /**
-   * Drops IPs whose newest failure is before `now - findtime`. Walks from the least recently failed
-   * end and stops at the first live entry, so a periodic call costs only what it removes. An entry whose
-   * log time runs behind its arrival order may outlive its window until the cap evicts it; it can never
-   * cause a wrong ban, since counting always looks at the IP's own newest failure.
+   * Fail2Ban's cleanup: drops IPs whose last failure is at or before `now - findtime`. Walks from the
+   * least recently failed end and stops at the first live entry, so a periodic call costs only what it
+   * removes. An entry whose log time runs behind its arrival order may outlive its window until add()
+   * or the cap finds it; add() treats it as gone either way.
    */
   prune(now: number): number {
     const cutoff = now - this.findtime;
     let removed = 0;
     for (let slot = this.#head; slot !== -1; slot = this.#head) {
-      const n = this.#counts[slot] ?? 0;
-      if ((this.#times[slot * this.maxretry + n - 1] ?? 0) >= cutoff) break;
+      if ((this.#last[slot] ?? 0) > cutoff) break;
       this.#release(slot);
       removed++;
     }
@@ -192,24 +208,18 @@ export class FailureCounter {
     this.#head = this.#tail = -1;
     this.#free = [];
     this.#nextSlot = 0;
-    this.#counts.fill(0);
-    if (this.#keepMatches) this.#matches.fill(undefined);
+    if (this.maxMatches > 0) this.#matches.fill(undefined);
   }
 
-  #windowCount(slot: number): number {
-    const base = slot * this.maxretry;
-    const n = this.#counts[slot] ?? 0;
-    const cutoff = (this.#times[base + n - 1] ?? 0) - this.findtime;
-    let i = n - 1;
-    while (i > 0 && (this.#times[base + i - 1] ?? 0) >= cutoff) i--;
-    return n === 0 ? 0 : n - i;
-  }
-
-  #shiftOut(base: number, n: number): void {
-    this.#times.copyWithin(base, base + 1, base + n);
-    if (this.#keepMatches) {
-      for (let i = 0; i < n - 1; i++) this.#matches[base + i] = this.#matches[base + i + 1];
+  /** FailTicket.adjustTime: a later failure moves the window, re-estimating the count from the rate. */
+  #adjust(slot: number, time: number): void {
+    if (time <= (this.#last[slot] ?? 0)) return;
+    const first = this.#first[slot] ?? 0;
+    if (first < time - this.findtime) {
+      this.#retry[slot] = pyRound(((this.#retry[slot] ?? 0) / (time - first)) * this.findtime);
+      this.#first[slot] = time - this.findtime;
     }
+    this.#last[slot] = time;
   }
 
   #allocate(): number {
@@ -229,8 +239,7 @@ export class FailureCounter {
     if (ip !== undefined) this.#slots.delete(ip);
     this.#keys[slot] = undefined;
     this.#unlink(slot);
-    this.#counts[slot] = 0;
-    if (this.#keepMatches) this.#matches.fill(undefined, slot * this.maxretry, (slot + 1) * this.maxretry);
+    if (this.maxMatches > 0) this.#matches[slot] = undefined;
     this.#free.push(slot);
   }
 
@@ -253,20 +262,26 @@ export class FailureCounter {
 
   #grow(): void {
     const capacity = Math.min(this.maxEntries, this.#capacity * 2);
-    const times = new Float64Array(capacity * this.maxretry);
-    times.set(this.#times);
-    const counts = new Uint32Array(capacity);
-    counts.set(this.#counts);
-    this.#times = times;
-    this.#counts = counts;
-    if (this.#keepMatches) this.#matches.length = capacity * this.maxretry;
+    const grow64 = (a: Float64Array) => {
+      const b = new Float64Array(capacity);
+      b.set(a);
+      return b;
+    };
+    const grow32 = (a: Int32Array) => {
+      const b = new Int32Array(capacity);
+      b.set(a);
+      return b;
+    };
+    this.#first = grow64(this.#first);
+    this.#last = grow64(this.#last);
+    this.#retry = grow64(this.#retry);
+    const failures = new Uint32Array(capacity);
+    failures.set(this.#failures);
+    this.#failures = failures;
+    if (this.maxMatches > 0) this.#matches.length = capacity;
     this.#keys.length = capacity;
-    const prev = new Int32Array(capacity);
-    prev.set(this.#prev);
-    const next = new Int32Array(capacity);
-    next.set(this.#next);
-    this.#prev = prev;
-    this.#next = next;
+    this.#prev = grow32(this.#prev);
+    this.#next = grow32(this.#next);
     this.#capacity = capacity;
   }
 }

@@ -16,32 +16,64 @@ function config(over: Partial<JailConfig> = {}): JailConfig {
 const fail = (ip: string, time: number, line?: string) => ({ ip, time, ...(line === undefined ? {} : { line }) });
 
 describe('Jail', () => {
-  it('2 failures: no ban; 3 spread over more than findtime: no ban; 3 within: ban', () => {
+  it('2 failures: no ban; a paced third past findtime bans by the rate estimate, as Fail2Ban', () => {
     const j = new Jail(config());
     assert.equal(j.addFailure(fail('192.0.2.1', 1000), 1000), null);
-    assert.equal(j.addFailure(fail('192.0.2.1', 1300), 1300), null);
-    assert.equal(j.addFailure(fail('192.0.2.1', 1601), 1601), null, '3 failures over 601 s with findtime 600');
-    const ticket = j.addFailure(fail('192.0.2.1', 1700, 'auth failed'), 1700);
-    assert.ok(ticket);
+    assert.equal(j.addFailure(fail('192.0.2.1', 1301), 1301), null);
+    const ticket = j.addFailure(fail('192.0.2.1', 1602, 'auth failed'), 1602);
+    assert.ok(ticket, '0, 301, 602 s: round(2 / 602 * 600) + 1 = 3');
     assert.deepEqual({ ip: ticket.ip, time: ticket.time, bantime: ticket.bantime, failures: ticket.failures, banCount: ticket.banCount },
-      { ip: '192.0.2.1', time: 1700, bantime: 600, failures: 3, banCount: 1 });
+      { ip: '192.0.2.1', time: 1602, bantime: 600, failures: 3, banCount: 1 });
     assert.equal(j.status().currentlyBanned, 0, 'not active before commitBan');
-    assert.equal(j.commitBan(ticket), true);
-    assert.equal(j.commitBan(ticket), false);
-    assert.deepEqual(j.status(), { currentlyFailed: 0, totalFailed: 4, currentlyBanned: 1, totalBanned: 1, bannedIps: ['192.0.2.1'] });
+    assert.equal(j.commitBan(ticket, 1602)?.kind, 'ban');
+    assert.equal(j.commitBan(ticket, 1602), null, 'the same ticket again changes nothing');
+    assert.deepEqual(j.status(), { currentlyFailed: 0, totalFailed: 3, currentlyBanned: 1, totalBanned: 1, bannedIps: ['192.0.2.1'] });
   });
 
-  it('ignores failures older than now - findtime and those of banned IPs', () => {
-    const j = new Jail(config({ maxretry: 1 }));
+  it('ignores failures older than now - findtime; a future date counts as now', () => {
+    const j = new Jail(config({ maxretry: 1, bantime: 100 }));
     assert.equal(j.addFailure(fail('192.0.2.1', 100), 1000), null);
-    const t = j.addFailure(fail('192.0.2.1', 900), 1000);
-    assert.ok(t && j.commitBan(t));
-    assert.equal(j.addFailure(fail('192.0.2.1', 1000), 1000), null);
+    const t = j.addFailure(fail('192.0.2.1', 10 ** 12), 1000);
+    assert.equal(t?.time, 1000, 'a forged future date must not make a giant ban');
+  });
+
+  it('failures while banned still count and prolong the ban to last failure + bantime', () => {
+    const j = new Jail(config({ maxretry: 2, bantime: 100 }));
+    j.addFailure(fail('192.0.2.1', 0), 0);
+    const first = j.addFailure(fail('192.0.2.1', 1), 1)!;
+    assert.equal(j.commitBan(first, 1)?.kind, 'ban');
+    j.addFailure(fail('192.0.2.1', 50), 50);
+    const again = j.addFailure(fail('192.0.2.1', 60), 60)!;
+    const c = j.commitBan(again, 60);
+    assert.deepEqual([c?.kind, c?.ticket.time, c?.ticket.bantime], ['prolong', 1, 159]);
+    assert.equal(j.status().totalBanned, 1, 'still one ban');
+    assert.deepEqual(j.expire(160), [], 'ends at 160, lifted only after');
+    assert.equal(j.expire(160.5).length, 1);
+  });
+
+  it('with bantime.increment, an earlier offender\'s failures weigh more (2nd failure, then 1st, bans)', () => {
+    const inc = { enabled: true, factor: 1, formula: null, multipliers: [], maxtime: 0, rndtime: 0, overalljails: false };
+    const j = new Jail(config({ maxretry: 3, bantime: 10, increment: inc }));
+    const ban = (t0: number, n: number) => {
+      for (let i = 0; i < n - 1; i++) assert.equal(j.addFailure(fail('192.0.2.1', t0 + i), t0 + i), null, `failure ${i + 1}`);
+      const t = j.addFailure(fail('192.0.2.1', t0 + n - 1), t0 + n - 1)!;
+      assert.ok(t, `banned at failure ${n}`);
+      j.commitBan(t, t.time);
+      assert.equal(j.expire(t.time + t.bantime + 1).length, 1);
+      return t;
+    };
+    assert.deepEqual([ban(0, 3).bantime, ban(1000, 2).bantime, ban(2000, 1).bantime], [10, 20, 40]);
+    j.ban('192.0.2.1', 3000);
+    j.unban('192.0.2.1');
+    assert.equal(ban(4000, 3).bantime, 10, 'a manual unban resets the history');
   });
 
   it('does not make a ban that is already over (old log read from its head)', () => {
     const j = new Jail(config({ maxretry: 1, findtime: 10_000, bantime: 60 }));
-    assert.equal(j.addFailure(fail('192.0.2.1', 100), 1000), null);
+    const t = j.addFailure(fail('192.0.2.1', 100), 1000);
+    assert.ok(t);
+    assert.equal(j.commitBan(t, 1000), null);
+    assert.equal(j.status().currentlyBanned, 0);
   });
 
   it('never bans loopback or ignoreip addresses from failures; manual ban refuses only loopback', () => {
@@ -62,17 +94,17 @@ describe('Jail', () => {
     j.addFailure(fail('2001:DB8:0::1', 10), 10);
     const t = j.addFailure(fail('2001:db8::1', 11), 11);
     assert.equal(t?.ip, '2001:db8::1');
-    assert.ok(j.commitBan(t!));
+    assert.ok(j.commitBan(t!, 11));
     assert.ok(j.unban('2001:0db8::0001'));
     assert.equal(j.unban('2001:db8::1'), null);
   });
 
   it('expires bans and restores unexpired ones', () => {
     const j = new Jail(config({ maxretry: 1, bantime: 100 }));
-    j.commitBan(j.addFailure(fail('192.0.2.1', 0), 0)!);
+    j.commitBan(j.addFailure(fail('192.0.2.1', 0), 0)!, 0);
     j.ban('192.0.2.2', 50);
-    assert.deepEqual(j.expire(99).map((t) => t.ip), []);
-    assert.deepEqual(j.expire(100).map((t) => t.ip), ['192.0.2.1']);
+    assert.deepEqual(j.expire(100).map((t) => t.ip), []);
+    assert.deepEqual(j.expire(101).map((t) => t.ip), ['192.0.2.1']);
     const again = new Jail(config({ bantime: 100 }));
     const [left] = j.bans.list();
     assert.equal(again.restore(left!, 120), true);
@@ -88,11 +120,11 @@ describe('Jail', () => {
     const b = new Jail(config({ name: 'b', maxretry: 1, increment: { ...inc, overalljails: true } }), { history });
     const t1 = a.addFailure(fail('192.0.2.1', 0), 0)!;
     assert.equal(t1.bantime, 600);
-    a.commitBan(t1);
-    a.expire(600);
+    a.commitBan(t1, 0);
+    a.expire(601);
     const t2 = a.addFailure(fail('192.0.2.1', 700), 700)!;
     assert.deepEqual([t2.bantime, t2.banCount], [1200, 2]);
-    a.commitBan(t2);
+    a.commitBan(t2, 700);
     const tb = b.ban('192.0.2.1', 800);
     assert.ok(tb.ok);
     assert.deepEqual([tb.ticket.bantime, tb.ticket.banCount], [600 * 4, 3], 'two earlier bans across jails');
@@ -101,13 +133,13 @@ describe('Jail', () => {
   it('rndtime uses the injected random source; permanent bans never expire', () => {
     const inc = { enabled: true, factor: 1, formula: null, multipliers: [], maxtime: 1000, rndtime: 60, overalljails: false };
     const history = new MemoryBanHistory();
-    history.record({ ip: '192.0.2.1', jail: 'dovecot', banCount: 4 });
+    history.record({ ip: '192.0.2.1', jail: 'dovecot', banCount: 4, time: 0 });
     const j = new Jail(config({ increment: inc }), { history, random: () => 0.25 });
     const r = j.ban('192.0.2.1', 0);
     assert.ok(r.ok);
     assert.equal(r.ticket.bantime, 1015);
     const p = new Jail(config({ bantime: -1, maxretry: 1 }));
-    p.commitBan(p.addFailure(fail('192.0.2.9', 0), 0)!);
+    p.commitBan(p.addFailure(fail('192.0.2.9', 0), 0)!, 0);
     assert.deepEqual(p.expire(10 ** 12), []);
     assert.equal(p.status().currentlyBanned, 1);
   });

@@ -12,6 +12,13 @@ import { DEFAULT_MAX_ENTRIES, FailureCounter } from './failures.js';
 import { type IgnoreReason, IgnoreList } from './ignore.js';
 import { parseCidr, parseIp } from '../net/ip.js';
 
+/** The outcome of commitBan(): a new ban, or the running ban of the address made longer. */
+export interface BanCommit {
+  kind: 'ban' | 'prolong';
+  /** The ban now in force. */
+  ticket: BanTicket;
+}
+
 /** What the filter hands over; structurally a subset of src/filter's Failure. */
 export interface FailureInput {
   /** An address, or a network `addr/prefix` (from `<SUBNET>`); anything else is dropped. */
@@ -22,9 +29,12 @@ export interface FailureInput {
   line?: string;
 }
 
+/** Ban history as a jail uses it: read for increment and weighting, told of new bans and manual unbans. */
+export type JailHistory = BanHistory & { record?(ticket: BanTicket): void; forget?(ip: string, jail: string): void };
+
 export interface JailOptions {
   /** Earlier bans per IP for bantime.increment; default: an in-memory history private to this jail. */
-  history?: BanHistory & { record?(ticket: BanTicket): void };
+  history?: JailHistory;
   /** Random source for bantime.rndtime; default Math.random. */
   random?: RandomSource;
   /** The host's own addresses, for ignoreself. */
@@ -52,7 +62,7 @@ export class Jail {
   readonly ignore: IgnoreList;
   readonly failures: FailureCounter;
   readonly bans = new BanList();
-  readonly #history: BanHistory & { record?(ticket: BanTicket): void };
+  readonly #history: JailHistory;
   readonly #random: RandomSource;
   readonly #bantimeFor: ReturnType<typeof bantimeCalculator>;
   #ignored = 0;
@@ -67,10 +77,9 @@ export class Jail {
       selfAddresses: options.selfAddresses ?? [],
     });
     this.failures = new FailureCounter({
-      maxretry: Math.max(1, config.maxretry),
       findtime: config.findtime,
       maxEntries: options.maxTrackedIps ?? DEFAULT_MAX_ENTRIES,
-      keepMatches: config.maxmatches > 0,
+      maxMatches: config.maxmatches,
     });
     this.#history = options.history ?? new MemoryBanHistory();
     this.#random = options.random ?? Math.random;
@@ -88,33 +97,64 @@ export class Jail {
   }
 
   /**
-   * Counts one failure. Returns a ticket when this failure completes maxretry within findtime, else null.
-   * The ticket is not active until commitBan(). Failures that are unparsable, older than now - findtime,
-   * ignored, or from an IP already banned return null.
+   * Counts one failure at `now`, as Fail2Ban's filter, FailManager and observer do, and returns a ticket
+   * when it reaches maxretry, else null. The ticket is not active until commitBan(). A failure dated in
+   * the future counts as now (a forged date must not make a giant ban); one older than `now - findtime`,
+   * unparsable or ignored returns null. Failures of an address that is already banned still count: their
+   * ticket prolongs the running ban (see commitBan()). With bantime.increment, a failure of an address
+   * banned before weighs more (Fail2Ban's observer): after one earlier ban it counts 2, after two 3,
+   * then 5, 9, … (at most maxretry).
    */
   addFailure(failure: FailureInput, now: number): BanTicket | null {
-    if (failure.time < now - this.config.findtime) return null;
+    const time = Math.min(failure.time, now);
+    if (time < now - this.config.findtime) return null;
     const target = this.#target(failure.ip);
     if (target === null) return null;
     if (target.ignored !== null) {
       this.#ignored++;
       return null;
     }
-    if (this.bans.has(target.text)) return null;
-    const count = this.failures.add(target.text, failure.time, failure.line);
-    if (count < this.config.maxretry) return null;
-    const record = this.failures.take(target.text);
+    const ip = target.text;
+    const maxretry = this.config.maxretry;
+    let retry = this.failures.add(ip, time, now, failure.line);
+    if (retry < maxretry && this.config.increment.enabled) {
+      const last = this.#history.lastBan(ip, this.name);
+      if (last !== null && time > last.time) {
+        const weight = Math.min(2 ** Math.min(last.banCount, 20) / 2 + 1, maxretry);
+        if (weight > 1) retry = this.failures.weigh(ip, weight - 1);
+      }
+    }
+    if (retry < maxretry) return null;
+    const record = this.failures.take(ip);
     if (record === null) return null;
-    const ticket = this.#ticket(target.text, record.lastTime, record.count, record.matches.slice(-this.config.maxmatches));
-    // A ban that would already be over (an old log read from its head) is not made, as in Fail2Ban.
-    return banEnd(ticket) <= now ? null : ticket;
+    const current = this.bans.get(ip);
+    if (current !== undefined) {
+      // Prolongs the running ban with the jail's plain bantime (Fail2Ban's addBanTicket); no new ban count.
+      return { ip, jail: this.name, time: record.lastTime, bantime: this.config.bantime, banCount: current.banCount, failures: record.failures, matches: record.matches };
+    }
+    return this.#ticket(ip, record.lastTime, record.failures, record.matches);
   }
 
-  /** Activates a ticket from addFailure(); false when the IP got banned meanwhile. */
-  commitBan(ticket: BanTicket): boolean {
-    if (!this.bans.add(ticket)) return false;
-    this.#history.record?.(ticket);
-    return true;
+  /**
+   * Activates a ticket from addFailure(). Returns the ban made, or — when the address is banned already —
+   * the running ban prolonged to end at the ticket's time + bantime (if that is later), or null when
+   * nothing changed or the ban would already be over by `now` (an old log read from its head).
+   */
+  commitBan(ticket: BanTicket, now: number): BanCommit | null {
+    const base = this.config.bantime;
+    if (base >= 0 && ticket.time + base < now) return null;
+    const current = this.bans.get(ticket.ip);
+    if (current === undefined) {
+      this.bans.add(ticket);
+      if (!this.#seenBefore(ticket)) this.#history.record?.(ticket);
+      return { kind: 'ban', ticket };
+    }
+    if (base >= 0 && ticket.time + base <= banEnd(current)) return null;
+    if (base < 0 && current.bantime < 0) return null;
+    const longer = base < 0 ? base : base + Math.max(0, ticket.time - current.time);
+    const prolonged: BanTicket = { ...current, bantime: longer };
+    this.bans.replace(prolonged);
+    return { kind: 'prolong', ticket: prolonged };
   }
 
   /**
@@ -128,7 +168,8 @@ export class Jail {
     if (this.bans.has(target.text)) return { ok: false, reason: 'already-banned' };
     this.failures.delete(target.text);
     const ticket = this.#ticket(target.text, now, 0, []);
-    this.commitBan(ticket);
+    this.bans.add(ticket);
+    this.#history.record?.(ticket);
     return { ok: true, ticket };
   }
 
@@ -142,18 +183,25 @@ export class Jail {
     return this.bans.add(target.text === ticket.ip && ticket.jail === this.name ? ticket : { ...ticket, ip: target.text, jail: this.name });
   }
 
-  /** Lifts a ban; null when the IP is not banned here. */
+  /**
+   * Lifts a ban by hand; null when the IP is not banned here. As in Fail2Ban, a manual unban also
+   * forgets the address's ban history (bantime.increment starts over); expiry never does.
+   */
   unban(ipText: string): BanTicket | null {
     const target = this.#target(ipText);
-    return target === null ? null : this.bans.remove(target.text);
+    const ticket = target === null ? null : this.bans.remove(target.text);
+    if (ticket !== null) this.#history.forget?.(ticket.ip, this.name);
+    return ticket;
   }
 
   unbanAll(): BanTicket[] {
-    return this.bans.clear();
+    const all = this.bans.clear();
+    for (const t of all) this.#history.forget?.(t.ip, this.name);
+    return all;
   }
 
-  /** Bans whose time is over (to lift in the firewall), and forgets failures outside the window. */
-  expire(now: number): BanTicket[] {
+  /** Bans whose time is over (now > end: to lift in the firewall), and forgets failures outside the window. */
+  expire(now: number): readonly BanTicket[] {
     this.failures.prune(now);
     return this.bans.expire(now);
   }
@@ -184,6 +232,18 @@ export class Jail {
       return { text: net.address, ignored: this.ignore.check(single) };
     }
     return { text: net.text, ignored: this.ignore.checkNetwork(net) };
+  }
+
+  /**
+   * Fail2Ban's guard against counting one ban twice when a log is read again after a restart: with
+   * bantime.increment, a ban no later than the last one recorded (in any jail, with overalljails) is
+   * made but not added to the history.
+   */
+  #seenBefore(ticket: BanTicket): boolean {
+    const inc = this.config.increment;
+    if (!inc.enabled || this.config.bantime <= 0) return false;
+    const last = this.#history.lastBan(ticket.ip, inc.overalljails ? null : this.name);
+    return last !== null && ticket.time <= last.time;
   }
 
   #ticket(ip: string, time: number, failures: number, matches: string[]): BanTicket {

@@ -34,11 +34,32 @@ test('the log clock decides: 3 failures within findtime ban once, at the third f
   );
 });
 
-test('failures spread over more than findtime do not ban; ignoreip is honoured', () => {
+test('failures at 0, 6 and 12 minutes ban by the rate estimate (issue 11); 10 minutes apart do not', () => {
   const replay = new Replay([jail()], referenceNow);
   for (const minute of ['00', '06', '12']) replay.line(at(`2024-11-24T10:${minute}:00Z`, '192.0.2.8'));
+  for (const minute of ['00', '10', '20', '30']) replay.line(at(`2024-11-24T12:${minute}:00Z`, '192.0.2.10'));
   for (let i = 0; i < 5; i++) replay.line(at(`2024-11-24T11:0${i}:00Z`, '127.0.0.1'));
-  assert.deepEqual(replay.bans, []);
+  assert.deepEqual(
+    replay.bans.map(({ ip, time, failures }) => ({ ip, time, failures })),
+    [{ ip: '192.0.2.8', time: Date.parse('2024-11-24T10:12:00Z') / 1000, failures: 3 }],
+  );
+});
+
+test('failures while banned prolong the ban; bantime.increment and overalljails use one shared history', () => {
+  const inc = { enabled: true, factor: 1, formula: null, multipliers: [], maxtime: 0, rndtime: 0, overalljails: true };
+  const replay = new Replay([jail({ bantime: 60, increment: inc }), jail({ name: 'other', bantime: 60, increment: inc })], referenceNow);
+  for (const s of ['00', '10', '20', '30', '40', '50']) replay.line(at(`2024-11-24T10:00:${s}Z`, '192.0.2.9'));
+  const t0 = Date.parse('2024-11-24T10:00:20Z') / 1000;
+  assert.deepEqual(
+    replay.bans.map(({ jail, time, bantime, banCount }) => ({ jail, time, bantime, banCount })),
+    [
+      { jail: 'mail', time: t0, bantime: 60 + 20, banCount: 1 },
+      { jail: 'other', time: t0, bantime: 120, banCount: 2 },
+    ],
+    // After its ban, each failure weighs 2 in 'mail', so :30 and :40 make a ticket that prolongs the ban
+    // to :40 + 60 s; in 'other' (120 s, as the first ban counts across jails) that would be shorter.
+    'prolonged in mail; the second jail sees the first ban (overalljails)',
+  );
 });
 
 test('after the ban runs out in log time, the same address can be banned again', () => {

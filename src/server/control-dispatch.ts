@@ -22,7 +22,7 @@ export function describeError(err: unknown): Extract<ControlResponse, { ok: fals
 
 function requireJail(handler: ControlHandler, jail: string): void {
   if (!handler.jailNames().includes(jail)) {
-    throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
+    throw new ControlError('unknown-jail', `Sorry but the jail '${jail}' does not exist`, { jail });
   }
 }
 
@@ -81,7 +81,7 @@ async function run(handler: ControlHandler, req: ControlRequest): Promise<unknow
       return handler.banned();
     case 'reload':
       // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
-      await handler.reload(req.jail);
+      await handler.reload(req.jail, { restart: req.restart === true });
       return null;
     case 'stop':
       return null;

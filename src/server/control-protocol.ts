@@ -67,7 +67,8 @@ export type ControlRequest =
   /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
   | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
   | { cmd: 'banned' }
-  | { cmd: 'reload'; jail?: string }
+  /** `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state. */
+  | { cmd: 'reload'; jail?: string; restart?: boolean }
   | { cmd: 'stop' }
   | { cmd: 'get'; jail: string; key: JailKey }
   /** Current bans ordered by end of ban, as Fail2Ban's `get JAIL banip`; with their times on request. */
@@ -110,18 +111,25 @@ export type ControlErrorCode =
   | 'invalid-ip'
   | 'invalid-argument'
   | 'failed'
+  /**
+   * Nothing, or not everything, was done because an address must not be banned (loopback, ignoreip,
+   * this host, too wide). `count` says how many were newly banned all the same.
+   */
+  | 'refused'
+  /** The configuration does not load (reload): the message names file:line; the CLI exits 3. */
+  | 'config'
   | 'internal';
 
 export type ControlResponse =
   | { ok: true; result: unknown }
-  | { ok: false; error: { code: ControlErrorCode; message: string; jail?: string; value?: string } };
+  | { ok: false; error: { code: ControlErrorCode; message: string; jail?: string; value?: string; count?: number } };
 
 /** An error the server reports to the client as `{ok: false, error}`; the daemon's handler may throw it. */
 export class ControlError extends Error {
   constructor(
     readonly code: ControlErrorCode,
     message: string,
-    readonly detail: { jail?: string; value?: string } = {},
+    readonly detail: { jail?: string; value?: string; count?: number } = {},
   ) {
     super(message);
     this.name = 'ControlError';
@@ -140,7 +148,11 @@ export interface ControlHandler {
   /** Enabled jails in configuration order. */
   jailNames(): readonly string[];
   jailStatus(jail: string): Awaitable<JailStatus>;
-  /** Bans now (bantime of the jail); returns how many were not banned before. */
+  /**
+   * Bans now (bantime of the jail); returns how many were not banned before, once the firewall has them.
+   * Throws ControlError('refused', …, {count}) when an address must not be banned (the message says
+   * why), and ControlError('failed') when the firewall refused or did not confirm in time.
+   */
   ban(jail: string, ips: readonly string[]): Awaitable<number>;
   /** Returns a count per jail it looked at (every jail when `jail` is undefined), in jail order. */
   unban(ips: readonly string[] | 'all', jail: string | undefined): Awaitable<JailCount[]>;
@@ -150,7 +162,7 @@ export interface ControlHandler {
    * Re-reads the configuration (one jail, or everything). The jail name is not checked beforehand (it may
    * be new in the config): throw ControlError('unknown-jail') when the configuration has no such jail.
    */
-  reload(jail: string | undefined): Awaitable<void>;
+  reload(jail: string | undefined, options?: { restart?: boolean }): Awaitable<void>;
   /** Called after the reply to `stop` has been written; the daemon then shuts down. */
   stop(): Awaitable<void>;
   get(jail: string, key: JailKey): Awaitable<number | string[]>;
@@ -223,7 +235,8 @@ export function parseRequest(msg: unknown): ControlRequest {
     }
     case 'reload': {
       const jail = stringField(msg, 'jail', true);
-      return jail === undefined ? { cmd: 'reload' } : { cmd: 'reload', jail };
+      const restart = msg.restart === true;
+      return { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) };
     }
     case 'get': {
       const jail = stringField(msg, 'jail', false) as string;

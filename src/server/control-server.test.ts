@@ -221,6 +221,49 @@ describe('control server', () => {
       await s.close();
     }
   });
+
+  it('cuts off a client that trickles a request a byte at a time, while complete requests are answered', async () => {
+    const p = socketPath();
+    const s = await startControlServer({ path: p, handler: handler(), idleTimeoutMs: 5000, requestDeadlineMs: 300 });
+    try {
+      const socket = createConnection(p);
+      // The server cuts the trickle off; a byte written just after that fails with EPIPE.
+      socket.on('error', () => {});
+      let replies = '';
+      socket.on('data', (b) => {
+        replies += b.toString();
+      });
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+      await new Promise((r) => socket.once('connect', r));
+      // A whole request, answered; then a trickle that never ends, one byte per 100 ms (each one well
+      // within the idle timeout).
+      socket.write('{"cmd":"ping"}\n');
+      const started = performance.now();
+      const payload = '{"cmd":"status","jail":"custom"}';
+      let i = 0;
+      const timer = setInterval(() => {
+        if (!socket.destroyed) socket.write(payload[i++ % payload.length]!);
+      }, 100);
+      const end = await closed;
+      clearInterval(timer);
+      assert.equal(replies, '{"ok":true,"result":"pong"}\n');
+      assert.ok(end - started < 1500, `closed after ${end - started} ms`);
+      // Fail2Ban's end marker ends a request as a newline does: no cut-off after a complete pickle.
+      const other = createConnection(p);
+      await new Promise((r) => other.once('connect', r));
+      other.on('error', () => {});
+      other.write('garbage<F2B_END');
+      other.write('_COMMAND>');
+      const early = await Promise.race([
+        new Promise((r) => other.once('close', () => r('closed'))),
+        new Promise((r) => setTimeout(() => r('open'), 600)),
+      ]);
+      other.destroy();
+      assert.equal(early, 'open');
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('control socket file', () => {

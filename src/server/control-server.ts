@@ -27,6 +27,11 @@ export interface ControlServerOptions {
   maxRequestBytes?: number;
   /** A connection that sends nothing for this long is closed. */
   idleTimeoutMs?: number;
+  /**
+   * A request must be complete (its newline received) this long after its first byte; a client that
+   * trickles a byte now and then to dodge the idle timeout is cut off.
+   */
+  requestDeadlineMs?: number;
 }
 
 export interface ControlServer {
@@ -37,6 +42,7 @@ export interface ControlServer {
 
 const defaultMaxRequestBytes = 1024 * 1024;
 const defaultIdleTimeoutMs = 30_000;
+const defaultRequestDeadlineMs = 10_000;
 const maxPipelined = 32;
 
 /** True when something accepts connections on `path` (a live server), false when nothing does. */
@@ -64,7 +70,12 @@ export async function refuseLiveServer(path: string): Promise<void> {
   }
 }
 
-async function clearPath(path: string, force: boolean): Promise<void> {
+/**
+ * Makes `path` free for the control socket, or throws a UserError: a live server, a file that is not a
+ * socket (a regular file, a symlink, a dangling symlink), or a stale socket without `force`. The daemon
+ * calls it before touching the firewall, and again when it listens.
+ */
+export async function clearPath(path: string, force: boolean): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -107,6 +118,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const mode = options.mode ?? 0o600;
   const maxBytes = options.maxRequestBytes ?? defaultMaxRequestBytes;
   const idleMs = options.idleTimeoutMs ?? defaultIdleTimeoutMs;
+  const deadlineMs = options.requestDeadlineMs ?? defaultRequestDeadlineMs;
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   await clearPath(path, options.force ?? false);
 
@@ -115,6 +127,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     serveConnection(socket, handler, maxBytes, idleMs);
+    cutOffTricklers(socket, deadlineMs);
   });
   // A failing accept (EMFILE…) must not take the daemon down; the client sees a refused connection.
   server.on('error', () => {});
@@ -191,6 +204,33 @@ function serveJson(socket: Socket, handler: ControlHandler, maxBytes: number): v
       pendingBytes += rest.length;
     }
   });
+}
+
+/** How Fail2Ban's pickle client ends a command; JSON requests end with a newline. */
+const pickleEnd = Buffer.from('<F2B_END_COMMAND>');
+
+/**
+ * Bounds the time from a request's first byte to its end (a newline, or Fail2Ban's end marker). Runs
+ * beside the protocol's own reader and only looks at where requests end, so it fits both protocols.
+ */
+function cutOffTricklers(socket: Socket, deadlineMs: number): void {
+  let timer: NodeJS.Timeout | null = null;
+  let tail = Buffer.alloc(0);
+  const clear = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  socket.on('data', (chunk: Buffer) => {
+    // The marker may straddle two chunks. The tail kept is one byte shorter than the marker, so a
+    // marker found here always ends in this chunk.
+    const seen = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+    tail = Buffer.from(seen.subarray(-(pickleEnd.length - 1)));
+    if (chunk.includes(10) || seen.includes(pickleEnd)) clear();
+    const complete = chunk[chunk.length - 1] === 10 || seen.subarray(-pickleEnd.length).equals(pickleEnd);
+    // Bytes after the last request's end start (or continue) one that must finish in time.
+    if (!complete) timer ??= setTimeout(() => socket.destroy(), deadlineMs);
+  });
+  socket.once('close', clear);
 }
 
 function tooLarge(socket: Socket, maxBytes: number): void {

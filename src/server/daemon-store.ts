@@ -8,6 +8,8 @@ export type DaemonStore = BanHistory &
     SqliteStore,
     | 'addBans'
     | 'removeBan'
+    | 'removeBans'
+    | 'extendBans'
     | 'activeBans'
     | 'purge'
     | 'getFilePosition'
@@ -17,4 +19,5 @@ export type DaemonStore = BanHistory &
     | 'flush'
     | 'close'
     | 'degraded'
+    | 'recreateIfDeleted'
   >;

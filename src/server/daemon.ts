@@ -3,8 +3,8 @@
 // the store remembers, the firewall enforces.
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
+import { jailProblems } from '../config/jail-problems.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, JailConfig } from '../config/model.js';
 import { substituteTags } from '../config/tags.js';
@@ -16,7 +16,7 @@ import type { Runner } from '../firewall/runner.js';
 import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
 import type { BanTicket } from '../jail/bans.js';
 import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
-import { SqliteStore } from '../store/sqlite-store.js';
+import { openStore } from '../store/open-store.js';
 import {
   ControlError,
   type BanTime,
@@ -27,10 +27,17 @@ import {
   type JailStatus,
   type ServerKey,
 } from './control-protocol.js';
-import { type ControlServer, refuseLiveServer, startControlServer } from './control-server.js';
+import { type ControlServer, clearPath, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type JailAction, JailRuntime } from './jail-runtime.js';
+import { openMetrics } from './metrics.js';
+import { ServerCounters } from './metrics-counters.js';
+import type { MetricsServer } from './metrics-http.js';
+import type { ListenAddress } from '../net/listen-address.js';
+import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
+import { OwnAddresses } from './own-addresses.js';
+import { MemoryPositions } from './positions.js';
 
 export interface DaemonOptions {
   /** A Fail2Ban tree, or null for the built-in defaults alone. */
@@ -41,6 +48,8 @@ export interface DaemonOptions {
   dbfile?: string;
   logtarget?: string;
   loglevel?: string;
+  /** `--metrics`: where /metrics listens, null for none (overrides fail2ban.local's `metrics`). */
+  metrics?: ListenAddress | null;
   /** Record bans without touching the kernel (the `log` backend). */
   dryRun?: boolean;
   /** Remove a socket left behind by a crash (`-x`). */
@@ -53,6 +62,11 @@ export interface DaemonOptions {
   checkIntervalMs?: number;
   pollIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Take the network namespace's firewall lock before touching the firewall. Default: yes, unless
+   * `dryRun` or a custom `firewallRunner` (whose commands may run in another namespace) is given.
+   */
+  netnsLock?: boolean;
   /** Applied to the configuration after every (re)load: docker-mailserver's variables, for example. */
   adjustConfig?: (config: Config) => Config;
 }
@@ -70,18 +84,27 @@ export class Daemon implements ControlHandler {
   private readonly backends = new Map<string, Firewall>();
   private readonly runtimes = new Map<string, JailRuntime>();
   private control: ControlServer | null = null;
+  private metricsServer: MetricsServer | null = null;
+  private lock: NetnsLock | null = null;
+  private reloading: Promise<void> | null = null;
+  /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
+  private readonly memory = new MemoryPositions();
+  private readonly own = new OwnAddresses();
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
   private readonly now = () => Date.now() / 1000;
+  /** Lasting database problems for `status`: a corrupt file moved aside, a file deleted while running. */
+  private readonly storeProblems: string[] = [];
 
   private constructor(
     private readonly options: DaemonOptions,
     config: Config,
     log: DaemonLog,
     store: DaemonStore | null,
+    private readonly counters: ServerCounters,
   ) {
     this.config = config;
     this.log = log;
@@ -97,16 +120,25 @@ export class Daemon implements ControlHandler {
     const server = config.server;
     const log = new DaemonLog(server.logtarget, parseLogLevel(server.loglevel));
     for (const warning of config.warnings) log.log('server', 'WARNING', warning);
+    const counters = new ServerCounters();
     let store: DaemonStore | null = null;
+    let storeProblems: string[] = [];
     if (server.dbfile.toLowerCase() !== 'none') {
       if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
-      store = SqliteStore.open(server.dbfile, {
+      const opened = openStore(server.dbfile, {
         maxMatches: server.dbmaxmatches,
-        onDegraded: (message) =>
-          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again'),
+        onDegraded: (message) => {
+          if (message !== null) counters.databaseErrors++;
+          log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again');
+        },
       });
+      for (const line of opened.log) log.log('database', line.level, line.message);
+      store = opened.store;
+      storeProblems = opened.problems;
     }
-    return new Daemon(options, config, log, store);
+    const daemon = new Daemon(options, config, log, store, counters);
+    daemon.storeProblems.push(...storeProblems);
+    return daemon;
   }
 
   private static readConfig(options: DaemonOptions): Config {
@@ -122,6 +154,7 @@ export class Daemon implements ControlHandler {
         dbfile: options.dbfile ?? s.dbfile,
         logtarget: options.logtarget ?? s.logtarget,
         loglevel: options.loglevel ?? s.loglevel,
+        metrics: options.metrics !== undefined ? options.metrics : s.metrics,
       },
     };
   }
@@ -129,20 +162,38 @@ export class Daemon implements ControlHandler {
   /** Restores bans, starts the jails, then opens the control socket. */
   async start(): Promise<void> {
     this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
-    await refuseLiveServer(this.config.server.socket);
+    const socket = this.config.server.socket;
+    const takeLock = this.options.netnsLock ?? (!this.options.dryRun && this.options.firewallRunner === undefined);
+    // Both checks come before the first firewall command: a second server must not touch the first's table.
+    if (takeLock) this.lock = await acquireNetnsLock(socket);
+    await clearPath(socket, this.options.removeStaleSocket ?? false);
     await this.probeBackends(this.config.jails);
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
     for (const runtime of runtimes) await runtime.createFirewallObjects();
     const restored = this.restorable();
     for (const runtime of runtimes) await this.startJail(runtime, restored.get(runtime.name) ?? []);
+    this.warnMissingLogs();
     this.control = await startControlServer({
       path: this.config.server.socket,
       handler: this,
       force: this.options.removeStaleSocket ?? false,
     });
+    this.metricsServer = await openMetrics(this.config.server.metrics, this.log, {
+      runtimes: () => this.runtimes.values(),
+      firewalls: () => this.backends.values(),
+      counters: this.counters,
+      databaseDegraded: () => (this.store?.degraded ?? null) !== null,
+    });
     this.writePidFile();
     this.startTimers();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
+  }
+
+  /** A jail without any log file runs (it reads the file once it exists), but never silently. */
+  private warnMissingLogs(): void {
+    for (const [jail, problems] of jailProblems(this.config)) {
+      for (const p of problems) if (p.startsWith('Have not found')) this.log.log('server', 'WARNING', `[${jail}] ${p}`);
+    }
   }
 
   /** Resolves when the daemon has stopped (by signal or the `stop` command). */
@@ -210,9 +261,13 @@ export class Daemon implements ControlHandler {
         log: this.log,
         store: this.store,
         actions: this.actionsFor(jailConfig),
-        selfAddresses: ownAddresses(),
+        selfAddresses: this.own.current(),
+        isOwnAddress: (ip) => this.own.covers(ip),
         runIgnoreCommand: runIgnoreCommand,
         pollIntervalMs: this.options.pollIntervalMs,
+        counters: this.counters.jail(jailConfig.name),
+        positions: this.store === null ? this.memory.positions(jailConfig.name) : undefined,
+        cursors: this.store === null ? this.memory.cursors : undefined,
       });
     } catch (err) {
       if (err instanceof UserError) throw err;
@@ -248,6 +303,7 @@ export class Daemon implements ControlHandler {
     });
     every(FLUSH_MS, () => {
       this.store?.flush();
+      this.checkDatabaseFile();
     });
     every(PURGE_MS, () => this.purge());
     every(IGNORE_DNS_MS, async () => {
@@ -257,6 +313,14 @@ export class Daemon implements ControlHandler {
       for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
     });
     this.purge();
+  }
+
+  /** A database file deleted under the daemon is recreated; the admin is told once, in the log and in `status`. */
+  private checkDatabaseFile(): void {
+    const warning = this.store?.recreateIfDeleted() ?? null;
+    if (warning === null || this.storeProblems.includes(warning)) return;
+    this.log.log('database', 'WARNING', warning);
+    this.storeProblems.push(warning);
   }
 
   private purge(): void {
@@ -284,11 +348,13 @@ export class Daemon implements ControlHandler {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
       for (const timer of this.timers) clearInterval(timer);
       await this.control?.close();
+      await this.metricsServer?.close();
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }
       this.store?.flush();
       this.store?.close();
+      await this.lock?.release();
       // A server that refused to start (another one runs) must not remove that one's pid file.
       if (this.pidFileWritten) rmSync(this.config.server.pidfile, { force: true });
       this.log.log('server', 'INFO', 'Exiting portcullis');
@@ -319,17 +385,31 @@ export class Daemon implements ControlHandler {
     const status = runtime.jail.status();
     const problems = runtime.firewallProblems();
     if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
+    for (const p of this.storeProblems) problems.push(`database: ${p}`);
+    problems.push(...(jailProblems(this.config).get(jail) ?? []));
     return { ...status, files: runtime.fileList, problems };
   }
 
-  ban(jail: string, ips: readonly string[]): Promise<number> {
+  async ban(jail: string, ips: readonly string[]): Promise<number> {
+    await this.settled();
     return this.runtime(jail).ban(ips);
   }
 
   async unban(ips: readonly string[] | 'all', jail: string | undefined): Promise<JailCount[]> {
+    await this.settled();
     const targets = jail === undefined ? [...this.runtimes.values()] : [this.runtime(jail)];
     const counts: JailCount[] = [];
-    for (const runtime of targets) counts.push({ jail: runtime.name, count: await runtime.unban(ips) });
+    const failures: string[] = [];
+    for (const runtime of targets) {
+      try {
+        counts.push({ jail: runtime.name, count: await runtime.unban(ips) });
+      } catch (err) {
+        if (!(err instanceof ControlError)) throw err;
+        counts.push({ jail: runtime.name, count: err.detail.count ?? 0 });
+        failures.push(err.message);
+      }
+    }
+    if (failures.length > 0) throw new ControlError('failed', failures.join('; '));
     return counts;
   }
 
@@ -338,10 +418,44 @@ export class Daemon implements ControlHandler {
   }
 
   /**
-   * Re-reads the configuration and restarts the jails it changed, carrying their bans over. A
-   * configuration that does not load leaves everything running as it was.
+   * `reload [JAIL]`, as Fail2Ban does it: the configuration is read and every jail in it built (filters
+   * compiled, actions resolved) before anything running is touched, so a configuration that does not
+   * load leaves everything as it was. Then jails gone from it stop, new ones start, changed ones (or all,
+   * with `restart`) are rebuilt with their bans carried over, and unchanged ones keep running untouched:
+   * their failure counts and read positions survive. One reload at a time; bans and unbans wait for it.
    */
-  async reload(only: string | undefined): Promise<void> {
+  reload(only: string | undefined, options: { restart?: boolean } = {}): Promise<void> {
+    if (this.stopping !== null) return Promise.reject(new ControlError('failed', 'the server is shutting down'));
+    if (this.reloading !== null) return Promise.reject(new ControlError('failed', 'Reload already in progress'));
+    const run = this.reloadNow(only, options.restart === true).finally(() => {
+      this.reloading = null;
+    });
+    this.reloading = run;
+    return run;
+  }
+
+  /** SIGHUP: the same reload as the control command, refused the same way while one runs. */
+  hangup(): void {
+    this.log.log('server', 'INFO', 'SIGHUP received: reloading the configuration');
+    this.reload(undefined).catch((err: Error) => this.log.log('server', 'ERROR', `reload on SIGHUP: ${err.message}`));
+  }
+
+  /** Waits for a running reload, so a ban or unban never lands on a jail that is being replaced. */
+  private async settled(): Promise<void> {
+    while (this.reloading !== null) await this.reloading.catch(() => {});
+  }
+
+  private async restartPrevious(old: JailRuntime): Promise<void> {
+    try {
+      await this.startJail(old, []);
+      this.log.log('server', 'WARNING', `jail '${old.name}' keeps its previous configuration`);
+    } catch (err) {
+      this.runtimes.delete(old.name);
+      this.log.log('server', 'ERROR', `jail '${old.name}' is stopped; its bans stay in the database: ${(err as Error).message}`);
+    }
+  }
+
+  private async reloadNow(only: string | undefined, restart: boolean): Promise<void> {
     let next: Config;
     let wanted: Map<string, JailConfig>;
     let names: string[];
@@ -353,45 +467,77 @@ export class Daemon implements ControlHandler {
         throw new ControlError('unknown-jail', `Sorry but the jail '${only}' does not exist`, { jail: only });
       }
       names = only !== undefined ? [only] : [...new Set([...this.runtimes.keys(), ...wanted.keys()])];
-      await this.probeBackends(names.flatMap((n) => wanted.get(n) ?? []));
-      // Every new jail is built (filters compiled, actions resolved) before any running one is touched.
-      fresh = new Map(names.flatMap((n) => (wanted.has(n) ? [[n, this.createRuntime(wanted.get(n)!)] as const] : [])));
+      const rebuilt = names.filter((n) => {
+        const config = wanted.get(n);
+        const old = this.runtimes.get(n);
+        return config !== undefined && (restart || old === undefined || !sameJail(old.config, config));
+      });
+      await this.probeBackends(rebuilt.map((n) => wanted.get(n)!));
+      // Every new or changed jail is built before any running one is touched.
+      fresh = new Map(rebuilt.map((n) => [n, this.createRuntime(wanted.get(n)!)] as const));
     } catch (err) {
       if (err instanceof ControlError) throw err;
       const message = err instanceof Error ? err.message : String(err);
       this.log.log('server', 'ERROR', `reload failed, keeping the running configuration: ${message}`);
-      throw new ControlError('failed', `reload failed, the running configuration is kept: ${message}`);
+      const config = err instanceof UserError && err.exitCode === ExitCode.config;
+      throw new ControlError(config ? 'config' : 'failed', `reload failed, the running configuration is kept: ${message}`);
     }
     this.log.log('server', 'INFO', only === undefined ? 'Reload all jails' : `Reload jail '${only}'`);
+    const restored = this.restorable();
     for (const name of names) {
       const old = this.runtimes.get(name);
       const replacement = fresh.get(name);
-      const carried = old ? old.jail.bans.list() : [];
-      if (old) {
-        const sameRules = replacement !== undefined && sameTargets(old.config, replacement.config, this.actionsFor.bind(this));
+      if (old !== undefined && replacement === undefined) {
+        if (wanted.has(name)) {
+          // Unchanged: keeps its counts, positions and bans; only names in ignoreip are looked up again.
+          await old.refreshIgnoredNames();
+          continue;
+        }
+        await old.stop();
+        this.runtimes.delete(name);
+        continue;
+      }
+      if (replacement === undefined) continue;
+      let carried: readonly BanTicket[] = restored.get(name) ?? [];
+      if (old !== undefined) {
+        carried = old.jail.bans.list();
+        const sameRules = sameTargets(old.config, replacement.config, this.actionsFor.bind(this));
         await old.stop({ keepRules: sameRules });
         this.runtimes.delete(name);
       }
-      if (replacement) {
+      try {
         await this.startJail(replacement, carried);
-        if (old) {
+        if (old !== undefined) {
           replacement.jail.bans.resumeTotal(old.jail.bans.total);
           replacement.jail.failures.resumeTotal(old.jail.failures.total);
         }
+      } catch (err) {
+        this.runtimes.delete(name);
+        this.log.log('server', 'ERROR', `jail '${name}' could not start after the reload: ${(err as Error).message}`);
+        // The host must not be left without the jail: the previous one runs again, with its bans.
+        if (old !== undefined) await this.restartPrevious(old);
       }
     }
-    // A restarted jail was re-added at the end of the map; put the jails back in configuration order,
-    // so `banned` and `status` list them as before the reload (Fail2Ban's jail order does not change).
-    const order = next.jails.map((j) => j.name);
-    const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
-    const sorted = [...this.runtimes.entries()].sort(([a], [b]) => rank(a) - rank(b));
-    this.runtimes.clear();
-    for (const [name, runtime] of sorted) this.runtimes.set(name, runtime);
     if (only === undefined) {
       this.log.setLevel(parseLogLevel(next.server.loglevel));
       this.log.setTarget(next.server.logtarget);
+      this.config = { ...next, server: { ...next.server, socket: this.config.server.socket } };
+    } else {
+      // The reloaded jail keeps its place in the order (a new one goes last), so `banned` does not change order.
+      const known = this.config.jails.some((j) => j.name === only);
+      const jails = this.config.jails
+        .flatMap((j) => (j.name !== only ? [j] : wanted.has(only) ? [wanted.get(only)!] : []))
+        .concat(!known && wanted.has(only) ? [wanted.get(only)!] : []);
+      this.config = { ...this.config, jails };
     }
-    this.config = { ...next, server: { ...next.server, socket: this.config.server.socket } };
+    this.warnMissingLogs();
+    // A rebuilt jail was re-added at the end of the map; jails answer in configuration order, as at start
+    // (Fail2Ban's jail order does not change on reload, so neither does `banned`'s or `status`'s).
+    const order = this.config.jails.map((j) => j.name);
+    const sorted = [...this.runtimes].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+    this.runtimes.clear();
+    for (const [name, runtime] of sorted) this.runtimes.set(name, runtime);
+    this.log.log('server', 'INFO', 'Reload finished.');
   }
 
   stop(): void {
@@ -465,6 +611,11 @@ export class Daemon implements ControlHandler {
   }
 }
 
+/** True when a jail's configuration did not change: a reload leaves such a jail running untouched. */
+function sameJail(a: JailConfig, b: JailConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** True when a reloaded jail keeps the same firewall objects, so its kernel rules can stay in place. */
 function sameTargets(a: JailConfig, b: JailConfig, actionsFor: (j: JailConfig) => JailAction[]): boolean {
   const describe = (j: JailConfig) => JSON.stringify(actionsFor(j).map((x) => [x.firewall.name, x.target]));
@@ -473,11 +624,6 @@ function sameTargets(a: JailConfig, b: JailConfig, actionsFor: (j: JailConfig) =
   } catch {
     return false;
   }
-}
-
-/** Every address of this host, for `ignoreself`. */
-function ownAddresses(): string[] {
-  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.split('%')[0]!));
 }
 
 /**

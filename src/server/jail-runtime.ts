@@ -5,18 +5,21 @@
 // reconcile.
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { JailConfig } from '../config/model.js';
-import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
-import type { BanEntry, Firewall, FirewallJail } from '../firewall/firewall.js';
-import { type BanTicket, banEnd } from '../jail/bans.js';
-import { Jail } from '../jail/jail.js';
+import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
+import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
+import { type BanCommit, Jail } from '../jail/jail.js';
+import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
-import type { LineBatch, Source } from '../sources/source.js';
+import type { CursorStore, LineBatch, PositionStore, Source } from '../sources/source.js';
+import { parseCidr, parseIp } from '../net/ip.js';
+import { ControlError } from './control-protocol.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
+import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
 
 /** One action of a jail: the backend and what it acts on. */
@@ -36,18 +39,39 @@ export interface JailRuntimeDeps {
   runIgnoreCommand: (command: string, ip: string) => Promise<boolean>;
   /** Poll interval of file sources, ms. */
   pollIntervalMs?: number;
+  /** This jail's metrics, kept by the daemon over reloads. */
+  counters?: JailCounters;
+  /**
+   * The host's addresses read fresh (ignoreself): true when `ip` (an address or a network) is or covers
+   * one. Checked again right before every ban, so an address added to the host after the jail started
+   * is never banned.
+   */
+  isOwnAddress?: (ip: string) => boolean;
+  /** How long a manual ban or unban waits for the firewall before answering that it is not confirmed (ms). */
+  confirmTimeoutMs?: number;
+  /** Where read positions and journal cursors are kept when there is no store. */
+  positions?: PositionStore;
+  cursors?: CursorStore;
 }
 
 export class JailRuntime {
   readonly name: string;
   readonly jail: Jail;
   readonly filter: Filter | null;
+  readonly counters: JailCounters;
+  /** The line → failure → decision path, the same one `replay` runs. */
+  private readonly pipeline: JailPipeline | null;
+  private readonly out = new PipelineOutput();
+  /** New bans, answered from memory until the batch writes them to the store in one transaction. */
+  private readonly history: BufferedBanHistory | null;
   private source: Source | null = null;
   /** Firewall work of this jail, chained so it runs in order (see enforce()). */
   private firewallQueue: Promise<void> = Promise.resolve();
   /** A firewall command failed since the last check: the kernel may lack bans or hold stale ones. */
   private firewallSuspect = false;
   private firewallObjectsCreated = false;
+  /** Bypass rules already logged, so the periodic check logs each once. */
+  private readonly bypassLogged = new Set<string>();
   private readonly files: string[];
 
   constructor(
@@ -55,8 +79,10 @@ export class JailRuntime {
     private readonly deps: JailRuntimeDeps,
   ) {
     this.name = config.name;
+    this.counters = deps.counters ?? new JailCounters();
+    this.history = deps.store ? new BufferedBanHistory(deps.store) : null;
     this.jail = new Jail(config, {
-      history: deps.store ?? undefined,
+      history: this.history ?? undefined,
       selfAddresses: deps.selfAddresses,
     });
     const def = config.filter;
@@ -64,6 +90,12 @@ export class JailRuntime {
       def && def.failregex.length > 0
         ? new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) })
         : null;
+    this.pipeline =
+      this.filter === null ? null : new JailPipeline(this.jail, this.filter, {
+            deferBans: config.ignorecommand !== '',
+            reportFound: true,
+            isOwnAddress: config.ignoreself ? deps.isOwnAddress : undefined,
+          });
     this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
   }
 
@@ -82,7 +114,17 @@ export class JailRuntime {
     let count = 0;
     for (const ticket of restored) if (this.jail.restore(ticket, now)) count++;
     const wanted = this.entries(this.jail.bans.list(), now);
-    for (const { firewall, target } of this.deps.actions) await firewall.reconcile(target, wanted);
+    // A firewall that fails here does not stop the jail (nor the others): the jail counts and records
+    // bans, and the periodic check rebuilds the kernel side once the firewall answers again.
+    for (const action of this.deps.actions) {
+      try {
+        const { firewall, target } = action;
+        if (firewall.adopt) await this.adopt(action, await firewall.adopt(target, wanted), now);
+        else await firewall.reconcile(target, wanted);
+      } catch (err) {
+        this.firewallFailed(err);
+      }
+    }
     if (count > 0) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Restored ${count} ban(s)`);
     await this.refreshIgnoredNames();
     this.source = this.createSource();
@@ -97,8 +139,63 @@ export class JailRuntime {
    */
   async createFirewallObjects(): Promise<void> {
     if (this.firewallObjectsCreated) return;
-    for (const { firewall, target } of this.deps.actions) await firewall.start(target);
     this.firewallObjectsCreated = true;
+    for (const { firewall, target } of this.deps.actions) {
+      try {
+        await firewall.start(target);
+      } catch (err) {
+        this.firewallFailed(err);
+      }
+    }
+  }
+
+  /** A firewall command failed: logged, kept for `status`, and repaired by the next check. */
+  private firewallFailed(err: unknown): void {
+    this.counters.firewallFailures++;
+    this.firewallSuspect = true;
+    this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+  }
+
+  /**
+   * Elements the kernel held that the store lacked (a lost or rolled-back database) are bans all the
+   * same: they become the jail's bans for a full bantime (or what the kernel's timeout leaves) and are
+   * written to the store. Those the jail would not ban now (ignoreip, own addresses) are lifted, and so
+   * are those whose ban the store records as over (they ended while the daemon was down).
+   */
+  private async adopt({ firewall, target }: JailAction, found: readonly KernelEntry[], now: number): Promise<void> {
+    if (found.length === 0) return;
+    const adopted: BanTicket[] = [];
+    const refused: string[] = [];
+    const ended: string[] = [];
+    for (const k of found) {
+      if (this.jail.bans.has(k.text)) continue; // adopted through another action
+      // A ban the store knows and no longer holds as active ended while the daemon was down.
+      if ((this.deps.store?.previousBans(k.text, this.name) ?? 0) > 0) {
+        ended.push(k.text);
+        continue;
+      }
+      const ticket: BanTicket = {
+        ip: k.text,
+        jail: this.name,
+        time: now,
+        bantime: k.expires ?? this.config.bantime,
+        banCount: 1,
+        failures: 0,
+        matches: [],
+      };
+      if (this.jail.restore(ticket, now)) adopted.push(ticket);
+      else refused.push(k.text);
+    }
+    if (adopted.length > 0) {
+      this.deps.store?.addBans(adopted);
+      const shown = adopted.slice(0, 10).map((t) => t.ip).join(', ');
+      const more = adopted.length > 10 ? ` and ${adopted.length - 10} more` : '';
+      this.deps.log.log('actions', 'WARNING', `[${this.name}] Adopted ${adopted.length} ban(s) found in the kernel but not in the database: ${shown}${more}`);
+    }
+    if (refused.length > 0) {
+      this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${refused.length} kernel ban(s) this jail ignores: ${refused.slice(0, 10).join(', ')}`);
+    }
+    if (refused.length + ended.length > 0) await firewall.unban(target, [...refused, ...ended].flatMap((ip) => parseAddress(ip) ?? []));
   }
 
   /** Resolves the DNS names of `ignoreip` anew (at start, then periodically: addresses change). */
@@ -112,6 +209,8 @@ export class JailRuntime {
     await this.source?.stop();
     this.source = null;
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
+    // Started again (a reload falling back to it), it must create the objects it just removed.
+    if (options.keepRules !== true) this.firewallObjectsCreated = false;
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
   }
 
@@ -121,19 +220,42 @@ export class JailRuntime {
    * already holds every decision, and a failure marks the kernel state suspect, so the next check
    * reconciles it. The returned promise settles when this piece of work is done.
    */
-  private enforce(work: (action: JailAction) => Promise<void>): Promise<void> {
+  private enforce(work: (action: JailAction) => Promise<void>): Promise<string[]> {
     const run = async () => {
+      const errors: string[] = [];
       for (const action of this.deps.actions) {
         try {
           await work(action);
         } catch (err) {
-          this.firewallSuspect = true;
-          this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+          this.firewallFailed(err);
+          this.firewallFailed(err);
+          errors.push((err as Error).message);
         }
       }
+      return errors;
     };
-    this.firewallQueue = this.firewallQueue.then(run);
-    return this.firewallQueue;
+    const done = this.firewallQueue.then(run);
+    this.firewallQueue = done.then(() => {});
+    return done;
+  }
+
+  /**
+   * Bans and unbans go to the backends at once, not behind the previous batch's completion: a backend
+   * queues them in call order and coalesces whatever waits into one transaction, so a flood of bans
+   * reaches the kernel in a few large batches instead of one nft run per read chunk.
+   */
+  private send(work: (action: JailAction) => Promise<void>): Promise<string[]> {
+    const errors: string[] = [];
+    return Promise.all(
+      this.deps.actions.map(async (action) => {
+        try {
+          await work(action);
+        } catch (err) {
+          this.firewallFailed(err);
+          errors.push((err as Error).message);
+        }
+      }),
+    ).then(() => errors);
   }
 
   private createSource(): Source | null {
@@ -151,7 +273,7 @@ export class JailRuntime {
         encoding: this.config.logencoding,
         cursors: store
           ? { get: (key) => store.getJournalCursor(key), set: (key, cursor) => store.setJournalCursor(key, cursor) }
-          : undefined,
+          : this.deps.cursors,
       });
     }
     return new FileSource({
@@ -159,75 +281,168 @@ export class JailRuntime {
       onBatch,
       onError,
       encoding: this.config.logencoding,
-      positions: store ? storePositions(store, this.name) : undefined,
+      positions: store ? storePositions(store, this.name) : this.deps.positions,
       pollIntervalMs: this.deps.pollIntervalMs,
     });
   }
 
-  /** The hot path: every line of a batch through the filter and the jail; bans written once per batch. */
+  /** The hot path: every line of a batch through the shared pipeline; decisions written once per batch. */
   async handleBatch(batch: LineBatch): Promise<void> {
-    const filter = this.filter;
-    if (filter === null) return;
+    const pipeline = this.pipeline;
+    if (pipeline === null) return;
+    const readAt = performance.now();
     const now = this.deps.now();
     const times = batch.times;
-    const due: BanTicket[] = [];
+    const out = this.out;
+    const filter = pipeline.filter;
+    const counts = this.counters.source(batch.path);
+    counts.read += batch.lines.length;
     for (let i = 0; i < batch.lines.length; i++) {
       const line = batch.lines[i]!;
-      const failures = filter.processLine(line, now, times?.[i]);
-      for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
+      // One bad line must never drop the rest of the batch.
+      try {
+        pipeline.line(line, now, out, now, times?.[i]);
+      } catch (err) {
+        this.deps.log.log('filter', 'ERROR', `[${this.name}] failed to process a line: ${(err as Error).message}`);
+      }
+      if (filter.lastSkipped !== null)
+        this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
     }
-    if (due.length > 0) await this.commit(due, now);
-  }
-
-  private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
-    // Failures identified by a name or an id carry no address the firewall could block.
-    if (failure.kind !== 'ip') return;
-    if (failure.time < now - this.config.findtime) return;
-    this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${failure.ip} - ${formatLocalTime(failure.time * 1000)}`);
-    const ticket = this.jail.addFailure({ ip: failure.ip, time: failure.time, line }, now);
-    if (ticket) due.push(ticket);
+    counts.matched += out.matchedLines;
+    out.matchedLines = 0;
+    if (out.empty) return;
+    for (const { ip, time } of out.found) {
+      this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
+    }
+    for (const ip of out.ignoredSelf) this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip} by ignoreself rule`);
+    for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, fields);
+    const lifted = out.lifted.splice(0);
+    const commits = out.commits.splice(0);
+    const due = out.due.splice(0);
+    out.clear();
+    void this.lift(lifted, 'Unban', false);
+    void this.apply(commits, now, { readAt });
+    if (due.length > 0) await this.commit(due, readAt);
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */
-  private async commit(due: BanTicket[], now: number): Promise<void> {
+  private async commit(due: BanTicket[], readAt: number): Promise<void> {
     const command = this.jail.ignoreCommand;
-    const banned: BanTicket[] = [];
+    const commits: BanCommit[] = [];
     for (const ticket of due) {
       if (command !== '' && (await this.deps.runIgnoreCommand(command, ticket.ip))) {
         this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ticket.ip} by command`);
         continue;
       }
-      if (this.jail.commitBan(ticket)) banned.push(ticket);
+      const commit = this.jail.commitBan(ticket, this.deps.now());
+      if (commit !== null) commits.push(commit);
     }
     // Not awaited: the firewall catches up behind the hot path (see enforce()).
-    void this.apply(banned, now);
+    void this.apply(commits, this.deps.now(), { readAt });
   }
 
-  /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  private apply(banned: BanTicket[], now: number): Promise<void> {
-    if (banned.length === 0) return Promise.resolve();
-    this.deps.store?.addBans(banned);
-    for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
-    const entries = this.entries(banned, now);
-    return this.enforce(({ firewall, target }) => firewall.ban(target, entries));
+  /**
+   * Records bans (new ones in the history, prolonged ones as their last-ban row, each kind in one
+   * transaction) and queues them for the firewall; the promise settles when the firewall has them, with
+   * the firewall's error messages (none when every action took them). `urgent` (manual bans) jumps the
+   * backends' queues; `readAt` (performance.now() when the line was read) times the ban for the latency
+   * histogram.
+   */
+  private apply(commits: readonly BanCommit[], now: number, options: { urgent?: boolean; readAt?: number } = {}): Promise<string[]> {
+    if (commits.length === 0) return Promise.resolve([]);
+    const store = this.deps.store;
+    const tickets = commits.map((c) => c.ticket);
+    if (store) {
+      store.addBans(this.history?.drain() ?? []);
+      store.extendBans(commits.filter((c) => c.kind === 'prolong').map((c) => c.ticket));
+    }
+    for (const { kind, ticket } of commits) {
+      if (kind === 'ban') this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
+      else this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ticket.ip} already banned; ban prolonged to ${formatLocalTime(banEnd(ticket) * 1000)}`);
+    }
+    const entries = this.entries(tickets, now);
+    const { urgent = false, readAt } = options;
+    const done = this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
+    if (readAt === undefined) return done;
+    return done.then((errors) => {
+      if (errors.length === 0) this.counters.banLatency.observe((performance.now() - readAt) / 1000, commits.length);
+      return errors;
+    });
   }
 
-  /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
+  /**
+   * Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them.
+   * Addresses that must not be banned are refused with the reason (ControlError 'refused'); a firewall
+   * that refuses, or does not confirm in time, is reported as a failure ('failed'). Either way the
+   * bans that were made stay recorded, and the periodic check keeps bringing them into the kernel.
+   */
   async ban(ips: readonly string[]): Promise<number> {
     const now = this.deps.now();
     const banned: BanTicket[] = [];
+    const refused: string[] = [];
     for (const ip of ips) {
+      const why = this.refusal(ip);
+      if (why !== null) {
+        refused.push(why);
+        this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${why}`);
+        continue;
+      }
       const result = this.jail.ban(ip, now);
       if (result.ok) banned.push(result.ticket);
       else if (result.reason === 'already-banned') {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
-      } else this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
+      } else {
+        refused.push(`${ip}: ${result.reason}`);
+        this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
+      }
     }
-    await this.apply(banned, now);
-    return banned.length;
+    const errors = await this.confirmed(
+      this.apply(
+        banned.map((ticket) => ({ kind: 'ban', ticket })),
+        now,
+        { urgent: true },
+      ),
+    );
+    const count = banned.length;
+    if (errors.length > 0) {
+      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
+    }
+    if (refused.length > 0) {
+      throw new ControlError('refused', `${this.name}: ${count} of ${ips.length} newly banned; not banned: ${refused.join('; ')}`, { count });
+    }
+    return count;
   }
 
-  /** Lifts bans; returns how many of `ips` were banned here. */
+  /** Why a manual ban of `ip` must not be made, as "IP is …", or null when it may. */
+  private refusal(ip: string): string | null {
+    const cidr = parseCidr(ip);
+    if (cidr === null) return `${ip}: not an IP address or network`;
+    const single = cidr.prefix === (cidr.family === 4 ? 32 : 128);
+    if (cidr.prefix === 0) return `${cidr.text} is too wide: it covers every address`;
+    const parsed = single ? parseIp(cidr.address) : null;
+    const reason = parsed !== null ? this.jail.ignore.check(parsed) : this.jail.ignore.checkNetwork(cidr);
+    const own = reason === 'ignoreself' || (this.config.ignoreself && this.deps.isOwnAddress?.(cidr.text));
+    if (reason === 'loopback') return single ? `${cidr.text} is a loopback address` : `${cidr.text} covers loopback addresses`;
+    if (own) return single ? `${cidr.text} is an address of this host (ignoreself)` : `${cidr.text} covers an address of this host (ignoreself)`;
+    if (reason === 'ignoreip') return single ? `${cidr.text} is in ignoreip` : `${cidr.text} overlaps ignoreip`;
+    return null;
+  }
+
+  /** The firewall's answer to a manual command, or a failure when it does not come within the timeout. */
+  private async confirmed(work: Promise<string[]>): Promise<string[]> {
+    const ms = this.deps.confirmTimeoutMs ?? MANUAL_CONFIRM_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string[]>((resolve) => {
+      timer = setTimeout(() => resolve([`the firewall did not confirm within ${ms / 1000} s (it is still trying)`]), ms);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Lifts bans; returns how many of `ips` were banned here, once the firewall no longer has them. */
   async unban(ips: readonly string[] | 'all'): Promise<number> {
     const lifted: BanTicket[] = [];
     if (ips === 'all') lifted.push(...this.jail.unbanAll());
@@ -237,25 +452,33 @@ export class JailRuntime {
         if (ticket) lifted.push(ticket);
       }
     }
-    await this.lift(lifted, 'Unban');
+    const errors = await this.confirmed(this.lift(lifted, 'Unban', true));
+    if (errors.length > 0) {
+      throw new ControlError('failed', `${this.name}: ${lifted.length} unbanned in the records, but ${errors[0]}; the firewall check retries`, {
+        count: lifted.length,
+      });
+    }
     return lifted.length;
   }
 
-  /** Lifts bans whose time is over. */
+  /** Lifts bans whose time is over (now > end). */
   expire(): void {
-    void this.lift(this.jail.expire(this.deps.now()), 'Unban');
+    void this.lift(this.jail.expire(this.deps.now()), 'Unban', false);
   }
 
-  /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
-  private lift(tickets: BanTicket[], verb: string): Promise<void> {
-    if (tickets.length === 0) return Promise.resolve();
-    const store = this.deps.store;
+  /**
+   * Queues the removal of lifted bans; the promise settles when the firewall no longer has them, with the
+   * firewall's error messages. A manual unban also deletes the history (one transaction); an expired ban
+   * keeps it for bantime.increment, as in Fail2Ban, and writes nothing.
+   */
+  private lift(tickets: readonly BanTicket[], verb: string, manual: boolean): Promise<string[]> {
+    if (tickets.length === 0) return Promise.resolve([]);
+    if (manual) this.deps.store?.removeBans(this.name, tickets.map((t) => t.ip));
     for (const ticket of tickets) {
-      store?.removeBan(this.name, ticket.ip);
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
-    return this.enforce(({ firewall, target }) => firewall.unban(target, addresses));
+    return this.send(({ firewall, target }) => firewall.unban(target, addresses));
   }
 
   /** The firewall failures of this jail that the backends kept, oldest first, one line each. */
@@ -267,26 +490,40 @@ export class JailRuntime {
     );
   }
 
-  /** actioncheck: rules flushed behind our back are put back with the current bans. */
   /**
    * actioncheck: rules flushed behind our back are put back with the current bans, and after a failed
    * firewall command the kernel is made to hold exactly the jail's bans again.
    */
-  checkFirewall(): Promise<void> {
+  async checkFirewall(): Promise<void> {
     const suspect = this.firewallSuspect;
     this.firewallSuspect = false;
-    return this.enforce(async ({ firewall, target }) => {
+    await this.enforce(async ({ firewall, target }) => {
       const wanted = () => this.entries(this.jail.bans.list(), this.deps.now());
       if (!(await firewall.check(target))) {
         this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
         await firewall.start(target);
         await firewall.reconcile(target, wanted());
+        this.counters.firewallRepairs++;
       } else if (suspect) {
         await firewall.reconcile(target, wanted());
+        this.counters.firewallRepairs++;
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] firewall reconciled after an earlier failure`);
+      } else if (firewall.audit) {
+        const found = await firewall.audit(target, wanted());
+        if (found.restored > 0) {
+          this.deps.log.log('actions', 'ERROR', `[${this.name}] ${found.restored} ban(s) were missing from the kernel; put them back`);
+        }
+        for (const line of found.bypass) {
+          if (!this.bypassLogged.has(line)) this.deps.log.log('actions', 'WARNING', `[${this.name}] ${line}`);
+        }
+        this.bypassLogged.clear();
+        for (const line of found.bypass) this.bypassLogged.add(line);
       }
     });
   }
+
+  /** The filter's captured groups of the failure that produced a ticket (`<F-USER>` in action.d). */
+  private readonly fieldsOf = new WeakMap<BanTicket, Readonly<Record<string, string>>>();
 
   /** Firewall entries for tickets: the kernel timeout is the time left, none for permanent bans. */
   private entries(tickets: readonly BanTicket[], now: number): BanEntry[] {
@@ -295,13 +532,27 @@ export class JailRuntime {
       const address = parseAddress(ticket.ip);
       if (address === null) continue;
       const end = banEnd(ticket);
-      out.push({ address, timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)) });
+      out.push({
+        address,
+        timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)),
+        // For action.d scripts' tags; references only, nothing is copied per ban.
+        ticket: {
+          failures: ticket.failures,
+          time: ticket.time,
+          bantime: ticket.bantime,
+          banCount: ticket.banCount,
+          matches: ticket.matches,
+          fields: this.fieldsOf.get(ticket) ?? {},
+        },
+      });
     }
     return out;
   }
 }
 
 const DNS_TIMEOUT_MS = 3000;
+/** Below the CLI's 30 s: a hanging firewall tool is reported as such, not as a server that is gone. */
+const MANUAL_CONFIRM_MS = 10_000;
 
 /** An `ignoreip` name's addresses, or none when it does not resolve within the timeout. */
 async function resolveName(name: string): Promise<string[]> {

@@ -148,7 +148,7 @@ class Transmitter {
     const listed = (ip: string, ips: readonly string[]) => ips.includes(canonicalOrSelf(ip));
     if (jail !== undefined) {
       const ips = bans.find((b) => b.jail === jail)?.ips;
-      if (ips === undefined) throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
+      if (ips === undefined) throw new ControlError('unknown-jail', `Sorry but the jail '${jail}' does not exist`, { jail });
       if (ids.length === 0) return [...ips];
       if (ids.length === 1) return listed(ids[0] as string, ips) ? 1 : 0;
       return ids.map((ip) => (listed(ip, ips) ? 1 : 0));
@@ -161,7 +161,7 @@ class Transmitter {
     const ips = validAddresses(values);
     if (reportAbsent && jail !== undefined) {
       const current = (await dispatch(this.handler, { cmd: 'banned' })).find((b) => b.jail === jail)?.ips;
-      if (current === undefined) throw new ControlError('unknown-jail', `no jail named '${jail}'`, { jail });
+      if (current === undefined) throw new ControlError('unknown-jail', `Sorry but the jail '${jail}' does not exist`, { jail });
       const missing = values.filter((v) => !current.includes(canonicalOrSelf(v)));
       if (missing.length > 0) throw new ControlError('failed', `not banned: ${pyRepr(missing)}`);
     }

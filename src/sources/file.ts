@@ -9,7 +9,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { LogPath } from '../config/model.js';
 import { decoderFor } from './encoding.js';
 import { FollowedFile, type FollowContext } from './followed-file.js';
-import { expandGlob, globBaseDir, hasMagic, segmentRegExp } from './glob.js';
+import { expandGlob, globBaseDir, hasMagic, segmentRegExp } from '../files/glob.js';
 import type { BatchHandler, FilePosition, PositionStore, Source, SourceErrorHandler } from './source.js';
 
 export interface FileSourceOptions {

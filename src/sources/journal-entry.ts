@@ -4,6 +4,7 @@
 // `__prefix_line` in the filters matches. journalctl prints a field that is not valid UTF-8 (or holds
 // control bytes) as an array of byte values, and a field that occurs several times as an array of values.
 import type { Decoder } from './encoding.js';
+import { TRUNCATED_MARK } from './line-splitter.js';
 
 type FieldValue = string | number[] | null | Array<string | number[] | null>;
 
@@ -45,7 +46,8 @@ export function formatEntry(record: JournalRecord, decode: Decoder, maxLineBytes
   }
   parts.push(values(record['MESSAGE'], decode).join(' '));
   const line = parts.join(' ').replace(/\n/g, '\\n');
-  return line.length > maxLineBytes ? line.slice(0, maxLineBytes) : line;
+  // Cut at the cap and marked, so the filter skips it instead of matching a part as if whole.
+  return line.length > maxLineBytes ? line.slice(0, maxLineBytes) + TRUNCATED_MARK : line;
 }
 
 /** The entry's time in epoch seconds: when the source logged it, else when journald received it. */

@@ -11,6 +11,7 @@ import { ExitCode, UserError } from '../errors.js';
 import { decoderFor } from './encoding.js';
 import { JournalSource, matchArgs } from './journal.js';
 import { entryTime, formatEntry } from './journal-entry.js';
+import { TRUNCATED_MARK } from './line-splitter.js';
 import type { CursorStore, LineBatch } from './source.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pc-journal-'));
@@ -99,7 +100,7 @@ test('formats entries like Fail2Ban: host ident[pid]: message, bytes decoded, ne
     'dovecot[7]: auth failed rip=198.51.100.7\\nÿ',
   );
   assert.equal(formatEntry({ MESSAGE: ['a', [0x62]] }, utf8, 1000), 'a b');
-  assert.equal(formatEntry({ SYSLOG_IDENTIFIER: 'x', MESSAGE: 'y'.repeat(50) }, utf8, 10), 'x: yyyyyyy');
+  assert.equal(formatEntry({ SYSLOG_IDENTIFIER: 'x', MESSAGE: 'y'.repeat(50) }, utf8, 10), `x: yyyyyyy${TRUNCATED_MARK}`);
   assert.equal(entryTime(record(2)), 1_700_000_002);
   assert.equal(entryTime({ _SOURCE_REALTIME_TIMESTAMP: '1500000', __REALTIME_TIMESTAMP: '9' }), 1.5);
   assert.equal(entryTime({}), null);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { decoderFor } from './encoding.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, TRUNCATED_MARK } from './line-splitter.js';
 
 const utf8 = decoderFor('utf-8');
 
@@ -33,16 +33,16 @@ test('CRLF endings are stripped, empty lines kept', () => {
   assert.deepEqual(feed(s, 'a\r\n\r\nb\n'), ['a', '', 'b']);
 });
 
-test('a line longer than the cap is truncated and the next line survives', () => {
+test('a line longer than the cap is cut, marked as cut, and the next line survives', () => {
   const s = new LineSplitter(utf8, 16);
   const huge = 'x'.repeat(1 << 20);
   const out = feed(s, 'start ', huge.slice(0, 500_000), huge.slice(500_000), '\nnext\n');
-  assert.deepEqual(out, [`start ${'x'.repeat(10)}`, 'next']);
+  assert.deepEqual(out, [`start ${'x'.repeat(10)}${TRUNCATED_MARK}`, 'next']);
 });
 
-test('a long line inside one chunk is truncated to the cap too', () => {
+test('a long line inside one chunk is cut to the cap and marked too; a line exactly at the cap is not', () => {
   const s = new LineSplitter(utf8, 4);
-  assert.deepEqual(feed(s, 'a\nabcdefgh\nb\n'), ['a', 'abcd', 'b']);
+  assert.deepEqual(feed(s, 'a\nabcdefgh\nb\nabcd\n'), ['a', `abcd${TRUNCATED_MARK}`, 'b', 'abcd']);
 });
 
 test('invalid UTF-8 and NUL bytes become characters, never merge or drop lines', () => {

@@ -1,13 +1,20 @@
 // Turns chunks of bytes into complete lines. Log lines are hostile input, so:
-// - A line longer than `maxLineBytes` is truncated to that many bytes and the rest is discarded up to the
-//   next newline. Truncating (rather than skipping) keeps the prefix, which is where the date, the daemon
-//   and usually the address are, and it bounds memory: a 1 MB line costs at most `maxLineBytes` held.
+// - A line longer than `maxLineBytes` is cut to that many bytes, the rest is discarded up to the next
+//   newline, and the line is emitted ending in TRUNCATED_MARK. Memory stays bounded (a 1 MB line costs at
+//   most `maxLineBytes` held), and the filter skips marked lines: matched as if whole, a cut line would
+//   let an attacker end it with a victim's address exactly at the cut.
 // - An incomplete last line is held (copied, capped) until its newline arrives in a later chunk.
 // - Bytes are decoded per line with the file's encoding (see encoding.ts); invalid bytes and NULs never
 //   throw, they become U+FFFD or stay as characters, and never merge two lines.
 import type { Decoder } from './encoding.js';
 
 const NEWLINE = 0x0a;
+
+/**
+ * Ends a line that was cut at the cap. A lone surrogate: no decoder of an ASCII-compatible encoding
+ * produces one, so log text cannot fake the mark.
+ */
+export const TRUNCATED_MARK = '\udfff';
 const CR = 13;
 
 export class LineSplitter {
@@ -90,13 +97,15 @@ export class LineSplitter {
 
   private emitHeld(out: string[]): void {
     const held = this.pending;
+    const cut = this.overflow;
     this.pending = null;
     this.overflow = false;
-    out.push(held === null ? '' : this.clean(this.decode(held, 0, held.length)));
+    const line = held === null ? '' : this.clean(this.decode(held, 0, held.length));
+    out.push(cut && !line.endsWith(TRUNCATED_MARK) ? line + TRUNCATED_MARK : line);
   }
 
   private clean(line: string): string {
-    if (line.length > this.maxLineBytes) line = line.slice(0, this.maxLineBytes);
+    if (line.length > this.maxLineBytes) return line.slice(0, this.maxLineBytes) + TRUNCATED_MARK;
     return line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
   }
 }

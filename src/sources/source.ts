@@ -18,6 +18,10 @@
 // - If `onBatch` throws or rejects, the source reports the error through `onError` and treats the batch as
 //   handled: a batch that always fails must not stall the log or be replayed forever.
 // - The arrays in a batch belong to the receiver; the source never touches them again.
+import type { FilePosition } from '../files/position.js';
+
+/** Re-exported for the sources' users; defined in the files/ leaf so that store/ need not import sources/. */
+export type { FilePosition };
 
 /** A burst of complete lines from one file (or from the journal). */
 export interface LineBatch {
@@ -46,23 +50,6 @@ export interface Source {
 }
 
 type MaybePromise<T> = T | Promise<T>;
-
-/**
- * Where a file was read to. `offset` is always just past a newline (never inside a line), so a resumed
- * read starts on a line boundary.
- */
-export interface FilePosition {
-  dev: number;
-  ino: number;
-  /** Bytes of the file already delivered and acknowledged. */
-  offset: number;
-  /**
-   * md5 (hex) of the file's first line including its `\n`, as Fail2Ban stores it in `logs.firstlinemd5`;
-   * `''` while the first line is incomplete. A file replaced under the same name (even with a reused
-   * inode) has another first line, so its saved offset is not trusted.
-   */
-  firstLineHash: string;
-}
 
 /** Persists file positions, one per path. The jail store implements it (scoped to one jail). */
 export interface PositionStore {

@@ -1,7 +1,8 @@
 // SQLite and file-system errors turned into one line that says what failed, where, and how to fix it.
 import { ExitCode, UserError } from '../errors.js';
 
-function codeOf(err: unknown): string {
+/** The `code` of a Node or SQLite error, or ''. */
+export function errorCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
 }
 
@@ -14,12 +15,12 @@ function messageOf(err: unknown): string {
  * another process): the store degrades and the daemon keeps banning in memory. Anything else is a bug.
  */
 export function isStorageFailure(err: unknown): boolean {
-  return /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB|PERM|AUTH|NOLFS|PROTOCOL)/.test(codeOf(err));
+  return /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|BUSY|LOCKED|CORRUPT|NOTADB|PERM|AUTH|NOLFS|PROTOCOL)/.test(errorCode(err));
 }
 
 /** A one-line description of a storage failure at run time, for logs and `status`. */
 export function describeStorageFailure(path: string, err: unknown): string {
-  const code = codeOf(err);
+  const code = errorCode(err);
   if (code.startsWith('SQLITE_READONLY')) return `database ${path} is read-only: make the file and its directory writable`;
   if (code.startsWith('SQLITE_CANTOPEN')) return `database ${path} cannot be opened for writing: make the file, its directory and its file system writable`;
   if (code === 'SQLITE_FULL') return `database ${path}: disk full; free space on its file system`;
@@ -35,7 +36,7 @@ export function describeStorageFailure(path: string, err: unknown): string {
 
 /** The error to throw when the database cannot be opened at all. */
 export function openError(path: string, err: unknown): UserError {
-  const code = codeOf(err);
+  const code = errorCode(err);
   const msg = messageOf(err);
   if (code === 'ENOENT' || /directory does not exist/i.test(msg)) {
     return new UserError(`cannot open database ${path}: its directory does not exist; create it or set dbfile in fail2ban.local`, ExitCode.environment);

@@ -6,22 +6,22 @@
 // and written with the next ban write or flush() (the daemon flushes every few seconds and at exit).
 //
 // The store never takes the daemon down. When the disk is read-only, full or failing, writes are kept
-// in a bounded queue, `degraded` says why, and the next write (or retry()) tries again.
-import { existsSync } from 'node:fs';
+// in a queue that drops nothing, `degraded` says why, and the next write (or flush()) tries again. A
+// database file deleted while running is recreated from the open connection (recreateIfDeleted()).
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { UserError, ExitCode } from '../errors.js';
+import type { BanDatabase } from './fail2ban-db.js';
 import { describeStorageFailure, isStorageFailure, openError } from './errors.js';
 import { migrate, SCHEMA_VERSION } from './schema.js';
-import type { FilePosition, PositionStore, PurgeResult, StoredBan } from './types.js';
+import type { FilePosition, LastBan, PositionStore, PurgeResult, StoredBan } from './types.js';
 
 export interface StoreOptions {
   /** `dbmaxmatches`: matched lines kept per ban (default 10, as Fail2Ban). */
   maxMatches?: number;
   /** Called when the store becomes degraded (a message) or recovers (null). */
   onDegraded?: (message: string | null) => void;
-  /** Writes kept while degraded before the oldest are dropped (default 100,000). */
-  maxPending?: number;
 }
 
 /** Fail2Ban's outDatedFactor: a last-ban row outlives its ban by this many bantimes before purge. */
@@ -57,20 +57,20 @@ export class SqliteStore implements PositionStore {
   readonly path: string;
   #db: Db;
   readonly #maxMatches: number;
-  readonly #maxPending: number;
   readonly #onDegraded: ((message: string | null) => void) | undefined;
   #stmt: ReturnType<typeof prepare>;
   readonly #positions = new Map<string, { jail: string; path: string; position: FilePosition }>();
   readonly #cursors = new Map<string, string>();
   #pending: Array<() => void> = [];
-  #dropped = 0;
   #degraded: string | null = null;
+  /** The inode opened, to notice the file being deleted under us; null in memory. */
+  #ino: number | null;
 
   private constructor(path: string, db: Db, options: StoreOptions, degraded: string | null) {
     this.path = path;
     this.#db = db;
+    this.#ino = inodeOf(path);
     this.#maxMatches = options.maxMatches ?? 10;
-    this.#maxPending = options.maxPending ?? 100_000;
     this.#onDegraded = options.onDegraded;
     this.#stmt = prepare(db);
     this.#degraded = degraded;
@@ -139,11 +139,6 @@ export class SqliteStore implements PositionStore {
     return this.#pending.length;
   }
 
-  /** Writes dropped because the pending queue was full. */
-  get droppedWrites(): number {
-    return this.#dropped;
-  }
-
   /** Records bans (history + last ban per ip/jail) in one transaction. False when only queued. */
   addBans(bans: readonly StoredBan[]): boolean {
     if (bans.length === 0 && this.#positions.size === 0 && this.#cursors.size === 0) return this.#degraded === null;
@@ -161,13 +156,34 @@ export class SqliteStore implements PositionStore {
   }
 
   /**
+   * Records running bans made longer (failures went on while banned): the last-ban row only, so a
+   * restart restores the longer ban; the history keeps one row per ban, as Fail2Ban's does.
+   */
+  extendBans(bans: readonly StoredBan[]): boolean {
+    if (bans.length === 0) return this.#degraded === null;
+    const rows = bans.map((b) => [b.jail, b.ip, b.time, b.bantime, b.banCount, b.failures, this.#matchesJson(b)] as const);
+    return this.#write(() => {
+      for (const r of rows) this.#stmt.upsertBip.run(...r);
+    });
+  }
+
+  /**
    * Forgets a ban lifted by hand (`unbanip`), history included, as Fail2Ban does: a manual unban also
-   * resets bantime.increment for that IP. Expired bans need no call; they simply stop being active.
+   * resets bantime.increment for that IP. Expired bans need no call: their rows stay as the history
+   * bantime.increment reads, until dbpurgeage purges them.
    */
   removeBan(jail: string, ip: string): boolean {
+    return this.removeBans(jail, [ip]);
+  }
+
+  /** removeBan() for many addresses of one jail in one transaction. */
+  removeBans(jail: string, ips: readonly string[]): boolean {
+    if (ips.length === 0) return this.#degraded === null;
     return this.#write(() => {
-      this.#stmt.deleteBip.run(jail, ip);
-      this.#stmt.deleteBans.run(jail, ip);
+      for (const ip of ips) {
+        this.#stmt.deleteBip.run(jail, ip);
+        this.#stmt.deleteBans.run(jail, ip);
+      }
     });
   }
 
@@ -202,6 +218,18 @@ export class SqliteStore implements PositionStore {
       const v = jail === null ? this.#stmt.countAll.get(ip) : this.#stmt.countJail.get(ip, jail);
       return Number(v ?? 0);
     }, 0);
+  }
+
+  /**
+   * The last ban of `ip` in `jail` (its bips row), or over all jails (counts summed, latest time) when
+   * jail is null: for bantime.increment and the weighting of known offenders' failures.
+   */
+  lastBan(ip: string, jail: string | null): LastBan | null {
+    const row = this.#read(
+      () => (jail === null ? this.#stmt.lastBanAll.get(ip) : this.#stmt.lastBan.get(ip, jail)) as [number | null, number | null] | undefined,
+      undefined,
+    );
+    return row === undefined || row[0] === null || row[1] === null ? null : { banCount: row[0], time: row[1] };
   }
 
   /**
@@ -262,6 +290,64 @@ export class SqliteStore implements PositionStore {
     this.#db.close();
   }
 
+  /**
+   * The database file deleted while running (an admin cleaning up, a volume re-created): our writes would
+   * go to a file nobody can see, and the next start would find no bans. Everything the open connection
+   * still holds is copied into a new file at the same path, and the store carries on there. Returns a
+   * warning when it did so (or when it could not, to be retried), else null.
+   */
+  recreateIfDeleted(): string | null {
+    if (this.#ino === null || inodeOf(this.path) !== null) return null;
+    const building = `${this.path}.recreating`;
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      rmSync(building, { force: true });
+      this.#db.prepare('VACUUM INTO ?').run(building);
+      const bans = Number(this.#db.prepare('SELECT count(*) FROM bips').pluck().get());
+      renameSync(building, this.path);
+      const db = new Database(this.path, { fileMustExist: true });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      this.#db.close();
+      this.#db = db;
+      this.#stmt = prepare(db);
+      this.#ino = inodeOf(this.path);
+      return `database ${this.path} was deleted while running; recreated it with its ${bans} last-ban record(s)`;
+    } catch (err) {
+      rmSync(building, { force: true });
+      this.#setDegraded(`database ${this.path} was deleted while running and cannot be recreated: ${describeStorageFailure(this.path, err)}`);
+      return this.#degraded;
+    }
+  }
+
+  /**
+   * Adds another database's content as it is (history rows to `bans`, last bans to `bips`, read positions
+   * to `logs`), in one transaction: a migration from Fail2Ban. Throws on failure; nothing is queued.
+   */
+  importDatabase(content: BanDatabase): void {
+    const row = (b: StoredBan) => [b.jail, b.ip, b.time, b.bantime, b.banCount, b.failures, this.#matchesJson(b)] as const;
+    const columns = '(jail, ip, timeofban, bantime, bancount, failures, matches) VALUES (?, ?, ?, ?, ?, ?, ?)';
+    const history = this.#db.prepare(`INSERT INTO bans${columns}`);
+    const last = this.#db.prepare(`INSERT OR REPLACE INTO bips${columns}`);
+    this.#db.transaction(() => {
+      for (const b of content.bans) history.run(...row(b));
+      for (const b of content.bips) last.run(...row(b));
+      for (const l of content.logs) this.#stmt.setPos.run(l.jail, l.path, l.hash, l.offset, 0, 0);
+    }).immediate();
+  }
+
+  /** Everything stored, for an export to Fail2Ban's format (read positions only where the first line is known). */
+  exportDatabase(): BanDatabase {
+    const bans = (table: string) =>
+      (this.#db.prepare(`SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM ${table} ORDER BY timeofban`).raw().all() as Row[]).map(
+        (r) => new RestoredBan(r[0], r[1], r[2], r[3], r[4], r[5], r[6]),
+      );
+    const logs = (this.#db.prepare("SELECT jail, path, firstlinehash, lastfilepos FROM logs WHERE firstlinehash != ''").raw().all() as Array<[string, string, string, number]>).map(
+      ([jail, path, hash, offset]) => ({ jail, path, hash, offset }),
+    );
+    return { bips: bans('bips'), bans: bans('bans'), logs };
+  }
+
   #matchesJson(ban: StoredBan): string | null {
     const matches = this.#maxMatches > 0 ? ban.matches.slice(-this.#maxMatches) : [];
     return matches.length > 0 ? JSON.stringify(matches) : null;
@@ -291,11 +377,9 @@ export class SqliteStore implements PositionStore {
 
   /** Runs `op` (with queued writes and buffered positions) in one transaction; queues it on failure. */
   #write(op: () => void): boolean {
+    // Never dropped: an acknowledged ban stays queued until the storage takes it. The queue holds no
+    // more than the bans made while degraded, which the jails hold in memory anyway.
     this.#pending.push(op);
-    if (this.#pending.length > this.#maxPending) {
-      this.#pending.shift();
-      this.#dropped++;
-    }
     if (this.#db.readonly && !this.#reopenWritable()) {
       this.#setDegraded(this.#degraded ?? `database ${this.path} is read-only`);
       return false;
@@ -359,6 +443,8 @@ function prepare(db: Db) {
     active: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
+    lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),
+    lastBanAll: raw('SELECT sum(bancount), max(timeofban) FROM bips WHERE ip = ?'),
     purgeBans: db.prepare('DELETE FROM bans WHERE timeofban < ?'),
     purgeBips: db.prepare('DELETE FROM bips WHERE timeofban < ? AND bantime >= 0 AND timeofban + bantime * ? < ?'),
     getPos: raw('SELECT dev, ino, lastfilepos, firstlinehash FROM logs WHERE jail = ? AND path = ?'),
@@ -387,6 +473,15 @@ function toUserError(path: string, err: unknown): UserError {
   if (err instanceof UserError) return err;
   if (err instanceof Error && /newer than this portcullis/.test(err.message)) return new UserError(`database ${path}: ${err.message}`, ExitCode.environment);
   return openError(path, err);
+}
+
+function inodeOf(path: string): number | null {
+  if (path === ':memory:') return null;
+  try {
+    return statSync(path).ino;
+  } catch {
+    return null;
+  }
 }
 
 function key(jail: string, path: string): string {

@@ -1,6 +1,6 @@
 // What the rest of portcullis sees of persistence. The shapes match src/jail's BanTicket structurally,
 // so a ticket can be stored and a stored ban restored without conversion.
-import type { FilePosition } from '../sources/source.js';
+import type { FilePosition } from '../files/position.js';
 
 export interface StoredBan {
   readonly ip: string;
@@ -25,6 +25,12 @@ export interface PositionStore {
   setFilePosition(jail: string, path: string, position: FilePosition): void;
   getJournalCursor(jail: string): string | null;
   setJournalCursor(jail: string, cursor: string): void;
+}
+
+/** The last ban of an IP in one jail: its ban count and when it was made (src/jail's LastBan). */
+export interface LastBan {
+  banCount: number;
+  time: number;
 }
 
 export interface PurgeResult {

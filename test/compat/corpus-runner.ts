@@ -34,6 +34,8 @@ export interface CorpusResult {
   plainAgreed: number;
   disagreements: Disagreement[];
   files: number;
+  /** Filters that failed to load or run: each is a failure of the corpus, never left out of the ratio. */
+  failed: string[];
 }
 
 interface FilterTest {
@@ -212,7 +214,7 @@ export interface CorpusSource {
 }
 
 export function runCorpus(src: CorpusSource, load: LoadFilter): CorpusResult {
-  const out: CorpusResult = { annotated: 0, agreed: 0, plain: 0, plainAgreed: 0, disagreements: [], files: 0 };
+  const out: CorpusResult = { annotated: 0, agreed: 0, plain: 0, plainAgreed: 0, disagreements: [], files: 0, failed: [] };
   try {
     for (const { dir, accept } of src.dirs) runDir(src.logsDir, dir, accept, load, out);
   } finally {
@@ -231,6 +233,7 @@ function runDir(logsDir: string, dir: string, accept: (n: string) => boolean, lo
     try {
       runFilter(name, logsDir, dir, load, out);
     } catch (err) {
+      out.failed.push(name);
       out.disagreements.push({ where: name, reason: `filter failed: ${(err as Error).message}` });
     }
   }

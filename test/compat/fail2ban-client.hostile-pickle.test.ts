@@ -146,7 +146,7 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
       },
       { prefix: inNamespace(pair.server) },
     );
-    stillServing('192.0.2.1');
+    stillServing('198.18.0.1');
   });
 
   after(async () => {
@@ -163,7 +163,7 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
       assertRefused(await exchange(socket, [payload, end]), /GLOBAL|INST/);
     }
     assert.equal(existsSync(marker), false, 'nothing was executed');
-    stillServing('192.0.2.2');
+    stillServing('198.18.0.2');
   });
 
   it('refuses truncated pickles and random bytes', async () => {
@@ -173,7 +173,7 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
     }
     assertRefused(await exchange(socket, [Buffer.from([0x80, 0x05, 0xfe, 0x01, 0x02]), end]), /0xfe/);
     assert.doesNotMatch(nftSet(), /192\.0\.2\.99/);
-    stillServing('192.0.2.3');
+    stillServing('198.18.0.3');
   });
 
   it('refuses deep nesting, through lists and through MARKs', async () => {
@@ -181,7 +181,7 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
     assertRefused(await exchange(socket, [nested, end]), /deeper/);
     const marks = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.alloc(100_000, 0x28), Buffer.from([0x2e])]);
     assertRefused(await exchange(socket, [marks, end]), /deeper/);
-    stillServing('192.0.2.4');
+    stillServing('198.18.0.4');
   });
 
   it('refuses 100 MB without a terminator while other clients are served, memory bounded', async (t) => {
@@ -196,6 +196,6 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
     const growth = peakMiB(pid) - before;
     t.diagnostic(`daemon peak RSS grew by ${growth.toFixed(1)} MiB`);
     assert.ok(growth < 64, `peak memory grew by ${growth.toFixed(1)} MiB`);
-    stillServing('192.0.2.5');
+    stillServing('198.18.0.5');
   });
 });

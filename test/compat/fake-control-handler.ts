@@ -59,7 +59,7 @@ export class FakeControlHandler implements ControlHandler {
 
   private jail(name: string): FakeJail {
     const jail = this.jails.find((j) => j.name === name);
-    if (jail === undefined) throw new ControlError('unknown-jail', `no jail named '${name}'`, { jail: name });
+    if (jail === undefined) throw new ControlError('unknown-jail', `Sorry but the jail '${name}' does not exist`, { jail: name });
     return jail;
   }
 

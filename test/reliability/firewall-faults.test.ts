@@ -181,7 +181,8 @@ describe('reliability: ruleset flushed behind the daemon (Daemon in process, che
     });
     await daemon.start();
     failing = true;
-    await daemon.ban('dovecot', ['203.0.113.30']);
+    // The ban is recorded, and the caller is told the kernel refused it.
+    await assert.rejects(daemon.ban('dovecot', ['203.0.113.30']), /1 ban\(s\) recorded, but .*injected failure/);
     // Firewall work runs behind the hot path: the failure is logged once the queued ban has run.
     await waitFor('the ERROR line', () => /ERROR.*\[dovecot\].*injected failure/.test(readFileSync(dirs.logfile, 'utf8')) || null, 5000);
     failing = false;

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { expandGlob, globBaseDir, hasMagic, segmentRegExp } from './glob.js';
+import { expandGlob, globBaseDir, globPaths, hasMagic, segmentRegExp } from './glob.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pc-glob-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -50,4 +50,23 @@ test('expands wildcards in any segment, skips directories, sorts', async () => {
   assert.deepEqual(await expandGlob(join(root, 'missing', '*.log')), []);
   // A plain path is returned even before it exists: the follower waits for it.
   assert.deepEqual(await expandGlob(join(root, 'later.log')), [join(root, 'later.log')]);
+});
+
+test("globPaths is Python's glob.glob (config dump): directories too, `[]]`, relative stays relative", () => {
+  const d = join(root, 'sync');
+  mkdirSync(join(d, 'dir.log'), { recursive: true });
+  writeFileSync(join(d, 'mail.log'), '');
+  writeFileSync(join(d, 'a]b.log'), '');
+  writeFileSync(join(d, '.hidden.log'), '');
+  assert.deepEqual(globPaths(join(d, '*.log')), [join(d, 'a]b.log'), join(d, 'dir.log'), join(d, 'mail.log')]);
+  assert.deepEqual(globPaths(join(d, 'a[]]b.log')), [join(d, 'a]b.log')]);
+  assert.deepEqual(globPaths(join(d, 'missing.log')), []);
+  assert.deepEqual(globPaths(join(d, 'mail.log')), [join(d, 'mail.log')]);
+  const cwd = process.cwd();
+  process.chdir(d);
+  try {
+    assert.deepEqual(globPaths('m*.log'), ['mail.log']);
+  } finally {
+    process.chdir(cwd);
+  }
 });

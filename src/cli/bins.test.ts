@@ -1,0 +1,37 @@
+// The entry points in package.json's `bin` must be executable as built (`npm ci` runs `prepare`, the
+// build): the image links /usr/bin/fail2ban-server to one and supervisord execs it without `node`.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const bins = Object.entries((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin);
+const tmp = mkdtempSync(join(tmpdir(), 'pc-bins-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('built entry points', () => {
+  it('are mode 0755 in dist/ and run directly, without `node` in front', () => {
+    assert.equal(bins.length, 3);
+    for (const [name, path] of bins) {
+      const file = join(root, path);
+      assert.equal(statSync(file).mode & 0o777, 0o755, `${path} (${name}) is not 0755`);
+      assert.match(readFileSync(file, 'utf8'), /^#!\/usr\/bin\/env node\n/, `${path} lacks its shebang`);
+      const run = spawnSync(file, ['--help'], { encoding: 'utf8' });
+      assert.equal(run.error, undefined, `${path}: ${run.error?.message}`);
+      assert.equal(run.status, 0, `${file} --help: ${run.stderr}`);
+    }
+  });
+
+  it('copy-assets makes freshly compiled (0644) entry points executable', () => {
+    for (const [, path] of bins) {
+      const file = join(tmp, relative('dist', path));
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, '#!/usr/bin/env node\n', { mode: 0o644 });
+    }
+    execFileSync(process.execPath, [join(root, 'scripts/copy-assets.mjs'), tmp]);
+    for (const [, path] of bins) assert.equal(statSync(join(tmp, relative('dist', path))).mode & 0o777, 0o755, path);
+  });
+});

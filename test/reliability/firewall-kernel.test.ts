@@ -1,0 +1,239 @@
+// The kernel side under faults (issue 16) and DMS's listing (issue 10), with the real daemon, real nft,
+// each daemon in its own network namespace. Every case checks that nothing acknowledged is lost, that
+// only the right addresses are in the kernel, and what the admin sees.
+//  - bans longer than nft's element timeouts accept (4 years), with and without element_timeouts;
+//  - one jail's firewall refusing: the other jails, a reload and start-up go on;
+//  - kernel elements the database lacks are adopted at start; those it records as over are lifted;
+//  - the periodic check repairs `nft flush set` / `nft delete element`, reports an `accept` before ours;
+//  - FAIL2BAN_BLOCKTYPE through action.d/nftables-common.local, started as `fail2ban-server -xf start`;
+//  - a hanging nft at start is reported as a timeout.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import { UserError } from '../../src/errors.js';
+import { commandRunner } from '../../src/firewall/runner.js';
+import { Daemon } from '../../src/server/daemon.js';
+import { cli, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor, writeConfig } from '../e2e/daemon-process.js';
+import { dovecotFailure, jailStatus, mailSetup } from '../e2e/mail-log.js';
+import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type Pair, tryConnect } from '../e2e/netns.js';
+
+const skip = netnsUnavailable(['nft']) ?? false;
+const realNft = spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).stdout.trim();
+
+function nftIn(ns: string, args: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `${realNft} ${args}`], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The elements of a jail's IPv4 set as nft lists them, or null when the set does not exist. */
+function kernelSet(ns: string, jail: string): string | null {
+  const r = nftIn(ns, `list set inet f2b-table addr-set-${jail}`);
+  return r.status === 0 ? r.stdout : null;
+}
+
+/** Every IPv4 element of a jail's set (parsed from `nft -j`). */
+function kernelElements(ns: string, jail: string): string[] {
+  const r = nftIn(ns, `-j list set inet f2b-table addr-set-${jail}`);
+  if (r.status !== 0) return [];
+  const parsed = JSON.parse(r.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+  const out: string[] = [];
+  for (const item of parsed.nftables) {
+    for (const e of item.set?.elem ?? []) {
+      if (typeof e === 'string') out.push(e);
+      else if (typeof e === 'object' && e !== null && 'prefix' in e) {
+        const p = (e as { prefix: { addr: string; len: number } }).prefix;
+        out.push(`${p.addr}/${p.len}`);
+      } else if (typeof e === 'object' && e !== null && 'elem' in e) out.push(String((e as { elem: { val: unknown } }).elem.val));
+    }
+  }
+  return out.sort();
+}
+
+/** A fake `nft` first on PATH: passes through to the real one unless the mode file says otherwise. */
+function fakeNft(dirs: DaemonDirs): { env: NodeJS.ProcessEnv; mode: (m: string) => void } {
+  const bin = join(dirs.root, 'bin');
+  mkdirSync(bin, { recursive: true });
+  const modeFile = join(dirs.root, 'nft-mode');
+  writeFileSync(modeFile, 'pass');
+  writeFileSync(
+    join(bin, 'nft'),
+    `#!/bin/sh
+input=$(cat)
+case "$(cat '${modeFile}')" in
+  hang) exec sleep 60 ;;
+  refuse-postfix) case "$* $input" in *set-postfix*) echo "Error: Could not process rule: No buffer space available (injected for postfix)" >&2; exit 1 ;; esac ;;
+esac
+printf '%s\\n' "$input" | exec '${realNft}' "$@"
+`,
+  );
+  chmodSync(join(bin, 'nft'), 0o755);
+  return { env: { PATH: `${bin}:${process.env.PATH}` }, mode: (m) => writeFileSync(modeFile, m) };
+}
+
+describe('reliability: the kernel side of bans (real nft, network namespaces)', { skip, concurrency: false }, () => {
+  let pair: Pair | null = null;
+  let daemon: RunningDaemon | null = null;
+  let inProcess: Daemon | null = null;
+  const trees: DaemonDirs[] = [];
+  let listener: Listener | null = null;
+
+  afterEach(async () => {
+    await daemon?.kill();
+    daemon = null;
+    await inProcess?.shutdown();
+    inProcess = null;
+    await listener?.close();
+    listener = null;
+    pair?.destroy();
+    pair = null;
+  });
+  after(() => {
+    for (const t of trees) removeDirs(t);
+  });
+
+  function setup(files: Record<string, string> = {}, jailExtra = '') {
+    pair = createPair('fk');
+    const s = mailSetup(files, jailExtra);
+    trees.push(s.dirs);
+    return { ...s, ns: pair.server };
+  }
+
+  it('a 4-year ban is in the kernel and survives a restart, with and without element_timeouts', { timeout: 60_000 }, async () => {
+    for (const timeouts of [false, true]) {
+      const files: Record<string, string> = timeouts ? { 'action.d/nftables-common.local': '[Init]\nelement_timeouts = true\n' } : {};
+      const { dirs, ns } = setup(files, 'bantime = 4y\n');
+      daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+      const r = cli(dirs, ['ban', 'dovecot', '203.0.113.40', '203.0.113.41']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.40', '203.0.113.41']);
+      const listing = kernelSet(ns, 'dovecot') ?? '';
+      assert.match(listing, timeouts ? /flags interval,timeout/ : /flags interval\n/);
+      assert.doesNotMatch(listing, /expires/, 'a ban beyond what nft accepts carries no kernel timeout');
+      assert.equal(await daemon.stop(), 0);
+      daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+      assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.40', '203.0.113.41'], `after restart (element_timeouts ${timeouts})`);
+      assert.doesNotMatch(daemon.log(), /value too large|ERROR/);
+      await daemon.stop();
+      daemon = null;
+      pair?.destroy();
+    }
+  });
+
+  it('one jail whose firewall commands fail: start-up, the other jail, and a reload go on; the check repairs it later', { timeout: 60_000 }, async () => {
+    const { dirs, ns, mailLog } = setup();
+    const fake = fakeNft(dirs);
+    fake.mode('refuse-postfix');
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), env: fake.env, args: ['--check-interval', '0.5'] });
+    assert.equal(daemon.child.exitCode, null, 'the daemon started');
+    appendFileSync(mailLog, dovecotFailure('203.0.113.50').repeat(3));
+    await waitFor('the dovecot ban in the kernel', () => kernelElements(ns, 'dovecot').includes('203.0.113.50') || null, 5000);
+    const ban = cli(dirs, ['ban', 'postfix', '203.0.113.51']);
+    assert.equal(ban.status === 0 || ban.status === 1, true, ban.stderr);
+    const status = await jailStatus(dirs, 'postfix');
+    assert.ok((status.problems ?? []).some((p: string) => /injected for postfix/.test(p)), JSON.stringify(status.problems));
+    assert.match(daemon.log(), /ERROR.*\[postfix\].*injected for postfix/);
+    const reload = cli(dirs, ['reload']);
+    assert.equal(reload.status, 0, reload.stderr);
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.50'], 'dovecot keeps its ban through the reload');
+    fake.mode('pass');
+    await waitFor('the postfix ban repaired by the check', () => kernelElements(ns, 'postfix').includes('203.0.113.51') || null, 10_000);
+    assert.deepEqual(kernelElements(ns, 'postfix'), ['203.0.113.51']);
+  });
+
+  it('kernel bans the database lacks are adopted at start; ones it records as over are lifted', { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup({ 'jail.d/short.local': '[postfix]\nbantime = 3\n' });
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+    assert.equal(cli(dirs, ['ban', 'dovecot', '203.0.113.60']).status, 0);
+    assert.equal(cli(dirs, ['ban', 'postfix', '203.0.113.61']).status, 0);
+    assert.deepEqual(kernelElements(ns, 'postfix'), ['203.0.113.61']);
+    await daemon.kill(); // kill -9: rules and elements stay in the kernel
+    await sleep(3500); // the postfix ban ends while the daemon is down
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.60']);
+    assert.deepEqual(kernelElements(ns, 'postfix'), [], 'the ban that ended while down is lifted, not adopted');
+    await daemon.kill();
+    // The database is lost: the kernel's element must not be.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${dirs.dbfile}${suffix}`, { force: true });
+    nftIn(ns, 'add element inet f2b-table addr-set-dovecot { 198.51.100.62 }');
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['198.51.100.62', '203.0.113.60']);
+    assert.match(daemon.log(), /WARNING.*\[dovecot\] Adopted 2 ban\(s\) found in the kernel but not in the database: /);
+    const status = await jailStatus(dirs, 'dovecot');
+    assert.deepEqual([...status.bannedIps].sort(), ['198.51.100.62', '203.0.113.60']);
+    assert.equal(cli(dirs, ['unban', '198.51.100.62']).status, 0);
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.60'], 'an adopted ban is an ordinary ban');
+  });
+
+  it('the periodic check puts back a flushed set and a deleted element, and reports an accept rule before ours', { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup();
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), args: ['--check-interval', '0.3'] });
+    assert.equal(cli(dirs, ['ban', 'dovecot', '203.0.113.70', '203.0.113.71']).status, 0);
+    assert.equal(nftIn(ns, 'flush set inet f2b-table addr-set-dovecot').status, 0);
+    await waitFor('the flushed set refilled', () => kernelElements(ns, 'dovecot').length === 2 || null, 5000);
+    assert.equal(nftIn(ns, 'delete element inet f2b-table addr-set-dovecot { 203.0.113.71 }').status, 0);
+    await waitFor('the deleted element back', () => kernelElements(ns, 'dovecot').includes('203.0.113.71') || null, 5000);
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.70', '203.0.113.71']);
+    assert.match(daemon.log(), /ERROR.*\[dovecot\] 2 ban\(s\) were missing from the kernel; put them back/);
+    assert.equal(nftIn(ns, 'insert rule inet f2b-table f2b-chain ip saddr 203.0.113.70 accept').status, 0);
+    const problem = await waitFor(
+      'the bypass rule in status',
+      async () => ((await jailStatus(dirs, "dovecot")).problems ?? []).find((p: string) => /lets banned addresses in/.test(p)),
+      5000,
+    );
+    assert.match(problem, /rule "ip saddr 203\.0\.113\.70 accept" \(handle \d+\) in f2b-table f2b-chain comes before this jail's rule/);
+    assert.match(daemon.log(), /WARNING.*\[dovecot\] rule "ip saddr 203\.0\.113\.70 accept"/);
+    assert.equal(cli(dirs, ['status', 'dovecot']).status, 0);
+  });
+
+  for (const [label, files, verdict, seen] of [
+    ['FAIL2BAN_BLOCKTYPE=reject (DMS writes nothing): the rule says reject', {}, 'reject', 'refused'],
+    ['FAIL2BAN_BLOCKTYPE=drop (DMS writes nftables-common.local): the rule says drop', { 'action.d/nftables-common.local': '[Init]\nblocktype = drop\n' }, 'drop', 'timeout'],
+  ] as const) {
+    it(`fail2ban-server -xf start: ${label}`, { timeout: 60_000 }, async () => {
+      const { dirs, ns } = setup(files);
+      writeConfig(dirs, { 'fail2ban.local': `[Definition]\nlogtarget = ${dirs.logfile}\ndbfile = ${dirs.dbfile}\n` });
+      listener = await listen(ns, [143]);
+      const shim = new URL('../../src/cli/fail2ban-server-main.js', import.meta.url).pathname;
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, shim, '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '-xf', 'start'], {
+        stdio: 'ignore',
+      });
+      try {
+        await waitFor('the socket', () => (cli(dirs, ['ping']).status === 0 ? true : null), 15_000);
+        assert.equal(cli(dirs, ['ban', 'dovecot', pair!.attackerV4]).status, 0);
+        const table = nftIn(ns, 'list table inet f2b-table').stdout;
+        assert.match(table, new RegExp(`tcp dport \\{ 110, 143, 465, 587, 993, 995, 4190 \\} ip saddr @addr-set-dovecot ${verdict}`));
+        assert.equal(await tryConnect(pair!.attacker, pair!.serverV4, 143, 800), seen);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    });
+  }
+
+  it('a hanging nft at start: one line saying it timed out (exit code 1), not "kernel lacks nftables sets"', { timeout: 30_000 }, async () => {
+    const { dirs, ns } = setup();
+    const fake = fakeNft(dirs);
+    fake.mode('hang');
+    const bin = (fake.env.PATH ?? '').split(':')[0] as string;
+    inProcess = Daemon.open({
+      configDir: dirs.config,
+      socket: dirs.socket,
+      pidfile: dirs.pidfile,
+      dbfile: dirs.dbfile,
+      logtarget: dirs.logfile,
+      firewallRunner: (argv, stdin) => commandRunner(inNamespace(ns), 500)([argv[0] === 'nft' ? join(bin, 'nft') : (argv[0] as string), ...argv.slice(1)], stdin),
+    });
+    const started = Date.now();
+    await assert.rejects(inProcess.start(), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.exitCode, 1);
+      assert.match(err.message, /^cannot check the firewall: .*nft did not finish within 0\.5 s and was killed; /);
+      assert.doesNotMatch(err.message, /lacks/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 10_000);
+    inProcess = null;
+  });
+});
