@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JailConfig } from '../config/model.js';
-import { MemoryBanHistory } from './bans.js';
+import { banEnd, MemoryBanHistory } from './bans.js';
 import { Jail } from './jail.js';
 
 function config(over: Partial<JailConfig> = {}): JailConfig {
@@ -86,7 +86,13 @@ describe('Jail', () => {
     assert.deepEqual(j.ban('::ffff:127.0.0.2', 10), { ok: false, reason: 'loopback' });
     assert.deepEqual(j.ban('nonsense', 10), { ok: false, reason: 'invalid' });
     assert.equal(j.ban('192.0.2.9', 10).ok, true);
-    assert.deepEqual(j.ban('192.0.2.9', 11), { ok: false, reason: 'already-banned' });
+    // Banned again later: not a new ban, but it now ends bantime after the second ban (Fail2Ban prolongs).
+    const again = j.ban('192.0.2.9', 11);
+    assert.equal(again.ok, false);
+    assert.ok(!again.ok && again.reason === 'already-banned' && again.prolonged !== null);
+    assert.equal(banEnd(again.prolonged), 11 + j.config.bantime);
+    assert.equal(banEnd(j.bans.get('192.0.2.9')!), 11 + j.config.bantime);
+    assert.deepEqual(j.ban('192.0.2.9', 11), { ok: false, reason: 'already-banned', prolonged: null });
   });
 
   it('normalises addresses so one host is one ban', () => {

@@ -54,7 +54,11 @@ export interface JailStatus {
 }
 
 /** Why manual ban() refused; loopback is the only address a user cannot ban. */
-export type ManualBanResult = { ok: true; ticket: BanTicket } | { ok: false; reason: 'invalid' | 'loopback' | 'already-banned' };
+export type ManualBanResult =
+  | { ok: true; ticket: BanTicket }
+  | { ok: false; reason: 'invalid' | 'loopback' }
+  /** `prolonged`: the running ban, made to end at now + bantime when that is later (Fail2Ban's addBanTicket). */
+  | { ok: false; reason: 'already-banned'; prolonged: BanTicket | null };
 
 export class Jail {
   readonly name: string;
@@ -165,7 +169,12 @@ export class Jail {
     const target = this.#target(ipText);
     if (target === null) return { ok: false, reason: 'invalid' };
     if (target.ignored === 'loopback') return { ok: false, reason: 'loopback' };
-    if (this.bans.has(target.text)) return { ok: false, reason: 'already-banned' };
+    const current = this.bans.get(target.text);
+    if (current !== undefined) {
+      const again: BanTicket = { ...current, time: now, bantime: this.config.bantime, failures: 0, matches: [] };
+      const commit = this.commitBan(again, now);
+      return { ok: false, reason: 'already-banned', prolonged: commit?.kind === 'prolong' ? commit.ticket : null };
+    }
     this.failures.delete(target.text);
     const ticket = this.#ticket(target.text, now, 0, []);
     this.bans.add(ticket);

@@ -56,7 +56,8 @@ export function banListText(bans: readonly BanTime[], withTime: boolean): string
   if (!withTime) return sorted.map((b) => b.ip);
   return sorted.map((b) => {
     const until = b.bantime < 0 ? lastTime : timeText(b.time + b.bantime);
-    return `${b.ip} \t${timeText(b.time)} + ${b.bantime} = ${until}`;
+    // `%d`, as Fail2Ban formats it: a prolonged ban's bantime has a fraction of a second.
+    return `${b.ip} \t${timeText(b.time)} + ${Math.trunc(b.bantime)} = ${until}`;
   });
 }
 

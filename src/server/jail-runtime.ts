@@ -379,6 +379,7 @@ export class JailRuntime {
   async ban(ips: readonly string[]): Promise<number> {
     const now = this.deps.now();
     const banned: BanTicket[] = [];
+    const prolonged: BanTicket[] = [];
     const refused: string[] = [];
     for (const ip of ips) {
       const why = this.refusal(ip);
@@ -390,7 +391,8 @@ export class JailRuntime {
       const result = this.jail.ban(ip, now);
       if (result.ok) banned.push(result.ticket);
       else if (result.reason === 'already-banned') {
-        this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
+        if (result.prolonged !== null) prolonged.push(result.prolonged);
+        else this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ip} already banned`);
       } else {
         refused.push(`${ip}: ${result.reason}`);
         this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${ip}: ${result.reason}`);
@@ -398,7 +400,10 @@ export class JailRuntime {
     }
     const errors = await this.confirmed(
       this.apply(
-        banned.map((ticket) => ({ kind: 'ban', ticket })),
+        [
+          ...banned.map((ticket) => ({ kind: 'ban' as const, ticket })),
+          ...prolonged.map((ticket) => ({ kind: 'prolong' as const, ticket })),
+        ],
         now,
         { urgent: true },
       ),

@@ -162,11 +162,10 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
       }
       sameAnswer(['unban', '--all']);
     }
-    // Before any re-ban: Fail2Ban prolongs a ban that is banned again, which moves it in this list, and
-    // portcullis does not (see README, Differences from Fail2Ban).
-    sameAnswer(['get', 'custom', 'banip']);
     const script: string[][] = [
+      // Banned again: not new (0), but prolonged, which moves it to the end of `get banip`'s order.
       ['set', 'custom', 'banip', '192.0.2.10'],
+      ['get', 'custom', 'banip'],
       ['set', 'dovecot', 'banip', '203.0.113.9'],
       ['status', 'custom'],
       ['status', 'dovecot'],
@@ -203,12 +202,13 @@ describe('fail2ban-client output: portcullis vs Debian fail2ban-server on the sa
     ];
     const reference = script.map(sameAnswer);
     assert.equal(reference[0], '0\n');
-    assert.match(reference[2] as string, /`- Banned IP list:\t192\.0\.2\.10 192\.0\.2\.11 2001:db8::5\n/);
-    assert.equal(reference[12], 'These IP addresses/networks are ignored:\n|- 127.0.0.0/8\n|- 10.0.0.0/8\n`- ::1\n');
-    assert.match(reference[14] as string, /'custom': \['192\.0\.2\.10', '2001:db8::5'\]/);
-    assert.equal(reference[16], 'OK\n');
-    assert.equal(reference[17], reference[14], 'banned is the same after reload');
-    assert.equal(reference[21], '3\n');
+    assert.equal(reference[1], '192.0.2.11 2001:db8::5 192.0.2.10\n');
+    assert.match(reference[3] as string, /`- Banned IP list:\t192\.0\.2\.10 192\.0\.2\.11 2001:db8::5\n/);
+    assert.equal(reference[13], 'These IP addresses/networks are ignored:\n|- 127.0.0.0/8\n|- 10.0.0.0/8\n`- ::1\n');
+    assert.match(reference[15] as string, /'custom': \['192\.0\.2\.10', '2001:db8::5'\]/);
+    assert.equal(reference[17], 'OK\n');
+    assert.equal(reference[18], reference[15], 'banned is the same after reload');
+    assert.equal(reference[22], '3\n');
     assert.equal(reference.at(-1), 'logs: rolled over\n');
     assert.match(reference.at(-3) as string, /'dovecot': \['203\.0\.113\.9'\].*'postfix': \['203\.0\.113\.10'\]|'postfix': \['203\.0\.113\.10'\].*'dovecot': \['203\.0\.113\.9'\]/);
   });
