@@ -17,5 +17,6 @@ export type DaemonStore = BanHistory &
     | 'flush'
     | 'close'
     | 'degraded'
+    | 'pendingWrites'
     | 'recreateIfDeleted'
   >;
