@@ -41,7 +41,7 @@ export function openStore(path: string, options: StoreOptions = {}, now = Date.n
         fail(`database ${path} is corrupt (${kind.corrupt}) and cannot be moved aside (${(err as Error).message}); running on an in-memory database until it is fixed: bans are not kept over a restart`);
         return { store: SqliteStore.open(':memory:', options), log, problems };
       }
-      fail(`database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: its bans are not restored (those the kernel holds stay enforced)`);
+      fail(`database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: the bans recorded in it cannot be restored from it`);
     } else if (kind.fail2ban) {
       try {
         const r = migrateFail2BanDb(path, now);
