@@ -352,7 +352,10 @@ export class Daemon implements ControlHandler {
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }
-      this.store?.flush();
+      if (this.store?.flush() === false && this.store.pendingWrites > 0) {
+        // Never silent: these writes, acknowledged bans among them, go with the process.
+        this.log.log('database', 'ERROR', `${this.store.pendingWrites} database write(s) still pending at exit: ${this.store.degraded}`);
+      }
       this.store?.close();
       await this.lock?.release();
       // A server that refused to start (another one runs) must not remove that one's pid file.
