@@ -43,8 +43,11 @@ export type ControlRequest =
   /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
   | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
   | { cmd: 'banned' }
-  /** `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state. */
-  | { cmd: 'reload'; jail?: string; restart?: boolean }
+  /**
+   * `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state.
+   * `unban` lifts every ban of the reloaded jails first (`reload --unban`).
+   */
+  | { cmd: 'reload'; jail?: string; restart?: boolean; unban?: boolean }
   | { cmd: 'stop' }
   | { cmd: 'get'; jail: string; key: JailKey }
   | { cmd: 'get-loglevel' }
@@ -53,6 +56,11 @@ export type ControlRequest =
   | { cmd: 'logtarget' };
 
 export type ControlCommand = ControlRequest['cmd'];
+
+export interface ReloadOptions {
+  restart?: boolean;
+  unban?: boolean;
+}
 
 /** What each command answers with when it succeeds. */
 export interface ControlResults {
@@ -130,7 +138,7 @@ export interface ControlHandler {
    * Re-reads the configuration (one jail, or everything). The jail name is not checked beforehand (it may
    * be new in the config): throw ControlError('unknown-jail') when the configuration has no such jail.
    */
-  reload(jail: string | undefined, options?: { restart?: boolean }): Awaitable<void>;
+  reload(jail: string | undefined, options?: ReloadOptions): Awaitable<void>;
   /** Called after the reply to `stop` has been written; the daemon then shuts down. */
   stop(): Awaitable<void>;
   get(jail: string, key: JailKey): Awaitable<number | string[]>;
@@ -196,8 +204,12 @@ export function parseRequest(msg: unknown): ControlRequest {
     }
     case 'reload': {
       const jail = stringField(msg, 'jail', true);
-      const restart = msg.restart === true;
-      return { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) };
+      return {
+        cmd: 'reload',
+        ...(jail === undefined ? {} : { jail }),
+        ...(msg.restart === true ? { restart: true } : {}),
+        ...(msg.unban === true ? { unban: true } : {}),
+      };
     }
     case 'get': {
       const jail = stringField(msg, 'jail', false) as string;

@@ -282,7 +282,7 @@ async function dispatch(handler: ControlHandler, req: ControlRequest): Promise<u
       return handler.banned();
     case 'reload':
       // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
-      await handler.reload(req.jail, { restart: req.restart === true });
+      await handler.reload(req.jail, { restart: req.restart === true, unban: req.unban === true });
       return null;
     case 'stop':
       return null;

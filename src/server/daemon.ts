@@ -23,6 +23,7 @@ import {
   type JailCount,
   type JailKey,
   type JailStatus,
+  type ReloadOptions,
 } from './control-protocol.js';
 import { type ControlServer, clearPath, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
@@ -374,10 +375,10 @@ export class Daemon implements ControlHandler {
    * with `restart`) are rebuilt with their bans carried over, and unchanged ones keep running untouched:
    * their failure counts and read positions survive. One reload at a time; bans and unbans wait for it.
    */
-  reload(only: string | undefined, options: { restart?: boolean } = {}): Promise<void> {
+  reload(only: string | undefined, options: ReloadOptions = {}): Promise<void> {
     if (this.stopping !== null) return Promise.reject(new ControlError('failed', 'the server is shutting down'));
     if (this.reloading !== null) return Promise.reject(new ControlError('failed', 'Reload already in progress'));
-    const run = this.reloadNow(only, options.restart === true).finally(() => {
+    const run = this.reloadNow(only, options).finally(() => {
       this.reloading = null;
     });
     this.reloading = run;
@@ -405,7 +406,8 @@ export class Daemon implements ControlHandler {
     }
   }
 
-  private async reloadNow(only: string | undefined, restart: boolean): Promise<void> {
+  private async reloadNow(only: string | undefined, options: ReloadOptions): Promise<void> {
+    const restart = options.restart === true;
     let next: Config;
     let wanted: Map<string, JailConfig>;
     let names: string[];
@@ -433,6 +435,15 @@ export class Daemon implements ControlHandler {
       throw new ControlError(config ? 'config' : 'failed', `reload failed, the running configuration is kept: ${message}`);
     }
     this.log.log('server', 'INFO', only === undefined ? 'Reload all jails' : `Reload jail '${only}'`);
+    if (options.unban === true) {
+      // `reload --unban`: the reloaded jails start from no bans (the database forgets them too).
+      for (const name of names) {
+        await this.runtimes
+          .get(name)
+          ?.unban('all')
+          .catch((err: Error) => this.log.log('server', 'ERROR', `reload --unban: ${err.message}`));
+      }
+    }
     const restored = this.restorable();
     for (const name of names) {
       const old = this.runtimes.get(name);
