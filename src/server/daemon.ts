@@ -387,6 +387,11 @@ export class Daemon implements ControlHandler {
 
   /** SIGHUP: the same reload as the control command, refused the same way while one runs. */
   hangup(): void {
+    if (this.control === null) {
+      // Still starting: the jails being started already read the configuration just now.
+      this.log.log('server', 'WARNING', 'SIGHUP received during start-up: ignored');
+      return;
+    }
     this.log.log('server', 'INFO', 'SIGHUP received: reloading the configuration');
     this.reload(undefined).catch((err: Error) => this.log.log('server', 'ERROR', `reload on SIGHUP: ${err.message}`));
   }
