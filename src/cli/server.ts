@@ -92,7 +92,8 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     return config;
   };
   const daemon = Daemon.open(options);
-  process.stdout.write(`${summary.join('\n')}\n`);
+  // On stderr: stdout stays Fail2Ban's own (`Server ready` alone, which supervisord logs and scripts read).
+  process.stderr.write(`${summary.join('\n')}\n`);
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
