@@ -120,10 +120,11 @@ export async function reload(
   client: ControlClient,
   io: CliIo,
   jail: string | undefined,
-  opts: CommandOptions & { restart?: boolean },
+  opts: CommandOptions & { restart?: boolean; unban?: boolean },
 ) {
   const restart = opts.restart === true;
-  await ask(client, { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
+  const unban = opts.unban === true;
+  await ask(client, { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}), ...(unban ? { unban } : {}) });
   const what = jail === undefined ? 'reloaded' : `reloaded jail ${jail}`;
   show(io, opts, { reloaded: jail ?? 'all', ...(restart ? { restarted: true } : {}) }, restart ? `${what} (jails restarted)` : what);
 }

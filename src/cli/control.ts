@@ -5,7 +5,7 @@ import { type ConnectOptions, connect, processIo } from './cli-io.js';
 import * as commands from './control-commands.js';
 import { runFail2banClient } from './fail2ban-client.js';
 
-type Options = ConnectOptions & commands.CommandOptions & { all?: boolean; restart?: boolean };
+type Options = ConnectOptions & commands.CommandOptions & { all?: boolean; restart?: boolean; unban?: boolean };
 
 function withConnection(cmd: Command): Command {
   return cmd
@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .action(async (opts: Options) => commands.banned(connect(opts), processIo, opts));
   withConnection(program.command('reload').argument('[jail]').description('re-read the configuration'))
     .option('--restart', 'rebuild the jails (forgets failure counts) instead of reconfiguring them in place')
+    .option('--unban', 'lift every ban of the reloaded jails first')
     .action(async (jail: string | undefined, opts: Options) =>
       commands.reload(connect(opts), processIo, jail, opts),
     );

@@ -375,8 +375,9 @@ class Session {
   }
 
   private async reload(rest: string[]): Promise<number> {
-    // Options Fail2Ban accepts here; --restart rebuilds the jails instead of reconfiguring them in place.
+    // --restart rebuilds the jails instead of reconfiguring them in place; --unban lifts their bans first.
     const restart = rest.includes('--restart');
+    const unban = rest.includes('--unban');
     const args = rest.filter((a) => a !== '--restart' && a !== '--unban' && a !== '--if-exists');
     if (args.length > 1) {
       this.error(`Unexpected argument(s) for reload: ${pyRepr(args)}`);
@@ -391,7 +392,12 @@ class Session {
       return failed;
     }
     try {
-      await this.client.request({ cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) });
+      await this.client.request({
+        cmd: 'reload',
+        ...(jail === undefined ? {} : { jail }),
+        ...(restart ? { restart } : {}),
+        ...(unban ? { unban } : {}),
+      });
       this.out('OK');
       return 0;
     } catch (err) {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { builtinDefaultsDir } from '../config/defaults-dir.js';
 import { runRegex } from './regex.js';
 
 const failing = (ip: string) =>
@@ -41,4 +44,45 @@ test('a single line given as text; unknown filters and directories are clear err
   assert.equal(r.matches[0]?.ip, '5.6.7.8');
   assert.throws(() => runRegex('x', 'no-such-filter', {}), /unknown filter/);
   assert.throws(() => runRegex('x', 'sshd', { config: '/nonexistent' }), /does not exist/);
+});
+
+test('--jail tests what the configured jail runs: its filter with the mode the jail gives it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-regex-jail-'));
+  try {
+    cpSync(builtinDefaultsDir(), dir, { recursive: true });
+    writeFileSync(join(dir, 'jail.local'), '[dovecot]\nmode = aggressive\n');
+    // The built-in postfix jail runs mode "extra"; the filter alone defaults to "more".
+    const sasl = failing('1.2.3.4');
+    assert.equal(runRegex(sasl, 'postfix', { config: dir }).matches.length, 0);
+    assert.equal(runRegex(sasl, undefined, { config: dir, jail: 'postfix' }).matches[0]?.ip, '1.2.3.4');
+    const trusted =
+      'Nov 24 10:00:00 mail dovecot: imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=1.2.3.4, lip=172.17.0.2, TLS';
+    assert.equal(runRegex(trusted, 'dovecot', { config: dir }).matches.length, 0);
+    assert.equal(runRegex(trusted, undefined, { config: dir, jail: 'dovecot' }).matches[0]?.ip, '1.2.3.4');
+    assert.throws(
+      () => runRegex(trusted, undefined, { config: dir, jail: 'sshd' }),
+      (e: unknown) => e instanceof Error && e.message === `regex: no enabled jail named 'sshd' in ${dir} (enabled: dovecot, postfix, custom)`,
+    );
+    assert.throws(() => runRegex(trusted, 'dovecot', { config: dir, jail: 'dovecot' }), /give a FILTER or --jail dovecot, not both/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a path-like LOG that is not a file is matched as a line, and stderr says so in one line', () => {
+  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'pc-regex-cli-'));
+  try {
+    for (const [log, why] of [
+      [join(dir, 'mial.log'), 'no such file'],
+      [dir, 'is not a file'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [main, 'regex', '-c', builtinDefaultsDir(), '--json', log, 'dovecot'], { encoding: 'utf8' });
+      assert.equal(r.status, 0);
+      assert.equal(r.stderr, `portcullis: regex: ${log}: ${why}; matching it as one log line\n`);
+      assert.equal(JSON.parse(r.stdout).lines, 1);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,8 @@
 // makes multi-gigabyte logs fast.
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { defaultConfigDir } from '../config/load.js';
+import { defaultConfigDir, loadConfig } from '../config/load.js';
+import type { FilterDefinition } from '../config/model.js';
 import { loadFilterDefinition } from '../config/filter-def.js';
 import { ExitCode, UserError } from '../errors.js';
 import { Filter, FilterError, filterConfigError } from '../filter/filter.js';
@@ -13,6 +14,8 @@ import { resolveLogZone } from '../filter/timezone.js';
 
 interface RegexOptions {
   config?: string;
+  /** Test what this configured jail runs: its filter, mode, datepattern, ignoreregex, usedns, zone. */
+  jail?: string;
   json?: boolean;
   printAllMissed?: boolean;
   printAllMatched?: boolean;
@@ -172,15 +175,31 @@ function scanLines(chunk: Buffer, end: number, lineNo: number, run: Runner, gate
   return lineNo;
 }
 
-/** Runs FILTER over LOG (a file path, or the text itself when no such file exists). */
-export function runRegex(log: string, filterSpec: string, opts: RegexOptions): RegexReport {
+/** The filter to run: FILTER as fail2ban-regex reads it, or exactly what `--jail NAME` runs in the daemon. */
+function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): { def: FilterDefinition; zone?: string; useDns: string } {
   const dir = opts.config ?? defaultConfigDir();
   if (opts.config !== undefined && !existsSync(opts.config))
     throw new UserError(`configuration directory ${opts.config} does not exist`, ExitCode.config);
-  const def = loadFilterDefinition(filterSpec, { dir });
+  if (opts.jail === undefined) {
+    if (filterSpec === undefined) throw new UserError('regex: give a FILTER or --jail NAME');
+    return { def: loadFilterDefinition(filterSpec, { dir }), zone: opts.timezone, useDns: opts.usedns ?? 'raw' };
+  }
+  if (filterSpec !== undefined) throw new UserError(`regex: give a FILTER or --jail ${opts.jail}, not both`);
+  const jails = loadConfig({ dir }).jails;
+  const jail = jails.find((j) => j.name === opts.jail);
+  const tree = dir ?? 'the built-in defaults';
+  if (jail === undefined)
+    throw new UserError(`regex: no enabled jail named '${opts.jail}' in ${tree} (enabled: ${jails.map((j) => j.name).join(', ') || 'none'})`);
+  if (jail.filter === null) throw new UserError(`regex: jail '${jail.name}' has no filter to test`);
+  return { def: jail.filter, zone: opts.timezone ?? jail.options.logtimezone, useDns: opts.usedns ?? jail.usedns };
+}
+
+/** Runs FILTER (or the filter of `opts.jail`) over LOG (a file path, or the text itself when no such file exists). */
+export function runRegex(log: string, filterSpec: string | undefined, opts: RegexOptions): RegexReport {
+  const { def, zone, useDns } = chooseFilter(filterSpec, opts);
   let filter: Filter;
   try {
-    filter = new Filter(def, { checkAll: true, zone: resolveLogZone(opts.timezone), useDns: opts.usedns ?? 'raw' });
+    filter = new Filter(def, { checkAll: true, zone: resolveLogZone(zone), useDns });
   } catch (err) {
     if (err instanceof FilterError) throw filterConfigError(def, err);
     throw err;
@@ -254,20 +273,26 @@ export function register(program: Command): void {
     .command('regex')
     .description('test a filter against a log file or one log line (like fail2ban-regex)')
     .argument('<log>', 'a log file, or one line of log text')
-    .argument('<filter>', 'a filter name (sshd), with arguments (postfix[mode=extra]), or a path to a filter file')
+    .argument('[filter]', 'a filter name (sshd), with arguments (postfix[mode=extra]), or a path to a filter file')
+    .option('--jail <name>', "test what the configured jail runs: its filter, mode, datepattern, ignoreregex")
     .option('-c, --config <dir>', 'Fail2Ban configuration directory (default: /etc/fail2ban if present, else built-in)')
     .option('--json', 'print {"lines", "matches", "ignored"} as one JSON object')
     .option('--print-all-missed', 'print every line that no failregex matched (reads every line)')
     .option('--print-all-matched', 'print every matched line')
     .option('--timezone <zone>', 'zone of log times written without one (default: TZ, else the host zone)')
     .option('--usedns <mode>', 'yes | warn | no | raw: whether <HOST> may match host names', 'raw')
-    .action((log: string, filterSpec: string, opts: RegexOptions) => {
+    .action((log: string, filterSpec: string | undefined, opts: RegexOptions) => {
+      // fail2ban-regex takes it as a line too, silently; a path-like argument was most likely meant as a file.
+      if (!/\s/.test(log) && !(existsSync(log) && statSync(log).isFile())) {
+        const why = existsSync(log) ? 'is not a file' : 'no such file';
+        process.stderr.write(`portcullis: regex: ${log}: ${why}; matching it as one log line\n`);
+      }
       const started = process.hrtime.bigint();
       const report = runRegex(log, filterSpec, opts);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (opts.json) {
         const body = { lines: report.lines, matches: report.matches, ignored: report.ignored };
         process.stdout.write(`${JSON.stringify(body)}\n`);
-      } else process.stdout.write(human(report, filterSpec, log, seconds, opts));
+      } else process.stdout.write(human(report, filterSpec ?? `jail ${opts.jail}`, log, seconds, opts));
     });
 }

@@ -1,6 +1,7 @@
 // `portcullis server`: the daemon in the foreground, as `fail2ban-server -xf start` runs under
 // docker-mailserver's supervisor. SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the configuration.
 import type { Command } from 'commander';
+import { builtinDefaultsDir } from '../config/defaults-dir.js';
 import { defaultConfigDir } from '../config/load.js';
 import type { Config } from '../config/model.js';
 import { copyConfigVolume, defaultDmsPaths, type DmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
@@ -8,6 +9,7 @@ import { readDmsEnvironment } from '../dms/environment.js';
 import { UserError } from '../errors.js';
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
 import { Daemon, type DaemonOptions } from '../server/daemon.js';
+import { startSummary } from './start-summary.js';
 
 export interface ServerFlags {
   config?: string;
@@ -81,7 +83,17 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     options.dbfile ??= stateVolumeDbFile(paths) ?? undefined;
     options.adjustConfig = (config) => withBlocktype(config, env.blocktype);
   }
+  // Say what will run before running it (see start-summary.ts).
+  let summary: string[] = [];
+  const adjust = options.adjustConfig;
+  options.adjustConfig = (loaded) => {
+    const config = adjust ? adjust(loaded) : loaded;
+    summary = startSummary({ ...config, server: { ...config.server, logtarget: flags.logtarget ?? config.server.logtarget } }, builtinDefaultsDir());
+    return config;
+  };
   const daemon = Daemon.open(options);
+  // On stderr: stdout stays Fail2Ban's own (`Server ready` alone, which supervisord logs and scripts read).
+  process.stderr.write(`${summary.join('\n')}\n`);
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -82,7 +82,7 @@ async function run(handler: ControlHandler, req: ControlRequest): Promise<unknow
       return handler.banned();
     case 'reload':
       // Not checked against jailNames(): reloading may bring in a jail that was just added to the config.
-      await handler.reload(req.jail, { restart: req.restart === true });
+      await handler.reload(req.jail, { restart: req.restart === true, unban: req.unban === true });
       return null;
     case 'stop':
       return null;

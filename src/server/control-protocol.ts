@@ -67,8 +67,11 @@ export type ControlRequest =
   /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
   | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
   | { cmd: 'banned' }
-  /** `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state. */
-  | { cmd: 'reload'; jail?: string; restart?: boolean }
+  /**
+   * `restart` rebuilds the jails (`reload --restart`); without it unchanged jails keep their state.
+   * `unban` lifts every ban of the reloaded jails first (`reload --unban`).
+   */
+  | { cmd: 'reload'; jail?: string; restart?: boolean; unban?: boolean }
   | { cmd: 'stop' }
   | { cmd: 'get'; jail: string; key: JailKey }
   /** Current bans ordered by end of ban, as Fail2Ban's `get JAIL banip`; with their times on request. */
@@ -82,6 +85,11 @@ export type ControlRequest =
   | { cmd: 'stats' };
 
 export type ControlCommand = ControlRequest['cmd'];
+
+export interface ReloadOptions {
+  restart?: boolean;
+  unban?: boolean;
+}
 
 /** What each command answers with when it succeeds. */
 export interface ControlResults {
@@ -162,7 +170,7 @@ export interface ControlHandler {
    * Re-reads the configuration (one jail, or everything). The jail name is not checked beforehand (it may
    * be new in the config): throw ControlError('unknown-jail') when the configuration has no such jail.
    */
-  reload(jail: string | undefined, options?: { restart?: boolean }): Awaitable<void>;
+  reload(jail: string | undefined, options?: ReloadOptions): Awaitable<void>;
   /** Called after the reply to `stop` has been written; the daemon then shuts down. */
   stop(): Awaitable<void>;
   get(jail: string, key: JailKey): Awaitable<number | string[]>;
@@ -235,8 +243,12 @@ export function parseRequest(msg: unknown): ControlRequest {
     }
     case 'reload': {
       const jail = stringField(msg, 'jail', true);
-      const restart = msg.restart === true;
-      return { cmd: 'reload', ...(jail === undefined ? {} : { jail }), ...(restart ? { restart } : {}) };
+      return {
+        cmd: 'reload',
+        ...(jail === undefined ? {} : { jail }),
+        ...(msg.restart === true ? { restart: true } : {}),
+        ...(msg.unban === true ? { unban: true } : {}),
+      };
     }
     case 'get': {
       const jail = stringField(msg, 'jail', false) as string;

@@ -37,12 +37,16 @@ test('lines below the level are dropped, and the level can change at run time', 
 test('a log file moved away by logrotate is reopened at its path', () => {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-log-'));
   const path = join(dir, 'fail2ban.log');
-  const log = new DaemonLog(path, 'INFO', 1, () => at);
+  let now = at;
+  const log = new DaemonLog(path, 'INFO', 1, () => now);
   log.log('server', 'INFO', 'before');
   renameSync(path, `${path}.1`);
+  // The path is looked at once a second, not per line (a flood logs a line per failure).
+  log.log('server', 'INFO', 'within the second');
+  now += 1000;
   log.log('server', 'INFO', 'after');
   log.close();
-  assert.match(readFileSync(`${path}.1`, 'utf8'), /before\n$/);
+  assert.match(readFileSync(`${path}.1`, 'utf8'), /before\n.*within the second\n$/);
   assert.match(readFileSync(path, 'utf8'), /after\n$/);
 });
 

@@ -58,13 +58,21 @@ class StreamSink implements Sink {
 
 /**
  * Appends to a file and reopens it when logrotate moved it away, so no `flushlogs` call is needed.
- * The check costs one stat per line; the daemon log is low volume.
+ * The check is a stat at most once a second: under a flood the log gets a line per failure, and a stat
+ * per line cost more than the matching. Lines written in the second after a rotation go to the old file.
  */
+const ROTATION_CHECK_MS = 1000;
+
 class FileSink implements Sink {
   private fd: number;
   private ino: number;
-  constructor(private readonly path: string) {
+  private checkedAt: number;
+  constructor(
+    private readonly path: string,
+    private readonly nowMs: () => number,
+  ) {
     [this.fd, this.ino] = this.open();
+    this.checkedAt = nowMs();
   }
   private open(): [number, number] {
     try {
@@ -79,15 +87,19 @@ class FileSink implements Sink {
     }
   }
   write(line: string): void {
-    let current: number | null = null;
-    try {
-      current = statSync(this.path).ino;
-    } catch {
-      current = null;
-    }
-    if (current !== this.ino) {
-      closeSync(this.fd);
-      [this.fd, this.ino] = this.open();
+    const now = this.nowMs();
+    if (now - this.checkedAt >= ROTATION_CHECK_MS) {
+      this.checkedAt = now;
+      let current: number | null = null;
+      try {
+        current = statSync(this.path).ino;
+      } catch {
+        current = null;
+      }
+      if (current !== this.ino) {
+        closeSync(this.fd);
+        [this.fd, this.ino] = this.open();
+      }
     }
     writeSync(this.fd, `${line}\n`);
   }
@@ -119,7 +131,7 @@ class SyslogSink implements Sink {
   }
 }
 
-function openSink(target: string): Sink {
+function openSink(target: string, nowMs: () => number): Sink {
   switch (target.toUpperCase()) {
     case 'STDOUT':
     case 'SYSOUT':
@@ -130,7 +142,7 @@ function openSink(target: string): Sink {
     case 'SYSTEMD-JOURNAL':
       return new SyslogSink();
     default:
-      return new FileSink(target);
+      return new FileSink(target, nowMs);
   }
 }
 
@@ -146,7 +158,7 @@ export class DaemonLog {
     private readonly pid: number = process.pid,
     private readonly nowMs: () => number = Date.now,
   ) {
-    this.sink = openSink(target);
+    this.sink = openSink(target, this.nowMs);
     this.threshold = logLevels[level];
     this.withTime = !isSyslog(target);
   }
@@ -166,7 +178,7 @@ export class DaemonLog {
 
   setTarget(target: string): void {
     if (target === this.target) return;
-    const next = openSink(target);
+    const next = openSink(target, this.nowMs);
     this.sink.close();
     this.sink = next;
     this.target = target;

@@ -19,5 +19,6 @@ export type DaemonStore = BanHistory &
     | 'flush'
     | 'close'
     | 'degraded'
+    | 'pendingWrites'
     | 'recreateIfDeleted'
   >;

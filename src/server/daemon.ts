@@ -26,6 +26,7 @@ import {
   type JailKey,
   type JailStatus,
   type ServerKey,
+  type ReloadOptions,
 } from './control-protocol.js';
 import { type ControlServer, clearPath, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
@@ -352,7 +353,10 @@ export class Daemon implements ControlHandler {
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }
-      this.store?.flush();
+      if (this.store?.flush() === false && this.store.pendingWrites > 0) {
+        // Never silent: these writes, acknowledged bans among them, go with the process.
+        this.log.log('database', 'ERROR', `${this.store.pendingWrites} database write(s) still pending at exit: ${this.store.degraded}`);
+      }
       this.store?.close();
       await this.lock?.release();
       // A server that refused to start (another one runs) must not remove that one's pid file.
@@ -424,10 +428,10 @@ export class Daemon implements ControlHandler {
    * with `restart`) are rebuilt with their bans carried over, and unchanged ones keep running untouched:
    * their failure counts and read positions survive. One reload at a time; bans and unbans wait for it.
    */
-  reload(only: string | undefined, options: { restart?: boolean } = {}): Promise<void> {
+  reload(only: string | undefined, options: ReloadOptions = {}): Promise<void> {
     if (this.stopping !== null) return Promise.reject(new ControlError('failed', 'the server is shutting down'));
     if (this.reloading !== null) return Promise.reject(new ControlError('failed', 'Reload already in progress'));
-    const run = this.reloadNow(only, options.restart === true).finally(() => {
+    const run = this.reloadNow(only, options).finally(() => {
       this.reloading = null;
     });
     this.reloading = run;
@@ -436,6 +440,11 @@ export class Daemon implements ControlHandler {
 
   /** SIGHUP: the same reload as the control command, refused the same way while one runs. */
   hangup(): void {
+    if (this.control === null) {
+      // Still starting: the jails being started already read the configuration just now.
+      this.log.log('server', 'WARNING', 'SIGHUP received during start-up: ignored');
+      return;
+    }
     this.log.log('server', 'INFO', 'SIGHUP received: reloading the configuration');
     this.reload(undefined).catch((err: Error) => this.log.log('server', 'ERROR', `reload on SIGHUP: ${err.message}`));
   }
@@ -455,7 +464,8 @@ export class Daemon implements ControlHandler {
     }
   }
 
-  private async reloadNow(only: string | undefined, restart: boolean): Promise<void> {
+  private async reloadNow(only: string | undefined, options: ReloadOptions): Promise<void> {
+    const restart = options.restart === true;
     let next: Config;
     let wanted: Map<string, JailConfig>;
     let names: string[];
@@ -483,6 +493,15 @@ export class Daemon implements ControlHandler {
       throw new ControlError(config ? 'config' : 'failed', `reload failed, the running configuration is kept: ${message}`);
     }
     this.log.log('server', 'INFO', only === undefined ? 'Reload all jails' : `Reload jail '${only}'`);
+    if (options.unban === true) {
+      // `reload --unban`: the reloaded jails start from no bans (the database forgets them too).
+      for (const name of names) {
+        await this.runtimes
+          .get(name)
+          ?.unban('all')
+          .catch((err: Error) => this.log.log('server', 'ERROR', `reload --unban: ${err.message}`));
+      }
+    }
     const restored = this.restorable();
     for (const name of names) {
       const old = this.runtimes.get(name);

@@ -412,6 +412,18 @@ export class JailRuntime {
     if (errors.length > 0) {
       throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
     }
+    // Acknowledged means durable: a ban the database cannot take yet is said to be only in memory.
+    const store = this.deps.store;
+    if (count > 0 && store !== null) {
+      store.flush();
+      if (store.degraded !== null) {
+        throw new ControlError(
+          'failed',
+          `${this.name}: ${count} ban(s) in the firewall, but not saved: ${store.degraded}; kept in memory and written once the database takes them`,
+          { count },
+        );
+      }
+    }
     if (refused.length > 0) {
       throw new ControlError('refused', `${this.name}: ${count} of ${ips.length} newly banned; not banned: ${refused.join('; ')}`, { count });
     }

@@ -181,7 +181,14 @@ class Transmitter {
         await dispatch(this.handler, { cmd: 'status', jail: target });
         return 0;
       }
-      return dispatch(this.handler, { cmd: 'ban', jail: target, ips: values.map(canonicalAddress) });
+      try {
+        return await dispatch(this.handler, { cmd: 'ban', jail: target, ips: values.map(canonicalAddress) });
+      } catch (err) {
+        // Addresses portcullis never bans (loopback, ignoreip, this host) are left out of the count, as on
+        // our own client's path; the daemon log says why.
+        if (err instanceof ControlError && err.code === 'refused') return err.detail.count ?? 0;
+        throw err;
+      }
     }
     if (what === 'unbanip') {
       const reportAbsent = text(args[2]) === '--report-absent';
@@ -214,7 +221,9 @@ class Transmitter {
     // ['reload', '--all' | JAIL, options, configuration stream]: the stream is the client's reading of the
     // configuration; portcullis re-reads its own, which is the same tree.
     const target = args.length > 0 ? text(args[0]) : '--all';
-    await dispatch(this.handler, target === '--all' ? { cmd: 'reload' } : { cmd: 'reload', jail: target });
+    const opts = Array.isArray(args[1]) ? args[1].map(text) : [];
+    const flags = { ...(opts.includes('--restart') ? { restart: true } : {}), ...(opts.includes('--unban') ? { unban: true } : {}) };
+    await dispatch(this.handler, target === '--all' ? { cmd: 'reload', ...flags } : { cmd: 'reload', jail: target, ...flags });
     return 'OK';
   }
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { fail2banPythonUnavailable, makeFail2BanDb } from '../../test/fixtures/fail2ban-db.js';
-import { readFail2BanDb } from './fail2ban-db.js';
+import { readFail2BanDb, writeFail2BanDb } from './fail2ban-db.js';
 import { asideName, exportToFail2Ban, openStore } from './open-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -71,6 +71,24 @@ describe('openStore: an existing Fail2Ban install', { skip: fail2banPythonUnavai
     const kept = SqliteStore.open(inPlace.kept!);
     assert.equal(kept.activeBans(now).length, 4);
     kept.close();
+  });
+});
+
+describe('openStore: log positions from Fail2Ban', () => {
+  it('are kept under the path Fail2Ban read and under its real path (DMS: /var/log/mail.log is a link)', () => {
+    const d = dir();
+    writeFileSync(join(d, 'mail.log.real'), 'first line\n');
+    symlinkSync(join(d, 'mail.log.real'), join(d, 'mail.log'));
+    const path = join(d, 'fail2ban.sqlite3');
+    writeFail2BanDb(path, { bips: [], bans: [], logs: [{ jail: 'dovecot', path: join(d, 'mail.log'), hash: 'abc', offset: 11 }] });
+    const opened = openStore(path, {});
+    try {
+      const expected = { dev: 0, ino: 0, offset: 11, firstLineHash: 'abc' };
+      assert.deepEqual(opened.store.getFilePosition('dovecot', join(d, 'mail.log')), expected);
+      assert.deepEqual(opened.store.getFilePosition('dovecot', join(d, 'mail.log.real')), expected);
+    } finally {
+      opened.store.close();
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // at the configured dbfile is migrated in place (its original kept beside it), and a corrupt file is
 // moved aside as Fail2Ban does (`<dbfile>.YYYYMMDD-HHMMSS`) so the daemon starts with a fresh one
 // instead of not at all. What happened is returned as log lines and `status` problems.
-import { copyFileSync, existsSync, linkSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseCidr } from '../net/ip.js';
 import { errorCode } from './errors.js';
@@ -41,7 +41,7 @@ export function openStore(path: string, options: StoreOptions = {}, now = Date.n
         fail(`database ${path} is corrupt (${kind.corrupt}) and cannot be moved aside (${(err as Error).message}); running on an in-memory database until it is fixed: bans are not kept over a restart`);
         return { store: SqliteStore.open(':memory:', options), log, problems };
       }
-      fail(`database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: its bans are not restored (those the kernel holds stay enforced)`);
+      fail(`database ${path} is corrupt (${kind.corrupt}); moved it aside to ${aside} and started a new one: the bans recorded in it cannot be restored from it`);
     } else if (kind.fail2ban) {
       try {
         const r = migrateFail2BanDb(path, now);
@@ -191,6 +191,14 @@ export function exportToFail2Ban(source: string, target: string, now: number): E
   return { running: content.bips.filter((b) => running(b, now)).length, history: content.bans.length, kept };
 }
 
+function realPath(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
+
 function running(b: StoredBan, now: number): boolean {
   return b.bantime === -1 || (b.bantime >= 0 && b.time + b.bantime > now);
 }
@@ -213,5 +221,11 @@ function normalize(db: BanDatabase): { content: BanDatabase; invalid: number } {
     });
   const bips = fix(db.bips);
   const invalidBips = invalid;
-  return { content: { bips, bans: fix(db.bans), logs: db.logs }, invalid: invalidBips };
+  // Fail2Ban on docker-mailserver reads /var/log/mail.log, a link to /var/log/mail/mail.log, which is the
+  // path portcullis's jails name: the position is kept under both, so no line is read twice.
+  const logs = db.logs.flatMap((l) => {
+    const real = realPath(l.path);
+    return real === null || real === l.path ? [l] : [l, { ...l, path: real }];
+  });
+  return { content: { bips, bans: fix(db.bans), logs }, invalid: invalidBips };
 }

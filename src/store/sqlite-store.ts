@@ -294,7 +294,7 @@ export class SqliteStore implements PositionStore {
    * The database file deleted while running (an admin cleaning up, a volume re-created): our writes would
    * go to a file nobody can see, and the next start would find no bans. Everything the open connection
    * still holds is copied into a new file at the same path, and the store carries on there. Returns a
-   * warning when it did so (or when it could not, to be retried), else null.
+   * warning when it did so or could not yet (it is retried on the next call), else null.
    */
   recreateIfDeleted(): string | null {
     if (this.#ino === null || inodeOf(this.path) !== null) return null;
@@ -315,8 +315,8 @@ export class SqliteStore implements PositionStore {
       return `database ${this.path} was deleted while running; recreated it with its ${bans} last-ban record(s)`;
     } catch (err) {
       rmSync(building, { force: true });
-      this.#setDegraded(`database ${this.path} was deleted while running and cannot be recreated: ${describeStorageFailure(this.path, err)}`);
-      return this.#degraded;
+      // Not `degraded`: writes still succeed (into the deleted file), and the next call tries again.
+      return `database ${this.path} was deleted while running and cannot be recreated yet (${describeStorageFailure(this.path, err)}); retrying`;
     }
   }
 

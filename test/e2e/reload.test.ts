@@ -60,6 +60,17 @@ describe('reload', () => {
     assert.equal(await daemon.stop(), 0);
   });
 
+  it('reload --unban JAIL lifts that jail’s bans first and leaves the others', async () => {
+    const { dirs, daemon } = await start();
+    await control(dirs).request({ cmd: 'ban', jail: 'dovecot', ips: ['192.0.2.10'] });
+    await control(dirs).request({ cmd: 'ban', jail: 'custom', ips: ['192.0.2.11'] });
+    const f2b = spawnSync(process.execPath, [cliPath, 'client', '-s', dirs.socket, 'reload', '--unban', 'dovecot'], { encoding: 'utf8' });
+    assert.deepEqual([f2b.status, f2b.stdout], [0, 'OK\n']);
+    assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, []);
+    assert.deepEqual((await jailStatus(dirs, 'custom')).bannedIps, ['192.0.2.11']);
+    assert.equal(await daemon.stop(), 0);
+  });
+
   it('with dbfile = None a changed jail is rebuilt without re-reading its whole log', async () => {
     const { dirs, mailLog, daemon } = await start(['--dbfile', 'None']);
     appendFileSync(mailLog, dovecotFailure('198.51.100.3').repeat(3));

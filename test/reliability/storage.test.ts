@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
+import { cli, control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
 import { addresses, allBans, dovecotFailure, mailSetup } from '../e2e/mail-log.js';
 
 function mount(...args: string[]): string | null {
@@ -123,6 +123,24 @@ describe('reliability: database on a read-only or full file system', { skip: ski
     daemon = await startDaemon(dirs, { args: ['--dry-run'] });
     running.push(daemon);
     assert.equal((await allBans(dirs)).length, 501, 'bans made while the disk was full survive a kill -9 once written');
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  it('disk full: a manual ban says it is not saved (exit 1), and is saved once space is freed', { timeout: 60_000 }, async () => {
+    const { dirs, lib } = setup('1m');
+    let daemon = await startDaemon(dirs, { args: ['--dry-run'] });
+    running.push(daemon);
+    const filler = fill(lib);
+    const r = cli(dirs, ['ban', 'custom', '203.0.113.9']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^portcullis: custom: 1 ban\(s\) in the firewall, but not saved: database .*disk full.*; kept in memory and written once the database takes them\n$/);
+    assert.equal(r.stdout, '');
+    rmSync(filler);
+    await waitFor('"database writable again" in the log', () => /NOTICE.*database writable again/.test(daemon.log()) || null, 10_000);
+    await daemon.kill();
+    daemon = await startDaemon(dirs, { args: ['--dry-run'] });
+    running.push(daemon);
+    assert.deepEqual(await allBans(dirs), ['custom 203.0.113.9'], 'the manual ban survived a kill -9');
     assert.equal(await daemon.stop(), 0);
   });
 });
