@@ -92,14 +92,15 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     return config;
   };
   const daemon = Daemon.open(options);
-  // On stderr: stdout stays Fail2Ban's own (`Server ready` alone, which supervisord logs and scripts read).
-  process.stderr.write(`${summary.join('\n')}\n`);
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', () => daemon.hangup());
   try {
     await daemon.start();
+    // Once it runs, so a refusal to start stays one line. On stderr: stdout stays Fail2Ban's own
+    // (`Server ready` alone, which supervisord logs and scripts read).
+    process.stderr.write(`${summary.join('\n')}\n`);
     if (flags.announceReady) process.stdout.write('Server ready\n');
   } catch (err) {
     await daemon.shutdown();

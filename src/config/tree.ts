@@ -157,10 +157,12 @@ export class ConfigTree {
     const inBuiltin = relative(this.builtin, dirname(from));
     if (this.dir !== null && !isAbsolute(item) && !inBuiltin.startsWith('..') && !isAbsolute(inBuiltin)) {
       const user = join(this.basedir, inBuiltin, item);
-      if (isFile(user)) return user;
+      // A `.local` file is the admin's: with a tree given, ours (the built-in tree's own site settings,
+      // such as docker-mailserver's default blocktype) never stands in for one the tree lacks.
+      if (isFile(user) || item.endsWith('.local')) return user;
     }
     const target = isAbsolute(item) ? item : join(dirname(from), item);
-    if (this.dir === null || existsSync(target)) return target;
+    if (this.dir === null || existsSync(target) || target.endsWith('.local')) return target;
     const rel = relative(this.basedir, target);
     if (rel.startsWith('..') || isAbsolute(rel)) return target;
     const fallback = join(this.builtin, rel);

@@ -526,7 +526,12 @@ export class Daemon implements ControlHandler {
       }
       try {
         await this.startJail(replacement, carried);
-        if (old !== undefined) {
+        if (old !== undefined && replacement.firewallStartError !== null) {
+          await replacement.stop();
+          throw new Error(replacement.firewallStartError);
+        }
+        // A changed jail is reconfigured in place by Fail2Ban and keeps its totals; `--restart` makes a new one.
+        if (old !== undefined && !restart) {
           replacement.jail.bans.resumeTotal(old.jail.bans.total);
           replacement.jail.failures.resumeTotal(old.jail.failures.total);
         }

@@ -140,14 +140,22 @@ export class JailRuntime {
   async createFirewallObjects(): Promise<void> {
     if (this.firewallObjectsCreated) return;
     this.firewallObjectsCreated = true;
+    this.firewallStartError = null;
     for (const { firewall, target } of this.deps.actions) {
       try {
         await firewall.start(target);
       } catch (err) {
+        this.firewallStartError ??= (err as Error).message;
         this.firewallFailed(err);
       }
     }
   }
+
+  /**
+   * Why the firewall refused this jail's objects at its last start, or null. The jail runs anyway (the
+   * check retries), but a reload uses it to keep the previous jail, whose rules the kernel took.
+   */
+  firewallStartError: string | null = null;
 
   /** A firewall command failed: logged, kept for `status`, and repaired by the next check. */
   private firewallFailed(err: unknown): void {

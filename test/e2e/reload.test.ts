@@ -80,7 +80,8 @@ describe('reload', () => {
     await control(dirs).request({ cmd: 'reload' });
     assert.equal(await control(dirs).request({ cmd: 'get', jail: 'dovecot', key: 'findtime' }), 1200, 'the jail was rebuilt');
     appendFileSync(mailLog, dovecotFailure('198.51.100.4'));
-    await failed(dirs, 1);
+    // Totals carry over a reload, as in Fail2Ban: 3 before, this one makes 4 (7 had the log been re-read).
+    await failed(dirs, 4);
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, [], 'the old lines were not read again');
     assert.equal(await daemon.stop(), 0);
   });
