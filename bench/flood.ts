@@ -9,9 +9,10 @@
 //   - the daemon's RSS at the end.
 // Usage: npm run build && node dist/bench/flood.js [--rate 50000] [--seconds 20] [--per 3]
 import { appendFileSync } from 'node:fs';
+import { ControlClient } from '../src/cli/client.js';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { control, removeDirs, sleep, startDaemon } from '../test/e2e/daemon-process.js';
+import { removeDirs, sleep, startDaemon } from '../test/e2e/daemon-process.js';
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 import { createPair, inNamespace } from '../test/e2e/netns.js';
 import { rssMb } from './measure.js';
@@ -56,7 +57,7 @@ function kernelHas(ns: string, ip: string): boolean {
 
 const pair = createPair('fl');
 const { dirs, mailLog } = mailSetup({}, `maxretry = ${PER}\nfindtime = 1d\nbantime = 1d\n`);
-const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--loglevel', 'WARNING'] });
+const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--loglevel', 'WARNING'], env: process.env.FLOOD_NFT_PATH ? { PATH: `${process.env.FLOOD_NFT_PATH}:${process.env.PATH}` } : {} });
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 try {
   const lines = RATE * SECONDS;
@@ -73,7 +74,8 @@ try {
     appendFileSync(mailLog, text);
     if (manual === null && written >= (attackers * PER) / 2) {
       const t0 = Date.now();
-      manual = control(dirs)
+      // A long timeout: the figure is how long it takes, however long that is.
+      manual = new ControlClient(dirs.socket, 600_000)
         .request({ cmd: 'ban', jail: 'dovecot', ips: [MANUAL] })
         .then(() => Date.now() - t0);
     }
@@ -85,7 +87,7 @@ try {
   const manualMs = await (manual ?? Promise.resolve(Number.NaN));
   report('flood: manual ban during the flood, until the kernel holds it', sec(manualMs), 'under 1 s');
   // Status answers carry every banned address: polled every 250 ms, not in a tight loop.
-  const status = () => control(dirs).request({ cmd: 'status', jail: 'dovecot' });
+  const status = () => new ControlClient(dirs.socket, 600_000).request({ cmd: 'status', jail: 'dovecot' });
   while ((await status()).totalFailed < written) await sleep(250);
   const readMs = Date.now() - stopped;
   // The kernel is polled, not watched (nft monitor drops events at this rate); each poll reads the set.

@@ -9,7 +9,7 @@ import type { Failure } from '../filter/failure.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
-import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
+import { type BanEntry, type Firewall, FirewallError, type FirewallJail, type KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, banEnd } from '../jail/bans.js';
 import { Jail } from '../jail/jail.js';
 import { FileSource } from '../sources/file.js';
@@ -204,18 +204,23 @@ export class JailRuntime {
   /**
    * Bans and unbans go to the backends at once, not behind the previous batch's completion: a backend
    * queues them in call order and coalesces whatever waits into one transaction, so a flood of bans
-   * reaches the kernel in a few large batches instead of one nft run per read chunk.
+   * reaches the kernel in a few large batches instead of one nft run per read chunk. Resolves with the
+   * addresses some action could not put in place (all of `addresses` when the backend does not say).
    */
-  private send(work: (action: JailAction) => Promise<void>): Promise<void> {
-    return Promise.all(
+  private async send(addresses: readonly string[], work: (action: JailAction) => Promise<void>): Promise<string[]> {
+    const refused = new Set<string>();
+    await Promise.all(
       this.deps.actions.map(async (action) => {
         try {
           await work(action);
         } catch (err) {
           this.firewallFailed(err);
+          const listed = err instanceof FirewallError && err.addresses.length > 0 ? err.addresses : addresses;
+          for (const ip of listed) refused.add(ip);
         }
       }),
-    ).then(() => {});
+    );
+    return [...refused];
   }
 
   private createSource(): Source | null {
@@ -286,12 +291,16 @@ export class JailRuntime {
   }
 
   /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  private apply(banned: BanTicket[], now: number, urgent = false): Promise<void> {
-    if (banned.length === 0) return Promise.resolve();
+  /** Resolves with the addresses the firewall refused (see send()). */
+  private apply(banned: BanTicket[], now: number, urgent = false): Promise<string[]> {
+    if (banned.length === 0) return Promise.resolve([]);
     this.deps.store?.addBans(banned);
     for (const ticket of banned) this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
     const entries = this.entries(banned, now);
-    return this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent }));
+    return this.send(
+      entries.map((e) => e.address.text),
+      ({ firewall, target }) => firewall.ban(target, entries, { urgent }),
+    );
   }
 
   /** Manual bans (`ban JAIL IP...`, `set JAIL banip`): how many were new, once the firewall has them. */
@@ -329,15 +338,18 @@ export class JailRuntime {
   }
 
   /** Forgets bans and queues their removal; the promise settles when the firewall no longer has them. */
-  private lift(tickets: BanTicket[], verb: string): Promise<void> {
-    if (tickets.length === 0) return Promise.resolve();
+  private lift(tickets: BanTicket[], verb: string): Promise<string[]> {
+    if (tickets.length === 0) return Promise.resolve([]);
     const store = this.deps.store;
     for (const ticket of tickets) {
       store?.removeBan(this.name, ticket.ip);
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip}`);
     }
     const addresses = tickets.flatMap((t) => parseAddress(t.ip) ?? []);
-    return this.send(({ firewall, target }) => firewall.unban(target, addresses));
+    return this.send(
+      addresses.map((a) => a.text),
+      ({ firewall, target }) => firewall.unban(target, addresses),
+    );
   }
 
   /** The firewall failures of this jail that the backends kept, oldest first, one line each. */
