@@ -4,7 +4,7 @@
 // kernel-side timeouts on per jail (`element_timeouts`); a ban longer than nft accepts then goes in
 // without one and is removed by the daemon all the same.
 import { type Address, parseAddress } from './address.js';
-import { Cover, type CoverDelta, emptyDelta, type Wanted } from './cover.js';
+import { Cover, emptyDelta, type Wanted } from './cover.js';
 import {
   type AuditResult,
   type BanEntry,
@@ -240,7 +240,7 @@ export class NftablesFirewall implements Firewall {
       if (lifted.has(k.text) || state.cover.get(address)) continue;
       state.cover.add({ address, expiresAt: k.expires === null ? null : now + k.expires * 1000 }, scratch);
     }
-    const diff = this.diff(state, kernel, emptyDelta(), add);
+    const diff = this.diff(state, kernel, add);
     await this.writeSplit(jail, operation, diff.remove, diff.add);
   }
 
@@ -299,12 +299,12 @@ export class NftablesFirewall implements Firewall {
   }
 
   /** Kernel changes that make it hold the cover's outermost entries; `fresh` are rewritten to refresh timeouts. */
-  private diff(state: JailState, kernel: readonly KernelEntry[], delta: CoverDelta, fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
+  private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
     const desired = state.cover.outermost();
     const held = new Map(kernel.map((k) => [k.text, k]));
     const keep = new Set(desired.map((w) => w.address.text));
-    const rewrite = new Set([...delta.add.keys(), ...fresh.map((e) => e.address.text)]);
+    const rewrite = new Set(fresh.map((e) => e.address.text));
     const remove = kernel.filter((k) => !keep.has(k.text)).map((k) => parseAddress(k.text) as Address);
     const add: ElementAdd[] = [];
     for (const w of desired) {
@@ -409,7 +409,7 @@ export class NftablesFirewall implements Firewall {
           state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null }, scratch);
         }
       }
-      const diff = this.diff(state, kernel, emptyDelta());
+      const diff = this.diff(state, kernel);
       await this.writeSplit(jail, 'reconcile', diff.remove, diff.add);
       return adopted;
     });
