@@ -64,6 +64,7 @@ input=$(cat)
 case "$(cat '${modeFile}')" in
   hang) exec sleep 60 ;;
   refuse-postfix) case "$* $input" in *set-postfix*) echo "Error: Could not process rule: No buffer space available (injected for postfix)" >&2; exit 1 ;; esac ;;
+  refuse-66) case "$input" in *198.51.100.66*) echo "Error: Could not process rule: Numerical result out of range (injected for 198.51.100.66)" >&2; exit 1 ;; esac ;;
 esac
 printf '%s\\n' "$input" | exec '${realNft}' "$@"
 `,
@@ -176,6 +177,22 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     fake.mode('pass');
     await waitFor('the postfix ban repaired by the check', () => kernelElements(ns, 'postfix').includes('203.0.113.51') || null, 10_000);
     assert.deepEqual(kernelElements(ns, 'postfix'), ['203.0.113.51']);
+  });
+
+  it('an element nft refuses does not keep the rest of its batch out of the kernel', { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup();
+    const fake = fakeNft(dirs);
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), env: fake.env, args: ['--check-interval', '0.5'] });
+    fake.mode('refuse-66');
+    const ips = ['198.51.100.61', '198.51.100.62', '198.51.100.66', '198.51.100.64', '198.51.100.65'];
+    cli(dirs, ['ban', 'dovecot', ...ips]);
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['198.51.100.61', '198.51.100.62', '198.51.100.64', '198.51.100.65']);
+    await waitFor('the ERROR line', () => /ERROR.*\[dovecot\].*injected for 198\.51\.100\.66/.test(daemon!.log()) || null, 5000);
+    const status = await jailStatus(dirs, 'dovecot');
+    assert.ok((status.problems ?? []).some((p: string) => /injected for 198\.51\.100\.66/.test(p)));
+    assert.deepEqual([...status.bannedIps].sort(), [...ips].sort(), 'every acknowledged ban is kept');
+    fake.mode('pass');
+    await waitFor('the refused ban put in by the check', () => kernelElements(ns, 'dovecot').length === 5 || null, 10_000);
   });
 
   it('kernel bans the database lacks are adopted at start; ones it records as over are lifted', { timeout: 60_000 }, async () => {
