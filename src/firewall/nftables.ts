@@ -16,6 +16,7 @@ import {
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
+import { chainRules, listedSets, parseElement, uses } from './nftables-listing.js';
 import {
   CHAIN,
   type ElementAdd,
@@ -57,60 +58,6 @@ interface JailState {
   nextElementCheck: number;
 }
 
-/** Parses one element of `nft -j list set`: a string, `{prefix}`, or `{elem: {val, expires}}`. */
-function parseElement(raw: unknown): KernelEntry | null {
-  let value: unknown = raw;
-  let expires: number | null = null;
-  if (typeof raw === 'object' && raw !== null && 'elem' in raw) {
-    const elem = (raw as { elem: { val: unknown; expires?: number } }).elem;
-    value = elem.val;
-    expires = typeof elem.expires === 'number' ? elem.expires : null;
-  }
-  let text: string | null = null;
-  if (typeof value === 'string') text = value;
-  else if (typeof value === 'object' && value !== null && 'prefix' in value) {
-    const p = (value as { prefix: { addr: string; len: number } }).prefix;
-    text = `${p.addr}/${p.len}`;
-  }
-  // Ranges that are not a CIDR block were not written by us; they are left alone.
-  const address = text === null ? null : parseAddress(text);
-  return address ? { text: address.text, expires } : null;
-}
-
-/** One set of the terse table listing: its name and flags. */
-interface ListedSet {
-  name: string;
-  flags: string;
-}
-
-/** The sets of a terse `nft list` of our table (`set NAME { … flags a,b … }`). */
-function listedSets(table: string): ListedSet[] {
-  const sets: ListedSet[] = [];
-  for (const m of table.matchAll(/^\s*set (\S+) \{[^}]*?\}/gms)) {
-    const flags = (m[0].match(/^\s*flags (.*)$/m)?.[1] ?? '').replace(/\s/g, '');
-    sets.push({ name: m[1] as string, flags });
-  }
-  return sets;
-}
-
-/** The rules of our chain in order: text without the handle comment, and the handle. */
-function chainRules(table: string): Array<{ text: string; handle: number }> {
-  const lines = table.split('\n');
-  const start = lines.findIndex((l) => l.trim().startsWith(`chain ${CHAIN} {`));
-  if (start === -1) return [];
-  const rules: Array<{ text: string; handle: number }> = [];
-  for (const line of lines.slice(start + 1)) {
-    if (line.trim() === '}') break;
-    const m = line.match(/^\s*(.*?)\s*# handle (\d+)\s*$/);
-    if (m && !/^(type|policy)\b/.test(m[1] as string) && m[1] !== '') rules.push({ text: m[1] as string, handle: Number(m[2]) });
-  }
-  return rules;
-}
-
-const uses = (text: string, jail: string) => {
-  const words = text.split(/\s+/);
-  return words.includes(`@${setName(jail, 4)}`) || words.includes(`@${setName(jail, 6)}`);
-};
 
 /** Seconds of drift between our expiry and the kernel's before an element is rewritten. */
 const DRIFT = 5;
