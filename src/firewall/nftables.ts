@@ -30,7 +30,7 @@ import {
   TABLE,
 } from './nftables-script.js';
 import { type QueuedTask, TaskQueue } from './queue.js';
-import { commandRunner, firstLine, type Runner, type RunResult, TIMED_OUT } from './runner.js';
+import { commandRunner, firstLine, type RunOptions, type Runner, type RunResult, TIMED_OUT } from './runner.js';
 
 export interface NftablesOptions {
   /** Runs `nft`; tests pass `commandRunner(['ip', 'netns', 'exec', NS])`. */
@@ -61,6 +61,9 @@ interface JailState {
 
 /** Seconds of drift between our expiry and the kernel's before an element is rewritten. */
 const DRIFT = 5;
+
+/** Extra time an nft command gets per 100,000 elements held (see limit()). */
+const TIMEOUT_PER_100K_MS = 20_000;
 
 /** The share of time the periodic check may spend reading set elements. */
 const ELEMENT_CHECK_SHARE = 0.05;
@@ -97,8 +100,19 @@ export class NftablesFirewall implements Firewall {
     return state;
   }
 
+  /**
+   * nft reads every interval set's elements before each change: with many bans a transaction is slow
+   * without being hung (18 s at 330,000 elements on a busy 2-core machine). The runner's timeout grows
+   * with what the kernel holds, so a big flood's batch is not killed and retried forever.
+   */
+  private limit(): RunOptions {
+    let held = 0;
+    for (const state of this.jails.values()) held += state.cover.size;
+    return { extraTimeoutMs: Math.ceil(held / 100_000) * TIMEOUT_PER_100K_MS };
+  }
+
   private async nftScript(jail: string, operation: string, script: string): Promise<void> {
-    const result = await this.run([this.nft, '-f', '-'], script);
+    const result = await this.run([this.nft, '-f', '-'], script, this.limit());
     if (result.code !== 0) throw this.failures.record(jail, operation, firstLine(result));
   }
 
@@ -172,7 +186,7 @@ export class NftablesFirewall implements Firewall {
     const state = this.state(jail);
     const script = this.v6Lines(jail, state, add) + elementScript(jail.name, remove, add);
     if (script === '') return;
-    const result = await this.run([this.nft, '-f', '-'], script);
+    const result = await this.run([this.nft, '-f', '-'], script, this.limit());
     if (result.code === 0) {
       if (add.some((e) => e.address.family === 6)) state.v6 = true;
       return;
@@ -210,7 +224,7 @@ export class NftablesFirewall implements Firewall {
       const script = this.v6Lines(jail, state, part) + elementScript(jail.name, rm, part);
       if (script === '') return true;
       budget--;
-      const result = await this.run([this.nft, '-f', '-'], script);
+      const result = await this.run([this.nft, '-f', '-'], script, this.limit());
       if (result.code !== 0) {
         failure = result;
         return false;
@@ -432,7 +446,7 @@ export class NftablesFirewall implements Firewall {
   private async listKernel(jail: string, operation: string, v6: boolean): Promise<KernelEntry[]> {
     const entries: KernelEntry[] = [];
     for (const family of v6 ? ([4, 6] as const) : ([4] as const)) {
-      const result = await this.run([this.nft, '-j', 'list', 'set', 'inet', TABLE, setName(jail, family)]);
+      const result = await this.run([this.nft, '-j', 'list', 'set', 'inet', TABLE, setName(jail, family)], undefined, this.limit());
       if (result.code !== 0) {
         if (family === 6 && /No such file or directory/.test(result.stderr)) continue;
         throw this.failures.record(jail, operation, firstLine(result));
