@@ -62,7 +62,7 @@ interface JailState {
 /** Seconds of drift between our expiry and the kernel's before an element is rewritten. */
 const DRIFT = 5;
 
-/** Extra time an nft command gets per 100,000 elements held (see limit()). */
+/** Extra time an nft command gets per full 100,000 elements held (see limit()). */
 const TIMEOUT_PER_100K_MS = 20_000;
 
 /** The share of time the periodic check may spend reading set elements. */
@@ -108,7 +108,7 @@ export class NftablesFirewall implements Firewall {
   private limit(): RunOptions {
     let held = 0;
     for (const state of this.jails.values()) held += state.cover.size;
-    return { extraTimeoutMs: Math.ceil(held / 100_000) * TIMEOUT_PER_100K_MS };
+    return { extraTimeoutMs: Math.floor(held / 100_000) * TIMEOUT_PER_100K_MS };
   }
 
   private async nftScript(jail: string, operation: string, script: string): Promise<void> {
