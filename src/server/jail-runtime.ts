@@ -164,6 +164,9 @@ export class JailRuntime {
     if (refused.length > 0) {
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${refused.length} kernel ban(s) this jail ignores: ${refused.slice(0, 10).join(', ')}`);
     }
+    if (ended.length > 0) {
+      this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${ended.length} kernel ban(s) that ended while the daemon was down`);
+    }
     if (refused.length + ended.length > 0) await firewall.unban(target, [...refused, ...ended].flatMap((ip) => parseAddress(ip) ?? []));
   }
 
@@ -290,8 +293,10 @@ export class JailRuntime {
     void this.apply(banned, now);
   }
 
-  /** Records bans and queues them for the firewall; the promise settles when the firewall has them. */
-  /** Resolves with the addresses the firewall refused (see send()). */
+  /**
+   * Records bans and queues them for the firewall; the promise settles when the firewall has them, with
+   * the addresses it refused (see send()).
+   */
   private apply(banned: BanTicket[], now: number, urgent = false): Promise<string[]> {
     if (banned.length === 0) return Promise.resolve([]);
     this.deps.store?.addBans(banned);

@@ -206,6 +206,7 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
     assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.60']);
     assert.deepEqual(kernelElements(ns, 'postfix'), [], 'the ban that ended while down is lifted, not adopted');
+    await waitFor('the NOTICE line', () => /NOTICE.*\[postfix\] Lifting 1 kernel ban\(s\) that ended while the daemon was down/.test(daemon!.log()) || null, 5000);
     await daemon.kill();
     // The database is lost: the kernel's element must not be.
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${dirs.dbfile}${suffix}`, { force: true });
