@@ -4,7 +4,7 @@
 // kernel-side timeouts on per jail (`element_timeouts`); a ban longer than nft accepts then goes in
 // without one and is removed by the daemon all the same.
 import { type Address, parseAddress } from './address.js';
-import { Cover, type CoverDelta, emptyDelta, type Wanted } from './cover.js';
+import { Cover, emptyDelta, type Wanted } from './cover.js';
 import {
   type AuditResult,
   type BanEntry,
@@ -16,6 +16,7 @@ import {
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
+import { chainRules, listedSets, parseElement, uses } from './nftables-listing.js';
 import {
   CHAIN,
   type ElementAdd,
@@ -30,7 +31,7 @@ import {
 } from './nftables-script.js';
 import { type DropCount, parseDropCounters } from './nftables-counters.js';
 import { type QueuedTask, TaskQueue } from './queue.js';
-import { commandRunner, firstLine, type Runner, type RunResult, TIMED_OUT } from './runner.js';
+import { commandRunner, firstLine, type RunOptions, type Runner, type RunResult, TIMED_OUT } from './runner.js';
 
 export interface NftablesOptions {
   /** Runs `nft`; tests pass `commandRunner(['ip', 'netns', 'exec', NS])`. */
@@ -54,65 +55,19 @@ interface JailState {
   kind: SetKind;
   /** The IPv6 set and rule exist (created on the first IPv6 ban, or kept from an earlier run). */
   v6: boolean;
+  /** Epoch ms before which the periodic check does not read the elements again (see audit()). */
+  nextElementCheck: number;
 }
 
-/** Parses one element of `nft -j list set`: a string, `{prefix}`, or `{elem: {val, expires}}`. */
-function parseElement(raw: unknown): KernelEntry | null {
-  let value: unknown = raw;
-  let expires: number | null = null;
-  if (typeof raw === 'object' && raw !== null && 'elem' in raw) {
-    const elem = (raw as { elem: { val: unknown; expires?: number } }).elem;
-    value = elem.val;
-    expires = typeof elem.expires === 'number' ? elem.expires : null;
-  }
-  let text: string | null = null;
-  if (typeof value === 'string') text = value;
-  else if (typeof value === 'object' && value !== null && 'prefix' in value) {
-    const p = (value as { prefix: { addr: string; len: number } }).prefix;
-    text = `${p.addr}/${p.len}`;
-  }
-  // Ranges that are not a CIDR block were not written by us; they are left alone.
-  const address = text === null ? null : parseAddress(text);
-  return address ? { text: address.text, expires } : null;
-}
-
-/** One set of the terse table listing: its name and flags. */
-interface ListedSet {
-  name: string;
-  flags: string;
-}
-
-/** The sets of a terse `nft list` of our table (`set NAME { … flags a,b … }`). */
-function listedSets(table: string): ListedSet[] {
-  const sets: ListedSet[] = [];
-  for (const m of table.matchAll(/^\s*set (\S+) \{[^}]*?\}/gms)) {
-    const flags = (m[0].match(/^\s*flags (.*)$/m)?.[1] ?? '').replace(/\s/g, '');
-    sets.push({ name: m[1] as string, flags });
-  }
-  return sets;
-}
-
-/** The rules of our chain in order: text without the handle comment, and the handle. */
-function chainRules(table: string): Array<{ text: string; handle: number }> {
-  const lines = table.split('\n');
-  const start = lines.findIndex((l) => l.trim().startsWith(`chain ${CHAIN} {`));
-  if (start === -1) return [];
-  const rules: Array<{ text: string; handle: number }> = [];
-  for (const line of lines.slice(start + 1)) {
-    if (line.trim() === '}') break;
-    const m = line.match(/^\s*(.*?)\s*# handle (\d+)\s*$/);
-    if (m && !/^(type|policy)\b/.test(m[1] as string) && m[1] !== '') rules.push({ text: m[1] as string, handle: Number(m[2]) });
-  }
-  return rules;
-}
-
-const uses = (text: string, jail: string) => {
-  const words = text.split(/\s+/);
-  return words.includes(`@${setName(jail, 4)}`) || words.includes(`@${setName(jail, 6)}`);
-};
 
 /** Seconds of drift between our expiry and the kernel's before an element is rewritten. */
 const DRIFT = 5;
+
+/** Extra time an nft command gets per full 100,000 elements held (see limit()). */
+const TIMEOUT_PER_100K_MS = 20_000;
+
+/** The share of time the periodic check may spend reading set elements. */
+const ELEMENT_CHECK_SHARE = 0.05;
 
 /** nft runs a failed batch may spend finding the elements the kernel refuses, before giving up on the rest. */
 const SPLIT_BUDGET = 24;
@@ -140,14 +95,25 @@ export class NftablesFirewall implements Firewall {
   private state(jail: FirewallJail): JailState {
     let state = this.jails.get(jail.name);
     if (!state) {
-      state = { cover: new Cover(), kind: { timeouts: jail.elementTimeouts === true }, v6: false };
+      state = { cover: new Cover(), kind: { timeouts: jail.elementTimeouts === true }, v6: false, nextElementCheck: 0 };
       this.jails.set(jail.name, state);
     }
     return state;
   }
 
+  /**
+   * nft reads every interval set's elements before each change: with many bans a transaction is slow
+   * without being hung (18 s at 330,000 elements on a busy 2-core machine). The runner's timeout grows
+   * with what the kernel holds, so a big flood's batch is not killed and retried forever.
+   */
+  private limit(): RunOptions {
+    let held = 0;
+    for (const state of this.jails.values()) held += state.cover.size;
+    return { extraTimeoutMs: Math.floor(held / 100_000) * TIMEOUT_PER_100K_MS };
+  }
+
   private async nftScript(jail: string, operation: string, script: string): Promise<void> {
-    const result = await this.run([this.nft, '-f', '-'], script);
+    const result = await this.run([this.nft, '-f', '-'], script, this.limit());
     if (result.code !== 0) throw this.failures.record(jail, operation, firstLine(result));
   }
 
@@ -221,7 +187,7 @@ export class NftablesFirewall implements Firewall {
     const state = this.state(jail);
     const script = this.v6Lines(jail, state, add) + elementScript(jail.name, remove, add);
     if (script === '') return;
-    const result = await this.run([this.nft, '-f', '-'], script);
+    const result = await this.run([this.nft, '-f', '-'], script, this.limit());
     if (result.code === 0) {
       if (add.some((e) => e.address.family === 6)) state.v6 = true;
       return;
@@ -241,7 +207,7 @@ export class NftablesFirewall implements Firewall {
       if (lifted.has(k.text) || state.cover.get(address)) continue;
       state.cover.add({ address, expiresAt: k.expires === null ? null : now + k.expires * 1000 }, scratch);
     }
-    const diff = this.diff(state, kernel, emptyDelta(), add);
+    const diff = this.diff(state, kernel, add);
     await this.writeSplit(jail, operation, diff.remove, diff.add);
   }
 
@@ -259,7 +225,7 @@ export class NftablesFirewall implements Firewall {
       const script = this.v6Lines(jail, state, part) + elementScript(jail.name, rm, part);
       if (script === '') return true;
       budget--;
-      const result = await this.run([this.nft, '-f', '-'], script);
+      const result = await this.run([this.nft, '-f', '-'], script, this.limit());
       if (result.code !== 0) {
         failure = result;
         return false;
@@ -300,12 +266,12 @@ export class NftablesFirewall implements Firewall {
   }
 
   /** Kernel changes that make it hold the cover's outermost entries; `fresh` are rewritten to refresh timeouts. */
-  private diff(state: JailState, kernel: readonly KernelEntry[], delta: CoverDelta, fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
+  private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
     const desired = state.cover.outermost();
     const held = new Map(kernel.map((k) => [k.text, k]));
     const keep = new Set(desired.map((w) => w.address.text));
-    const rewrite = new Set([...delta.add.keys(), ...fresh.map((e) => e.address.text)]);
+    const rewrite = new Set(fresh.map((e) => e.address.text));
     const remove = kernel.filter((k) => !keep.has(k.text)).map((k) => parseAddress(k.text) as Address);
     const add: ElementAdd[] = [];
     for (const w of desired) {
@@ -410,7 +376,7 @@ export class NftablesFirewall implements Firewall {
           state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null }, scratch);
         }
       }
-      const diff = this.diff(state, kernel, emptyDelta());
+      const diff = this.diff(state, kernel);
       await this.writeSplit(jail, 'reconcile', diff.remove, diff.add);
       return adopted;
     });
@@ -433,6 +399,8 @@ export class NftablesFirewall implements Firewall {
    * element deleted by hand). Elements we do not know are left alone. Rules that come before this
    * jail's rules in our chain and end evaluation without dropping (accept, return, jump, goto) let
    * banned addresses in: they are reported, not removed, since an admin may have put them there.
+   * The element comparison is skipped while this jail's bans wait in the queue, and spaced out so that
+   * reading big sets takes at most ELEMENT_CHECK_SHARE of the time.
    */
   audit(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<AuditResult> {
     return this.queue.run(jail.name, async () => {
@@ -446,7 +414,14 @@ export class NftablesFirewall implements Firewall {
         .filter((r) => /(^|\s)(accept|return|jump \S+|goto \S+)$/.test(r.text))
         .map((r) => `rule "${r.text}" (handle ${r.handle}) in ${TABLE} ${CHAIN} comes before this jail's rule and lets banned addresses in`);
       for (const line of bypass) this.failures.note(jail.name, 'check', line);
-      const kernel = new Set((await this.listKernel(jail.name, 'check', state.v6)).map((k) => k.text));
+      // Reading every element costs seconds with 100,000s of them; while bans wait (a flood) that time
+      // goes to them, and the next check compares.
+      if (this.pending.has(jail.name) || now < state.nextElementCheck) return { restored: 0, bypass };
+      const listed = await this.listKernel(jail.name, 'check', state.v6);
+      // At most ELEMENT_CHECK_SHARE of the time goes to reading elements: every check for small sets,
+      // about every 80 s when a listing takes 4 s (300,000 elements).
+      state.nextElementCheck = this.now() + (this.now() - now) / ELEMENT_CHECK_SHARE;
+      const kernel = new Set(listed.map((k) => k.text));
       // Bans the jail holds but this process's picture lacks (none normally) join the picture first.
       const scratch = emptyDelta();
       for (const e of wanted) {
@@ -482,7 +457,7 @@ export class NftablesFirewall implements Firewall {
   private async listKernel(jail: string, operation: string, v6: boolean): Promise<KernelEntry[]> {
     const entries: KernelEntry[] = [];
     for (const family of v6 ? ([4, 6] as const) : ([4] as const)) {
-      const result = await this.run([this.nft, '-j', 'list', 'set', 'inet', TABLE, setName(jail, family)]);
+      const result = await this.run([this.nft, '-j', 'list', 'set', 'inet', TABLE, setName(jail, family)], undefined, this.limit());
       if (result.code !== 0) {
         if (family === 6 && /No such file or directory/.test(result.stderr)) continue;
         throw this.failures.record(jail, operation, firstLine(result));

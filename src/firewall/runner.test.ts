@@ -26,3 +26,9 @@ test('a timed-out wrapper script is killed with what it started, and the timeout
   assert.equal(result.code, 124);
   assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
 });
+
+test('a command may be given more time than the runner allows by default', async () => {
+  const run = commandRunner([], 200);
+  assert.equal((await run(['sleep', '0.5'])).code, 124);
+  assert.equal((await run(['sleep', '0.5'], undefined, { extraTimeoutMs: 1000 })).code, 0);
+});

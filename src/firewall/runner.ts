@@ -8,7 +8,12 @@ export interface RunResult {
   stderr: string;
 }
 
-export type Runner = (argv: readonly string[], stdin?: string) => Promise<RunResult>;
+export interface RunOptions {
+  /** Time this command gets beyond the runner's timeout (a big transaction is slow without being hung). */
+  extraTimeoutMs?: number;
+}
+
+export type Runner = (argv: readonly string[], stdin?: string, options?: RunOptions) => Promise<RunResult>;
 
 /**
  * A firewall tool that hangs (a stuck netlink socket, a lock held elsewhere) must not stall banning:
@@ -24,8 +29,9 @@ export const TIMED_OUT = 124;
  * `timeoutMs` gives 124 (as timeout(1) does) with a message saying so.
  */
 export function commandRunner(prefix: readonly string[] = [], timeoutMs = DEFAULT_TIMEOUT_MS): Runner {
-  return (argv, stdin) =>
+  return (argv, stdin, options) =>
     new Promise((resolve) => {
+      const limit = timeoutMs + (options?.extraTimeoutMs ?? 0);
       const full = [...prefix, ...argv];
       // Its own process group, so a timeout kills the tool and whatever it started (a wrapper script's
       // children would otherwise keep the pipes open and the command would never be seen to end).
@@ -45,8 +51,8 @@ export function commandRunner(prefix: readonly string[] = [], timeoutMs = DEFAUL
         } catch {
           child.kill('SIGKILL');
         }
-        finish({ code: TIMED_OUT, stdout: '', stderr: `${argv[0]} did not finish within ${timeoutMs / 1000} s and was killed` });
-      }, timeoutMs);
+        finish({ code: TIMED_OUT, stdout: '', stderr: `${argv[0]} did not finish within ${limit / 1000} s and was killed` });
+      }, limit);
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.stdin.on('error', () => {}); // the child may exit before reading all input; its exit code tells

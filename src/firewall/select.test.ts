@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadConfig } from '../config/load.js';
 import type { ActionDefinition, JailConfig } from '../config/model.js';
 import { ConfigError, UserError } from '../errors.js';
 import { type Address, parseAddress } from './address.js';
@@ -78,4 +79,29 @@ test('CAP_NET_ADMIN is read from the effective capability mask', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("nftables.conf reads action.d/nftables-common.local (docker-mailserver's FAIL2BAN_BLOCKTYPE); reject otherwise", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-common-'));
+  try {
+    writeFileSync(join(dir, 'jail.local'), '[dovecot]\nenabled = true\nlogpath = /dev/null\n');
+    const dovecot = () => {
+      const jail = loadConfig({ dir }).jails.find((j) => j.name === 'dovecot') as JailConfig;
+      return firewallJail(jail, jail.actions[0], {});
+    };
+    assert.equal(dovecot().blocktype, 'reject', "Fail2Ban's default");
+    assert.equal(dovecot().elementTimeouts, undefined, "docker-mailserver's sets: no element timeouts");
+    mkdirSync(join(dir, 'action.d'));
+    writeFileSync(join(dir, 'action.d', 'nftables-common.local'), '[Init]\nblocktype = drop\nelement_timeouts = true\n');
+    assert.equal(dovecot().blocktype, 'drop');
+    assert.equal(dovecot().elementTimeouts, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('element_timeouts as an action argument', () => {
+  const j = jailConfig('p', {});
+  assert.equal(firewallJail(j, action('nftables-multiport', { element_timeouts: 'true' }), {}).elementTimeouts, true);
+  assert.equal(firewallJail(j, action('nftables-multiport', { element_timeouts: 'false' }), {}).elementTimeouts, undefined);
 });

@@ -203,6 +203,9 @@ export class JailRuntime {
     if (refused.length > 0) {
       this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${refused.length} kernel ban(s) this jail ignores: ${refused.slice(0, 10).join(', ')}`);
     }
+    if (ended.length > 0) {
+      this.deps.log.log('actions', 'NOTICE', `[${this.name}] Lifting ${ended.length} kernel ban(s) that ended while the daemon was down`);
+    }
     if (refused.length + ended.length > 0) await firewall.unban(target, [...refused, ...ended].flatMap((ip) => parseAddress(ip) ?? []));
   }
 
@@ -236,7 +239,6 @@ export class JailRuntime {
           await work(action);
         } catch (err) {
           this.firewallFailed(err);
-          this.firewallFailed(err);
           errors.push((err as Error).message);
         }
       }
@@ -250,7 +252,8 @@ export class JailRuntime {
   /**
    * Bans and unbans go to the backends at once, not behind the previous batch's completion: a backend
    * queues them in call order and coalesces whatever waits into one transaction, so a flood of bans
-   * reaches the kernel in a few large batches instead of one nft run per read chunk.
+   * reaches the kernel in a few large batches instead of one nft run per read chunk. Resolves with the
+   * error messages of the actions that failed (none when every action did its part).
    */
   private send(work: (action: JailAction) => Promise<void>): Promise<string[]> {
     const errors: string[] = [];

@@ -78,8 +78,10 @@ export function dmsContainer(netns: string): DmsContainer {
   writeFileSync(join(c.varLog, 'mail', 'mail.log'), '');
   mkdirSync(join(root, 'run'), { recursive: true });
   mkdirSync(join(root, 'logrotate.d'), { recursive: true });
-  // What deploy/Dockerfile leaves in /etc/fail2ban: the shipped tree copied without overwriting DMS's files.
+  // What deploy/Dockerfile leaves in /etc/fail2ban: the shipped tree copied without overwriting DMS's files,
+  // less its nftables-common.local (DMS's start-up writes that one from FAIL2BAN_BLOCKTYPE).
   cpSync(join(dist, 'src', 'config', 'defaults'), c.etc, { recursive: true });
+  rmSync(join(c.etc, 'action.d', 'nftables-common.local'));
   for (const d of ['jail.d', 'fail2ban.d', 'action.d', 'filter.d']) mkdirSync(join(c.etc, d), { recursive: true });
   writeFileSync(join(c.etc, 'jail.local'), DMS_JAIL_LOCAL);
   writeFileSync(join(c.etc, 'fail2ban.d', 'fixes.local'), DMS_FIXES_LOCAL);

@@ -64,6 +64,7 @@ input=$(cat)
 case "$(cat '${modeFile}')" in
   hang) exec sleep 60 ;;
   refuse-postfix) case "$* $input" in *set-postfix*) echo "Error: Could not process rule: No buffer space available (injected for postfix)" >&2; exit 1 ;; esac ;;
+  refuse-66) case "$input" in *198.51.100.66*) echo "Error: Could not process rule: Numerical result out of range (injected for 198.51.100.66)" >&2; exit 1 ;; esac ;;
 esac
 printf '%s\\n' "$input" | exec '${realNft}' "$@"
 `,
@@ -121,6 +122,42 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     }
   });
 
+  it('without element timeouts the daemon itself deletes ended bans from the kernel, in one batch', { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup({}, 'bantime = 2\n');
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+    const ips = Array.from({ length: 200 }, (_, i) => `198.51.100.${i + 1}`);
+    assert.equal(cli(dirs, ['ban', 'dovecot', ...ips]).status, 0);
+    assert.equal(kernelElements(ns, 'dovecot').length, 200);
+    assert.doesNotMatch(kernelSet(ns, 'dovecot') ?? '', /timeout|expires/);
+    await waitFor('the ended bans gone from the kernel', () => kernelElements(ns, 'dovecot').length === 0 || null, 10_000);
+    assert.equal((await jailStatus(dirs, 'dovecot')).currentlyBanned, 0);
+    await waitFor('200 Unban lines', () => daemon!.log().match(/NOTICE.*\[dovecot\] Unban /g)?.length === 200 || null, 5000);
+    assert.doesNotMatch(daemon.log(), /ERROR/);
+  });
+
+  it('a flood of 20,000 new addresses: every ban reaches the kernel in a few batches, a manual ban gets through, nothing else is banned', { timeout: 120_000 }, async () => {
+    const { dirs, ns, mailLog } = setup({}, 'maxretry = 1\nfindtime = 1d\n');
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), args: ['--loglevel', 'WARNING'] });
+    const attackers = Array.from({ length: 20_000 }, (_, n) => `10.77.${n >> 8}.${n & 255}`);
+    const started = Date.now();
+    for (let i = 0; i < attackers.length; i += 2000) {
+      appendFileSync(mailLog, attackers.slice(i, i + 2000).map((ip) => dovecotFailure(ip)).join(''));
+      if (i === 10_000) {
+        const t0 = Date.now();
+        assert.equal(cli(dirs, ['ban', 'dovecot', '192.0.2.250']).status, 0);
+        const manualMs = Date.now() - t0;
+        assert.ok(kernelElements(ns, 'dovecot').includes('192.0.2.250'), 'the manual ban is in the kernel when the command returns');
+        assert.ok(manualMs < 10_000, `manual ban took ${manualMs} ms`);
+      }
+      await sleep(50);
+    }
+    await waitFor('20,001 elements in the kernel', () => kernelElements(ns, 'dovecot').length === 20_001 || null, 60_000);
+    const tookMs = Date.now() - started;
+    assert.deepEqual(kernelElements(ns, 'dovecot'), [...attackers, '192.0.2.250'].sort(), 'exactly the attackers and the manual ban');
+    assert.equal((await jailStatus(dirs, 'dovecot')).currentlyBanned, 20_001);
+    assert.ok(tookMs < 60_000);
+  });
+
   it('one jail whose firewall commands fail: start-up, the other jail, and a reload go on; the check repairs it later', { timeout: 60_000 }, async () => {
     const { dirs, ns, mailLog } = setup();
     const fake = fakeNft(dirs);
@@ -133,13 +170,29 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     assert.equal(ban.status === 0 || ban.status === 1, true, ban.stderr);
     const status = await jailStatus(dirs, 'postfix');
     assert.ok((status.problems ?? []).some((p: string) => /injected for postfix/.test(p)), JSON.stringify(status.problems));
-    assert.match(daemon.log(), /ERROR.*\[postfix\].*injected for postfix/);
+    await waitFor('the ERROR line', () => /ERROR.*\[postfix\].*injected for postfix/.test(daemon!.log()) || null, 5000);
     const reload = cli(dirs, ['reload']);
     assert.equal(reload.status, 0, reload.stderr);
     assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.50'], 'dovecot keeps its ban through the reload');
     fake.mode('pass');
     await waitFor('the postfix ban repaired by the check', () => kernelElements(ns, 'postfix').includes('203.0.113.51') || null, 10_000);
     assert.deepEqual(kernelElements(ns, 'postfix'), ['203.0.113.51']);
+  });
+
+  it('an element nft refuses does not keep the rest of its batch out of the kernel', { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup();
+    const fake = fakeNft(dirs);
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), env: fake.env, args: ['--check-interval', '0.5'] });
+    fake.mode('refuse-66');
+    const ips = ['198.51.100.61', '198.51.100.62', '198.51.100.66', '198.51.100.64', '198.51.100.65'];
+    cli(dirs, ['ban', 'dovecot', ...ips]);
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['198.51.100.61', '198.51.100.62', '198.51.100.64', '198.51.100.65']);
+    await waitFor('the ERROR line', () => /ERROR.*\[dovecot\].*injected for 198\.51\.100\.66/.test(daemon!.log()) || null, 5000);
+    const status = await jailStatus(dirs, 'dovecot');
+    assert.ok((status.problems ?? []).some((p: string) => /injected for 198\.51\.100\.66/.test(p)));
+    assert.deepEqual([...status.bannedIps].sort(), [...ips].sort(), 'every acknowledged ban is kept');
+    fake.mode('pass');
+    await waitFor('the refused ban put in by the check', () => kernelElements(ns, 'dovecot').length === 5 || null, 10_000);
   });
 
   it('kernel bans the database lacks are adopted at start; ones it records as over are lifted', { timeout: 60_000 }, async () => {
@@ -153,13 +206,14 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
     assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.60']);
     assert.deepEqual(kernelElements(ns, 'postfix'), [], 'the ban that ended while down is lifted, not adopted');
+    await waitFor('the NOTICE line', () => /NOTICE.*\[postfix\] Lifting 1 kernel ban\(s\) that ended while the daemon was down/.test(daemon!.log()) || null, 5000);
     await daemon.kill();
     // The database is lost: the kernel's element must not be.
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${dirs.dbfile}${suffix}`, { force: true });
     nftIn(ns, 'add element inet f2b-table addr-set-dovecot { 198.51.100.62 }');
     daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
     assert.deepEqual(kernelElements(ns, 'dovecot'), ['198.51.100.62', '203.0.113.60']);
-    assert.match(daemon.log(), /WARNING.*\[dovecot\] Adopted 2 ban\(s\) found in the kernel but not in the database: /);
+    await waitFor('the WARNING line', () => /WARNING.*\[dovecot\] Adopted 2 ban\(s\) found in the kernel but not in the database: /.test(daemon!.log()) || null, 5000);
     const status = await jailStatus(dirs, 'dovecot');
     assert.deepEqual([...status.bannedIps].sort(), ['198.51.100.62', '203.0.113.60']);
     assert.equal(cli(dirs, ['unban', '198.51.100.62']).status, 0);
@@ -175,7 +229,7 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     assert.equal(nftIn(ns, 'delete element inet f2b-table addr-set-dovecot { 203.0.113.71 }').status, 0);
     await waitFor('the deleted element back', () => kernelElements(ns, 'dovecot').includes('203.0.113.71') || null, 5000);
     assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.70', '203.0.113.71']);
-    assert.match(daemon.log(), /ERROR.*\[dovecot\] 2 ban\(s\) were missing from the kernel; put them back/);
+    await waitFor('the ERROR line', () => /ERROR.*\[dovecot\] 2 ban\(s\) were missing from the kernel; put them back/.test(daemon!.log()) || null, 5000);
     assert.equal(nftIn(ns, 'insert rule inet f2b-table f2b-chain ip saddr 203.0.113.70 accept').status, 0);
     const problem = await waitFor(
       'the bypass rule in status',
@@ -183,7 +237,8 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
       5000,
     );
     assert.match(problem, /rule "ip saddr 203\.0\.113\.70 accept" \(handle \d+\) in f2b-table f2b-chain comes before this jail's rule/);
-    assert.match(daemon.log(), /WARNING.*\[dovecot\] rule "ip saddr 203\.0\.113\.70 accept"/);
+    // The daemon log is written asynchronously: the line may follow the status answer by a moment.
+    await waitFor('the WARNING line', () => /WARNING.*\[dovecot\] rule "ip saddr 203\.0\.113\.70 accept"/.test(daemon!.log()) || null, 5000);
     assert.equal(cli(dirs, ['status', 'dovecot']).status, 0);
   });
 
