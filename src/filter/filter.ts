@@ -7,7 +7,7 @@ import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
-import { type CompiledRegex, compileRegex, namedGroups, RegexError } from './regex.js';
+import { type CompiledRegex, compileRegex, namedGroups, RegexError, RegexTimeout } from './regex.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -22,6 +22,27 @@ export interface FilterOptions {
    * sample corpus do this to catch overlapping regexes).
    */
   checkAll?: boolean;
+  /**
+   * Runs the regexes that can backtrack catastrophically (CompiledRegex.catastrophic) with a bound: a
+   * line on which one throws RegexTimeout is skipped (lastSkipped 'too slow').
+   */
+  guard?: RegexGuard;
+}
+
+type Exec = (text: string) => RegExpExecArray | null;
+
+export interface RegexGuard {
+  /** A bounded exec for `r`, or null to run it inline. */
+  wrap(r: CompiledRegex): Exec | null;
+}
+
+/** A regex of the filter that can backtrack catastrophically, and where it is configured. */
+export interface CatastrophicRegex {
+  option: RegexOption;
+  /** `file:line` of the option (or the filter name). */
+  where: string;
+  /** The part of the pattern that can backtrack catastrophically. */
+  part: string;
 }
 
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -75,14 +96,24 @@ export class Filter {
   lastIgnored = false;
   /** True when the last line reached the regexes (it passed the literal pre-filter). */
   lastExamined = false;
-  /** Why the last line was skipped unmatched ('too long': over the cap, cut by the source), or null. */
-  lastSkipped: 'too long' | null = null;
+  /**
+   * Why the last line was skipped unmatched, or null: 'too long' (over the cap, or cut by the source),
+   * 'too slow' (a guarded regex ran out of time on it).
+   */
+  lastSkipped: 'too long' | 'too slow' | null = null;
   /** Lines skipped as too long so far. */
   skippedTooLong = 0;
+  /** Lines skipped as too slow to match so far. */
+  skippedTooSlow = 0;
+  /** Regexes that can backtrack catastrophically where V8 cannot fall back to linear time. */
+  readonly catastrophic: readonly CatastrophicRegex[];
 
   private readonly checkAll: boolean;
   private readonly maxLen: number;
   private readonly prefLiteral: string;
+  private readonly prefExec: Exec | null;
+  private readonly failExec: ReadonlyArray<Exec | null>;
+  private readonly ignoreExec: ReadonlyArray<Exec | null>;
   private buffer: string[] = [];
   private readonly mlf = new Map<string, MlfEntry>();
   private lastTime = Number.NaN;
@@ -113,6 +144,22 @@ export class Filter {
           `failregex ${i + 1} captures no host: add <HOST>, <ADDR> or <F-ID> to ${JSON.stringify(def.failregex[i])}`,
         );
     }
+    const origin = (option: RegexOption) => {
+      const o = def.origins?.[option];
+      return o ? (o.line === null ? o.file : `${o.file}:${o.line}`) : where;
+    };
+    const flagged: CatastrophicRegex[] = [];
+    const note = (option: RegexOption, r: CompiledRegex | null) => {
+      if (r?.catastrophic) flagged.push({ option, where: origin(option), part: r.catastrophic });
+    };
+    note('prefregex', this.prefregex);
+    for (const r of this.failregex) note('failregex', r);
+    for (const r of this.ignoreregex) note('ignoreregex', r);
+    this.catastrophic = flagged;
+    const guard = opts.guard;
+    this.prefExec = guard && this.prefregex ? guard.wrap(this.prefregex) : null;
+    this.failExec = this.failregex.map((r) => guard?.wrap(r) ?? null);
+    this.ignoreExec = this.ignoreregex.map((r) => guard?.wrap(r) ?? null);
     this.dates = new DateDetector({ datepattern: def.datepattern, zone: opts.zone ?? UTC });
     this.prefLiteral = /\{UNB\}/i.test(def.datepattern ?? '') ? '' : (this.prefregex?.literal ?? '');
     // Per failregex, its longest required literal that not every failregex shares: a shared one (the
@@ -163,7 +210,14 @@ export class Filter {
       else this.lastTime = t;
       date = t;
     }
-    return this.find(text, date);
+    try {
+      return this.find(text, date);
+    } catch (err) {
+      if (!(err instanceof RegexTimeout)) throw err;
+      this.lastSkipped = 'too slow';
+      this.skippedTooSlow++;
+      return NONE;
+    }
   }
 
   private mayMatch(line: string): boolean {
@@ -185,7 +239,7 @@ export class Filter {
 
     let pre: Groups | null = null;
     if (this.prefregex) {
-      const m = this.prefregex.re.exec(buf);
+      const m = this.prefExec === null ? this.prefregex.re.exec(buf) : this.prefExec(buf);
       if (!m) return NONE;
       pre = groupsOf(this.prefregex, m);
       const content = pre.content;
@@ -199,7 +253,8 @@ export class Filter {
     let out: Failure[] | null = null;
     for (let i = 0; i < this.failregex.length; i++) {
       const fr = this.failregex[i] as CompiledRegex;
-      const m = fr.re.exec(buf);
+      const guarded = this.failExec[i];
+      const m = guarded ? guarded(buf) : fr.re.exec(buf);
       if (!m) continue;
       let lines = 1;
       let matchedText = buf;
@@ -256,7 +311,10 @@ export class Filter {
   }
 
   private ignoredBy(text: string): boolean {
-    for (const r of this.ignoreregex) if (r.re.exec(text)) return true;
+    for (let i = 0; i < this.ignoreregex.length; i++) {
+      const guarded = this.ignoreExec[i];
+      if (guarded ? guarded(text) : (this.ignoreregex[i] as CompiledRegex).re.exec(text)) return true;
+    }
     return false;
   }
 

@@ -133,7 +133,7 @@ interface Outcome {
   groups?: Record<string, string | null>;
 }
 
-const PYTHON = String.raw`
+const PYTHON = `
 import json, re, sys
 req = json.load(sys.stdin)
 out = []

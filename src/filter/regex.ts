@@ -4,6 +4,11 @@ import { RegexError, type TranslateOptions, translate } from './translate.js';
 
 export { RegexError, type TranslateOptions, translate } from './translate.js';
 
+/** A guarded regex did not finish within its deadline on a line (see FilterOptions.guard). */
+export class RegexTimeout extends Error {
+  override name = 'RegexTimeout';
+}
+
 /** Regex snippets for Fail2Ban's tags; they expand to named groups the filter reads back. */
 const IP4 = String.raw`(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})`;
 // Fail2Ban's IPv6 pattern, reshaped so V8 can fall back to its linear-time engine on hostile input
@@ -63,6 +68,13 @@ export function expandTags(regex: string, opts: TagOptions = {}): string {
   });
 }
 
+/**
+ * V8 (`--enable-experimental-regexp-engine-on-excessive-backtracks`) switches a regex that backtracks too
+ * much to its linear-time engine, except a regex with lookarounds or backreferences (measured: `^(a+)+$`
+ * on 28 × `a` + `b` takes 1 ms; with a lookahead added, 9 s).
+ */
+const NO_LINEAR_FALLBACK = /\(\?<?[=!]|\\k</;
+
 /** A compiled Fail2Ban regex and what the filter needs to read its groups. */
 export interface CompiledRegex {
   /** Python source after tag expansion, as Fail2Ban would log it. */
@@ -77,6 +89,11 @@ export interface CompiledRegex {
   literal: string;
   /** Every literal a match must contain, longest first. */
   literals: string[];
+  /**
+   * The part of the pattern that can backtrack catastrophically (a repeat inside a repeat) when V8 cannot
+   * fall back to its linear-time engine for this regex (it has lookarounds or backreferences); else null.
+   */
+  catastrophic: string | null;
   /** Repeats whose inner captures JS resets per repetition (see RepeatFix): rescanned after a match. */
   repeats: Array<{ group: string; body: RegExp; names: string[] }>;
 }
@@ -125,7 +142,8 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   const hasId = t.groups.some((g) => g === 'mlfid' || (FAILURE_ID_GROUPS as readonly string[]).includes(g));
   const literals = t.flags.includes('i') ? [] : requiredLiterals(python);
   const repeats = t.repeats.map((r) => ({ group: r.group, body: new RegExp(r.body, `${t.flags}y`), names: r.names }));
-  return { python, re, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, repeats };
+  const catastrophic = t.nested !== null && NO_LINEAR_FALLBACK.test(t.source) ? t.nested : null;
+  return { python, re, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, catastrophic, repeats };
 }
 
 /**

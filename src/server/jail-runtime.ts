@@ -18,6 +18,7 @@ import type { LineBatch, Source } from '../sources/source.js';
 import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { storePositions } from './positions.js';
+import { FilterThread, LINE_DEADLINE_MS } from './filter-thread.js';
 
 /** One action of a jail: the backend and what it acts on. */
 export interface JailAction {
@@ -49,6 +50,8 @@ export class JailRuntime {
   private firewallSuspect = false;
   private firewallObjectsCreated = false;
   private readonly files: string[];
+  /** Matches in a thread with a deadline per line when the filter can backtrack catastrophically. */
+  private readonly thread: FilterThread | null = null;
 
   constructor(
     readonly config: JailConfig,
@@ -64,6 +67,10 @@ export class JailRuntime {
       def && def.failregex.length > 0
         ? new Filter(def, { useDns: config.usedns, zone: resolveLogZone(config.options['logtimezone']) })
         : null;
+    for (const c of this.filter?.catastrophic ?? [])
+      deps.log.log('filter', 'WARNING', `[${this.name}] ${c.where}: ${c.option} can backtrack catastrophically at ${c.part}; this jail matches in a thread of its own, ${LINE_DEADLINE_MS} ms per line`);
+    if (def && this.filter && this.filter.catastrophic.length > 0)
+      this.thread = new FilterThread(def, { useDns: config.usedns, logtimezone: config.options['logtimezone'] });
     this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
   }
 
@@ -111,6 +118,7 @@ export class JailRuntime {
   async stop(options: { keepRules?: boolean } = {}): Promise<void> {
     await this.source?.stop();
     this.source = null;
+    this.thread?.close();
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' stopped`);
   }
@@ -171,14 +179,23 @@ export class JailRuntime {
     const now = this.deps.now();
     const times = batch.times;
     const due: BanTicket[] = [];
-    for (let i = 0; i < batch.lines.length; i++) {
-      const line = batch.lines[i]!;
-      const failures = filter.processLine(line, now, times?.[i]);
-      if (filter.lastSkipped !== null)
-        this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
-      for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
+    if (this.thread) {
+      const done = await this.thread.process(batch.lines, now, times);
+      for (const [i, why] of done.skipped) this.skipped(batch.lines[i]!, why);
+      for (const [i, failures] of done.failures) for (const f of failures) this.countFailure(f, batch.lines[i]!, now, due);
+    } else {
+      for (let i = 0; i < batch.lines.length; i++) {
+        const line = batch.lines[i]!;
+        const failures = filter.processLine(line, now, times?.[i]);
+        if (filter.lastSkipped !== null) this.skipped(line, filter.lastSkipped);
+        for (let f = 0; f < failures.length; f++) this.countFailure(failures[f]!, line, now, due);
+      }
     }
     if (due.length > 0) await this.commit(due, now);
+  }
+
+  private skipped(line: string, why: string): void {
+    this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${why}): ${line.slice(0, 200)}`);
   }
 
   private countFailure(failure: Failure, line: string, now: number, due: BanTicket[]): void {
