@@ -7,7 +7,7 @@ import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
-import { type CompiledRegex, compileRegex, namedGroups, RegexError, RegexTimeout } from './regex.js';
+import { type CompiledRegex, compileRegex, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -111,6 +111,10 @@ export class Filter {
   private readonly checkAll: boolean;
   private readonly maxLen: number;
   private readonly prefLiteral: string;
+  /** Some regex has a faster variant for plain text (CompiledRegex.plain). */
+  private readonly hasPlain: boolean;
+  /** The text being matched is plain (PLAIN_TEXT). */
+  private plainText = false;
   private readonly prefExec: Exec | null;
   private readonly failExec: ReadonlyArray<Exec | null>;
   private readonly ignoreExec: ReadonlyArray<Exec | null>;
@@ -156,6 +160,7 @@ export class Filter {
     for (const r of this.failregex) note('failregex', r);
     for (const r of this.ignoreregex) note('ignoreregex', r);
     this.catastrophic = flagged;
+    this.hasPlain = [this.prefregex, ...this.failregex, ...this.ignoreregex].some((r) => r !== null && r.plain !== r.re);
     const guard = opts.guard;
     this.prefExec = guard && this.prefregex ? guard.wrap(this.prefregex) : null;
     this.failExec = this.failregex.map((r) => guard?.wrap(r) ?? null);
@@ -237,9 +242,12 @@ export class Filter {
       buf = `${this.buffer.join('\n')}\n`;
     } else buf = line;
 
+    // One check per line buys the faster built-in classes for every regex (see CompiledRegex.plain).
+    const plain = this.hasPlain && PLAIN_TEXT.test(buf);
+    this.plainText = plain;
     let pre: Groups | null = null;
     if (this.prefregex) {
-      const m = this.prefExec === null ? this.prefregex.re.exec(buf) : this.prefExec(buf);
+      const m = this.prefExec === null ? (plain ? this.prefregex.plain : this.prefregex.re).exec(buf) : this.prefExec(buf);
       if (!m) return NONE;
       pre = groupsOf(this.prefregex, m);
       const content = pre.content;
@@ -254,7 +262,7 @@ export class Filter {
     for (let i = 0; i < this.failregex.length; i++) {
       const fr = this.failregex[i] as CompiledRegex;
       const guarded = this.failExec[i];
-      const m = guarded ? guarded(buf) : fr.re.exec(buf);
+      const m = guarded ? guarded(buf) : (plain ? fr.plain : fr.re).exec(buf);
       if (!m) continue;
       let lines = 1;
       let matchedText = buf;
@@ -313,7 +321,8 @@ export class Filter {
   private ignoredBy(text: string): boolean {
     for (let i = 0; i < this.ignoreregex.length; i++) {
       const guarded = this.ignoreExec[i];
-      if (guarded ? guarded(text) : (this.ignoreregex[i] as CompiledRegex).re.exec(text)) return true;
+      const r = this.ignoreregex[i] as CompiledRegex;
+      if (guarded ? guarded(text) : (this.plainText ? r.plain : r.re).exec(text)) return true;
     }
     return false;
   }

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { loadFilterDefinition } from '../config/filter-def.js';
 import { ConfigError } from '../errors.js';
 import { Filter, FilterError, filterConfigError } from './filter.js';
-import { compileRegex, expandTags, namedGroups, RegexError } from './regex.js';
+import { compileRegex, expandTags, namedGroups, PLAIN_TEXT, RegexError } from './regex.js';
 
 const STOCK = '/etc/fail2ban';
 const LOGS = '/usr/lib/python3/dist-packages/fail2ban/tests/files/logs';
@@ -169,6 +169,7 @@ test("translated stock and built-in regexes match like Python's re on corpus, ho
   const py = runPython(batch);
   const problems: string[] = [];
   let compared = 0;
+  let plainCompared = 0;
   let matched = 0;
   for (const [i, p] of pats.entries()) {
     const res = py[i]!;
@@ -190,11 +191,20 @@ test("translated stock and built-in regexes match like Python's re on corpus, ho
       const got: Outcome | null =
         m === null ? null : { span: [m.index, m.index + m[0].length], groups: pick(namedGroups(compiled, m), compiled.groups) };
       if (want !== null) matched++;
-      if (JSON.stringify(got) !== JSON.stringify(want === null ? null : { span: want.span, groups: want.groups }))
+      const wanted = JSON.stringify(want === null ? null : { span: want.span, groups: want.groups });
+      if (JSON.stringify(got) !== wanted)
         problems.push(`${p.where} on ${JSON.stringify(s)}: Python ${JSON.stringify(want)}, we ${JSON.stringify(got)}`);
+      // On plain text the filter uses the variant with JavaScript's built-in classes: it must agree too.
+      if (PLAIN_TEXT.test(s)) {
+        const mp = compiled.plain.exec(s);
+        const plain = mp === null ? null : { span: [mp.index, mp.index + mp[0].length], groups: pick(namedGroups(compiled, mp), compiled.groups) };
+        if (JSON.stringify(plain) !== wanted)
+          problems.push(`${p.where} (plain variant) on ${JSON.stringify(s)}: Python ${wanted}, we ${JSON.stringify(plain)}`);
+        plainCompared++;
+      }
     }
   }
-  console.log(`${pats.length} patterns, ${compared} lines compared, ${matched} matches (seed ${seed})`);
+  console.log(`${pats.length} patterns, ${compared} lines compared (${plainCompared} also with the plain-text variant), ${matched} matches (seed ${seed})`);
   assert.ok(matched > 500, `too few matches (${matched}) to mean anything`);
   assert.deepEqual(problems.slice(0, 20), []);
 });

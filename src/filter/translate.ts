@@ -26,6 +26,17 @@ export interface TranslateOptions {
    * Python's does. Off for single lines, which are searched without their newline (and never hold one).
    */
   finalNewline?: boolean;
+  /**
+   * Python's re.ASCII: `\w \d \s \b` are ASCII. Date templates use it with plainInput: a date is ASCII
+   * (Fail2Ban could not convert other digits either), and they run on every line.
+   */
+  ascii?: boolean;
+  /**
+   * The text searched will be printable ASCII, tab and newline only: on such text JavaScript's own
+   * `\w \d \s \b` equal Python's, and V8 runs them several times faster than spelled-out Unicode
+   * classes (the filter keeps both translations and picks one per line).
+   */
+  plainInput?: boolean;
 }
 
 /** A repeated group whose inner captures JS resets per repetition; the filter rescans its text. */
@@ -108,7 +119,7 @@ function referencedGroups(src: string): Set<string> {
 export function translate(pattern: string, opts: TranslateOptions = {}): Translated {
   // Python < 3.11 behaviour Fail2Ban relies on: `((?i)x)` and `(?:(?i)x)` mean a locally flagged group.
   let src = pattern.replace(/(?<!\\)\((?:\?:)?(\(\?[a-z]+)\)/g, '$1:');
-  const global: Mode = { i: false, s: false, m: opts.multiline === true, x: false, a: false };
+  const global: Mode = { i: false, s: false, m: opts.multiline === true, x: false, a: opts.ascii === true };
   // Remaining inline flags apply to the whole pattern (Python 3.6–3.10 semantics).
   src = src.replace(GLOBAL_FLAGS, (whole, f: string, at: number) => {
     if (at > 0 && src[at - 1] === '\\') return whole;
@@ -143,9 +154,10 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     return lo === up || lo.length !== 1 || up.length !== 1 ? literal(c) : `[${lo}${up}]`;
   };
 
-  const wordClass = (m: Mode) => (m.a ? ASCII_WORD : wordRanges());
-  const digitClass = (m: Mode) => (m.a ? ASCII_DIGIT : digitRanges());
-  const spaceClass = (m: Mode) => (m.a ? ASCII_SPACE : SPACE_RANGES);
+  const plain = opts.plainInput === true;
+  const wordClass = (m: Mode) => (plain ? '\\w' : m.a ? ASCII_WORD : wordRanges());
+  const digitClass = (m: Mode) => (plain ? '\\d' : m.a ? ASCII_DIGIT : digitRanges());
+  const spaceClass = (m: Mode) => (plain ? '\\s' : m.a ? ASCII_SPACE : SPACE_RANGES);
 
   /** `\X` for a class escape letter, as class body text (positive) or null. */
   const classEscape = (n: string, m: Mode): { body: string; negated: boolean } | null => {
@@ -422,7 +434,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     const cls = classEscape(n as string, mode);
     if (cls) {
       pos += 2;
-      return `[${cls.negated ? '^' : ''}${cls.body}]`;
+      return plain ? `\\${n}` : `[${cls.negated ? '^' : ''}${cls.body}]`;
     }
     if (n === 'A') {
       pos += 2;
@@ -434,7 +446,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     }
     if (n === 'b' || n === 'B') {
       pos += 2;
-      if (mode.a && !(mode.i && !jsI)) return `\\${n}`;
+      if (plain || (mode.a && !(mode.i && !jsI))) return `\\${n}`;
       const w = `[${wordClass(mode)}]`;
       const boundary = `(?:(?<=${w})(?!${w})|(?<!${w})(?=${w}))`;
       return n === 'b' ? boundary : `(?!${boundary})`;
@@ -578,8 +590,20 @@ function delimited(atom: Piece): boolean {
 
 let everyUnit: string | null = null;
 
+const disjointPairs = new Map<string, boolean>();
+
 /** No UTF-16 unit matches both single-unit regexes (checked over the whole BMP, once per pair). */
 function disjoint(a: string, b: string): boolean {
+  const key = `${a}\u0000${b}`;
+  let known = disjointPairs.get(key);
+  if (known === undefined) {
+    known = scanDisjoint(a, b);
+    disjointPairs.set(key, known);
+  }
+  return known;
+}
+
+function scanDisjoint(a: string, b: string): boolean {
   if (everyUnit === null) {
     const codes: number[] = [];
     for (let c = 0; c <= 0xffff; c++) codes.push(c);
@@ -594,14 +618,18 @@ function disjoint(a: string, b: string): boolean {
 
 /** True when `src` is one regex unit a quantifier applies to as a whole (one char, escape, class or group). */
 function isUnit(src: string): boolean {
-  if (/^(?:\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\\.|[^\\()[\]\uD800-\uDFFF]|\[(?:\\.|[^\]\\])*\])$/.test(src)) return true;
-  if (src[0] !== '(' || src[src.length - 1] !== ')') return false;
+  if (src.length <= 6 && /^(?:\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\\.|[^\\()[\]\uD800-\uDFFF])$/.test(src)) return true;
+  const open = src[0];
+  const close = open === '(' ? ')' : open === '[' ? ']' : null;
+  if (close === null || src[src.length - 1] !== close) return false;
+  // One pass (classes of Unicode ranges run to thousands of characters): the first bracket closes last.
   let depth = 0;
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
     if (c === '\\') i++;
     else if (c === '[') {
       for (i++; i < src.length && src[i] !== ']'; i++) if (src[i] === '\\') i++;
+      if (open === '[') return i === src.length - 1;
     } else if (c === '(') depth++;
     else if (c === ')' && --depth === 0) return i === src.length - 1;
   }
