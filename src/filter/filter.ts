@@ -7,7 +7,8 @@ import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
-import { type CompiledRegex, compileRegex, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
+import { type CompiledRegex, compileRegex, execOn, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
+import { standInText } from './unicode-classes.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -115,6 +116,9 @@ export class Filter {
   private readonly hasPlain: boolean;
   /** The text being matched is plain (PLAIN_TEXT). */
   private plainText = false;
+  /** The last text given stand-ins, and its stand-in copy. */
+  private standInOf = '';
+  private standIn = '';
   private readonly prefExec: Exec | null;
   private readonly failExec: ReadonlyArray<Exec | null>;
   private readonly ignoreExec: ReadonlyArray<Exec | null>;
@@ -243,11 +247,10 @@ export class Filter {
     } else buf = line;
 
     // One check per line buys the faster built-in classes for every regex (see CompiledRegex.plain).
-    const plain = this.hasPlain && PLAIN_TEXT.test(buf);
-    this.plainText = plain;
+    this.plainText = this.hasPlain && PLAIN_TEXT.test(buf);
     let pre: Groups | null = null;
     if (this.prefregex) {
-      const m = this.prefExec === null ? (plain ? this.prefregex.plain : this.prefregex.re).exec(buf) : this.prefExec(buf);
+      const m = this.exec(this.prefregex, this.prefExec, buf);
       if (!m) return NONE;
       pre = groupsOf(this.prefregex, m);
       const content = pre.content;
@@ -261,8 +264,7 @@ export class Filter {
     let out: Failure[] | null = null;
     for (let i = 0; i < this.failregex.length; i++) {
       const fr = this.failregex[i] as CompiledRegex;
-      const guarded = this.failExec[i];
-      const m = guarded ? guarded(buf) : (plain ? fr.plain : fr.re).exec(buf);
+      const m = this.exec(fr, this.failExec[i] ?? null, buf);
       if (!m) continue;
       let lines = 1;
       let matchedText = buf;
@@ -318,11 +320,23 @@ export class Filter {
     return out ?? NONE;
   }
 
+  /** Runs one regex of the filter on `text` (a part of the current line: plainText holds for it too). */
+  private exec(r: CompiledRegex, guarded: Exec | null, text: string): RegExpExecArray | null {
+    if (guarded !== null) return guarded(text);
+    if (this.plainText) return r.plain.exec(text);
+    if (r.standIn === null) return r.re.exec(text);
+    return execOn(r, text, false, () => {
+      if (this.standInOf !== text) {
+        this.standInOf = text;
+        this.standIn = standInText(text);
+      }
+      return this.standIn;
+    });
+  }
+
   private ignoredBy(text: string): boolean {
     for (let i = 0; i < this.ignoreregex.length; i++) {
-      const guarded = this.ignoreExec[i];
-      const r = this.ignoreregex[i] as CompiledRegex;
-      if (guarded ? guarded(text) : (this.plainText ? r.plain : r.re).exec(text)) return true;
+      if (this.exec(this.ignoreregex[i] as CompiledRegex, this.ignoreExec[i] ?? null, text)) return true;
     }
     return false;
   }

@@ -75,6 +75,25 @@ export function expandTags(regex: string, opts: TagOptions = {}): string {
  */
 const NO_LINEAR_FALLBACK = /\(\?<?[=!]|\\k</;
 
+/**
+ * Runs `r` on `text` the fastest faithful way: `plain` when the text is plain, `standIn` on `standIns`
+ * (the text's stand-in copy, made once per line by the caller) with the groups read back from `text`.
+ */
+export function execOn(r: CompiledRegex, text: string, plainText: boolean, standIns: () => string): RegExpExecArray | null {
+  if (plainText) return r.plain.exec(text);
+  if (r.standIn === null) return r.re.exec(text);
+  const m = r.standIn.exec(standIns());
+  if (m === null) return null;
+  const at = m.indices as RegExpIndicesArray;
+  const real = at.map((span) => (span === undefined ? undefined : text.slice(span[0], span[1])));
+  let groups: Record<string, string> | undefined;
+  if (at.groups) {
+    groups = {};
+    for (const [name, span] of Object.entries(at.groups)) groups[name] = span === undefined ? (undefined as unknown as string) : text.slice(span[0], span[1]);
+  }
+  return Object.assign(real, { index: m.index, input: text, groups }) as unknown as RegExpExecArray;
+}
+
 /** Text on which CompiledRegex.plain may be used instead of `re`. */
 export const PLAIN_TEXT = /^[\t\n\x20-\x7e]*$/;
 
@@ -88,6 +107,12 @@ export interface CompiledRegex {
    * faster built-in classes; `re` itself when the pattern has none.
    */
   plain: RegExp;
+  /**
+   * For other text: the same regex over stand-in text (standInText), with small classes and the `d`
+   * flag so that groups are read back from the real text; null when `re` runs on the text itself (the
+   * pattern has no Unicode classes, or has characters beyond Latin-1 of its own).
+   */
+  standIn: RegExp | null;
   groups: string[];
   /** `alt_user_1` → `user`: alternative captures merged into a field when it is empty. */
   alt: Array<[string, string]>;
@@ -135,14 +160,21 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   const python = expandTags(pattern, opts);
   if (python.trim() === '') throw new RegexError('empty regex');
   const t = translate(python, opts);
+  const tp = translate(python, { ...opts, plainInput: true });
+  const ts = translate(python, { ...opts, standIns: true });
+  // Stand-ins replace every character beyond Latin-1, so a pattern may not name one (nor fold a
+  // Latin-1 letter whose other case lies beyond, as `ÿ`/`Ÿ` under `(?i)`).
+  const ownChars = /[^\x00-\xff]|\\[uUN]/.test(python) || (/[^\x00-\x7f]/.test(python) && /\(\?[a-zA-Z-]*i/.test(python));
   let re: RegExp;
+  let plain: RegExp;
+  let standIn: RegExp | null;
   try {
     re = new RegExp(t.source, t.flags);
+    plain = tp.source === t.source ? re : new RegExp(tp.source, tp.flags);
+    standIn = ts.source === t.source || ownChars ? null : new RegExp(ts.source, `${ts.flags}d`);
   } catch (err) {
     throw new RegexError(`cannot compile ${JSON.stringify(pattern)}: ${(err as Error).message}`);
   }
-  const tp = translate(python, { ...opts, plainInput: true });
-  const plain = tp.source === t.source ? re : new RegExp(tp.source, tp.flags);
   const alt: Array<[string, string]> = [];
   for (const g of t.groups) {
     const m = /^alt_(.*?)(?:_\d+)?$/.exec(g);
@@ -153,7 +185,7 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   const literals = t.flags.includes('i') ? [] : requiredLiterals(python);
   const repeats = t.repeats.map((r) => ({ group: r.group, body: new RegExp(r.body, `${t.flags}y`), names: r.names }));
   const catastrophic = t.nested !== null && NO_LINEAR_FALLBACK.test(t.source) ? t.nested : null;
-  return { python, re, plain, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, catastrophic, repeats };
+  return { python, re, plain, standIn, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, catastrophic, repeats };
 }
 
 /**

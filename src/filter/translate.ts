@@ -12,7 +12,17 @@
 //   Python and is reset in JS: such repeats are wrapped in a capture and rescanned (see RepeatFix).
 // Constructs with no faithful translation (possessive quantifiers, `\N{...}`, bad escapes, the bytes-
 // only `L` flag) are refused with a RegexError naming the offset and the pattern.
-import { ASCII_DIGIT, ASCII_SPACE, ASCII_WORD, digitRanges, SPACE_RANGES, wordRanges } from './unicode-classes.js';
+import {
+  ASCII_DIGIT,
+  ASCII_SPACE,
+  ASCII_WORD,
+  digitRanges,
+  SPACE_RANGES,
+  STAND_IN_DIGIT_RANGES,
+  STAND_IN_SPACE_RANGES,
+  standInWordRanges,
+  wordRanges,
+} from './unicode-classes.js';
 
 export class RegexError extends Error {
   override name = 'RegexError';
@@ -37,6 +47,8 @@ export interface TranslateOptions {
    * classes (the filter keeps both translations and picks one per line).
    */
   plainInput?: boolean;
+  /** The text searched will be stand-in text (see standInText): classes need only Latin-1 and stand-ins. */
+  standIns?: boolean;
 }
 
 /** A repeated group whose inner captures JS resets per repetition; the filter rescans its text. */
@@ -155,9 +167,10 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
   };
 
   const plain = opts.plainInput === true;
-  const wordClass = (m: Mode) => (plain ? '\\w' : m.a ? ASCII_WORD : wordRanges());
-  const digitClass = (m: Mode) => (plain ? '\\d' : m.a ? ASCII_DIGIT : digitRanges());
-  const spaceClass = (m: Mode) => (plain ? '\\s' : m.a ? ASCII_SPACE : SPACE_RANGES);
+  const stand = opts.standIns === true;
+  const wordClass = (m: Mode) => (plain ? '\\w' : m.a ? ASCII_WORD : stand ? standInWordRanges() : wordRanges());
+  const digitClass = (m: Mode) => (plain ? '\\d' : m.a ? ASCII_DIGIT : stand ? STAND_IN_DIGIT_RANGES : digitRanges());
+  const spaceClass = (m: Mode) => (plain ? '\\s' : m.a ? ASCII_SPACE : stand ? STAND_IN_SPACE_RANGES : SPACE_RANGES);
 
   /** `\X` for a class escape letter, as class body text (positive) or null. */
   const classEscape = (n: string, m: Mode): { body: string; negated: boolean } | null => {
@@ -368,6 +381,8 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
       if (q.max === Number.POSITIVE_INFINITY) loops.push(atom.src);
       if (q.max > 1 && atom.loops && atom.loops.length > 0 && nested === null && !delimited(atom))
         nested = src.slice(atomAt, pos);
+      if (/^(?:\\[bBAZ]|\^|\$)$/.test(src.slice(atomAt, pos).replace(/[*+?]\??$|\{\d*,?\d*\}\??$/, '')))
+        fail('nothing to repeat');
       if (atom.src === '' || /^\(\?[=!]|^\(\?<[=!]|^[$^]$/.test(atom.src)) {
         // Python repeats an assertion at most once; JS refuses some of these.
         out += q.min === 0 ? '' : atom.src;
