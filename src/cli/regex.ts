@@ -11,6 +11,7 @@ import { ExitCode, UserError } from '../errors.js';
 import { Filter, FilterError, filterConfigError } from '../filter/filter.js';
 import type { Failure } from '../filter/failure.js';
 import { resolveLogZone } from '../filter/timezone.js';
+import { DEFAULT_DEADLINE_MS, threadGuard } from '../server/regex-guard.js';
 
 interface RegexOptions {
   config?: string;
@@ -198,14 +199,26 @@ function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): { def
 export function runRegex(log: string, filterSpec: string | undefined, opts: RegexOptions): RegexReport {
   const { def, zone, useDns } = chooseFilter(filterSpec, opts);
   let filter: Filter;
+  const guard = threadGuard();
   try {
-    filter = new Filter(def, { checkAll: true, zone: resolveLogZone(zone), useDns });
+    filter = new Filter(def, { checkAll: true, zone: resolveLogZone(zone), useDns, guard });
   } catch (err) {
     if (err instanceof FilterError) throw filterConfigError(def, err);
     throw err;
   }
+  for (const c of filter.catastrophic)
+    process.stderr.write(`WARNING ${c.where}: ${c.option} can backtrack catastrophically at ${c.part}; lines taking over ${DEFAULT_DEADLINE_MS} ms are skipped\n`);
+  try {
+    return scan(log, filter, def.failregex, opts);
+  } finally {
+    guard.close();
+    if (filter.skippedTooSlow > 0) process.stderr.write(`WARNING ${filter.skippedTooSlow} line(s) skipped: matching took over ${DEFAULT_DEADLINE_MS} ms\n`);
+  }
+}
+
+function scan(log: string, filter: Filter, failregex: string[], opts: RegexOptions): RegexReport {
   const keepMissed = opts.printAllMissed === true;
-  const run = new Runner(filter, def.failregex, keepMissed, opts.printAllMatched === true);
+  const run = new Runner(filter, failregex, keepMissed, opts.printAllMatched === true);
   let lines: number;
   if (existsSync(log) && statSync(log).isFile()) {
     // Lines without a gate literal cannot match; unless missed lines are wanted, they are not decoded.

@@ -108,7 +108,7 @@ const EPOCH_RE = '\\d{10,11}\\b(?:\\.\\d{3,6})?';
 const LEPOCH_RE = '\\d{10,11}(?:\\d{3}(?:\\.\\d{1,6}|\\d{3})?)?';
 
 function compile(regex: string, ci: boolean): RegExp {
-  const t = translate(regex);
+  const t = translate(regex, { ascii: true, plainInput: true });
   let flags = `${t.flags}d`;
   if (ci && !flags.includes('i')) flags += 'i';
   return new RegExp(t.source, flags);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FilterDefinition } from '../config/model.js';
 import { Filter, FilterError } from './filter.js';
+import { TRUNCATED_MARK } from '../sources/line-splitter.js';
 
 const NOW = Date.UTC(2024, 10, 25) / 1000;
 
@@ -116,4 +117,15 @@ test('hostile input: long lines are capped, binary is tolerated, backtracking is
   assert.deepEqual(f.processLine('\u0000\uFFFD\uD800 binary \u0007', NOW), []);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   assert.ok(ms < 1000, `hostile lines took ${ms} ms`);
+});
+
+test('a line over the cap, or one a source cut at its cap, is skipped and counted, never matched in part', () => {
+  const f = new Filter(def({ failregex: ['rip=<HOST>$'] }), { maxLineLength: 64 });
+  assert.deepEqual(f.processLine(`user=${'x'.repeat(60)} rip=6.6.6.6`, NOW), []);
+  assert.equal(f.lastSkipped, 'too long');
+  assert.deepEqual(f.processLine(`user=x rip=6.6.6.6${TRUNCATED_MARK}`, NOW), []);
+  assert.equal(f.lastSkipped, 'too long');
+  assert.equal(f.skippedTooLong, 2);
+  assert.deepEqual(f.processLine('user=x rip=7.7.7.7', NOW).map((x) => x.ip), ['7.7.7.7']);
+  assert.equal(f.lastSkipped, null);
 });

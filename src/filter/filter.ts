@@ -7,7 +7,8 @@ import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
-import { type CompiledRegex, compileRegex, namedGroups, RegexError } from './regex.js';
+import { type CompiledRegex, compileRegex, execOn, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
+import { standInText } from './unicode-classes.js';
 import { type TimeZone, UTC } from './timezone.js';
 
 export interface FilterOptions {
@@ -22,6 +23,27 @@ export interface FilterOptions {
    * sample corpus do this to catch overlapping regexes).
    */
   checkAll?: boolean;
+  /**
+   * Runs the regexes that can backtrack catastrophically (CompiledRegex.catastrophic) with a bound: a
+   * line on which one throws RegexTimeout is skipped (lastSkipped 'too slow').
+   */
+  guard?: RegexGuard;
+}
+
+type Exec = (text: string) => RegExpExecArray | null;
+
+export interface RegexGuard {
+  /** A bounded exec for `r`, or null to run it inline. */
+  wrap(r: CompiledRegex): Exec | null;
+}
+
+/** A regex of the filter that can backtrack catastrophically, and where it is configured. */
+export interface CatastrophicRegex {
+  option: RegexOption;
+  /** `file:line` of the option (or the filter name). */
+  where: string;
+  /** The part of the pattern that can backtrack catastrophically. */
+  part: string;
 }
 
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -75,14 +97,31 @@ export class Filter {
   lastIgnored = false;
   /** True when the last line reached the regexes (it passed the literal pre-filter). */
   lastExamined = false;
-  /** Why the last line was skipped unmatched ('too long': over the cap, cut by the source), or null. */
-  lastSkipped: 'too long' | null = null;
+  /**
+   * Why the last line was skipped unmatched, or null: 'too long' (over the cap, or cut by the source),
+   * 'too slow' (a guarded regex ran out of time on it).
+   */
+  lastSkipped: 'too long' | 'too slow' | null = null;
   /** Lines skipped as too long so far. */
   skippedTooLong = 0;
+  /** Lines skipped as too slow to match so far. */
+  skippedTooSlow = 0;
+  /** Regexes that can backtrack catastrophically where V8 cannot fall back to linear time. */
+  readonly catastrophic: readonly CatastrophicRegex[];
 
   private readonly checkAll: boolean;
   private readonly maxLen: number;
   private readonly prefLiteral: string;
+  /** Some regex has a faster variant for plain text (CompiledRegex.plain). */
+  private readonly hasPlain: boolean;
+  /** The text being matched is plain (PLAIN_TEXT). */
+  private plainText = false;
+  /** The last text given stand-ins, and its stand-in copy. */
+  private standInOf = '';
+  private standIn = '';
+  private readonly prefExec: Exec | null;
+  private readonly failExec: ReadonlyArray<Exec | null>;
+  private readonly ignoreExec: ReadonlyArray<Exec | null>;
   private buffer: string[] = [];
   private readonly mlf = new Map<string, MlfEntry>();
   private lastTime = Number.NaN;
@@ -113,6 +152,23 @@ export class Filter {
           `failregex ${i + 1} captures no host: add <HOST>, <ADDR> or <F-ID> to ${JSON.stringify(def.failregex[i])}`,
         );
     }
+    const origin = (option: RegexOption) => {
+      const o = def.origins?.[option];
+      return o ? (o.line === null ? o.file : `${o.file}:${o.line}`) : where;
+    };
+    const flagged: CatastrophicRegex[] = [];
+    const note = (option: RegexOption, r: CompiledRegex | null) => {
+      if (r?.catastrophic) flagged.push({ option, where: origin(option), part: r.catastrophic });
+    };
+    note('prefregex', this.prefregex);
+    for (const r of this.failregex) note('failregex', r);
+    for (const r of this.ignoreregex) note('ignoreregex', r);
+    this.catastrophic = flagged;
+    this.hasPlain = [this.prefregex, ...this.failregex, ...this.ignoreregex].some((r) => r !== null && r.plain !== r.re);
+    const guard = opts.guard;
+    this.prefExec = guard && this.prefregex ? guard.wrap(this.prefregex) : null;
+    this.failExec = this.failregex.map((r) => guard?.wrap(r) ?? null);
+    this.ignoreExec = this.ignoreregex.map((r) => guard?.wrap(r) ?? null);
     this.dates = new DateDetector({ datepattern: def.datepattern, zone: opts.zone ?? UTC });
     this.prefLiteral = /\{UNB\}/i.test(def.datepattern ?? '') ? '' : (this.prefregex?.literal ?? '');
     // Per failregex, its longest required literal that not every failregex shares: a shared one (the
@@ -163,7 +219,14 @@ export class Filter {
       else this.lastTime = t;
       date = t;
     }
-    return this.find(text, date);
+    try {
+      return this.find(text, date);
+    } catch (err) {
+      if (!(err instanceof RegexTimeout)) throw err;
+      this.lastSkipped = 'too slow';
+      this.skippedTooSlow++;
+      return NONE;
+    }
   }
 
   private mayMatch(line: string): boolean {
@@ -183,9 +246,11 @@ export class Filter {
       buf = `${this.buffer.join('\n')}\n`;
     } else buf = line;
 
+    // One check per line buys the faster built-in classes for every regex (see CompiledRegex.plain).
+    this.plainText = this.hasPlain && PLAIN_TEXT.test(buf);
     let pre: Groups | null = null;
     if (this.prefregex) {
-      const m = this.prefregex.re.exec(buf);
+      const m = this.exec(this.prefregex, this.prefExec, buf);
       if (!m) return NONE;
       pre = groupsOf(this.prefregex, m);
       const content = pre.content;
@@ -199,7 +264,7 @@ export class Filter {
     let out: Failure[] | null = null;
     for (let i = 0; i < this.failregex.length; i++) {
       const fr = this.failregex[i] as CompiledRegex;
-      const m = fr.re.exec(buf);
+      const m = this.exec(fr, this.failExec[i] ?? null, buf);
       if (!m) continue;
       let lines = 1;
       let matchedText = buf;
@@ -255,8 +320,24 @@ export class Filter {
     return out ?? NONE;
   }
 
+  /** Runs one regex of the filter on `text` (a part of the current line: plainText holds for it too). */
+  private exec(r: CompiledRegex, guarded: Exec | null, text: string): RegExpExecArray | null {
+    if (guarded !== null) return guarded(text);
+    if (this.plainText) return r.plain.exec(text);
+    if (r.standIn === null) return r.re.exec(text);
+    return execOn(r, text, false, () => {
+      if (this.standInOf !== text) {
+        this.standInOf = text;
+        this.standIn = standInText(text);
+      }
+      return this.standIn;
+    });
+  }
+
   private ignoredBy(text: string): boolean {
-    for (const r of this.ignoreregex) if (r.re.exec(text)) return true;
+    for (let i = 0; i < this.ignoreregex.length; i++) {
+      if (this.exec(this.ignoreregex[i] as CompiledRegex, this.ignoreExec[i] ?? null, text)) return true;
+    }
     return false;
   }
 

@@ -4,6 +4,11 @@ import { RegexError, type TranslateOptions, translate } from './translate.js';
 
 export { RegexError, type TranslateOptions, translate } from './translate.js';
 
+/** A guarded regex did not finish within its deadline on a line (see FilterOptions.guard). */
+export class RegexTimeout extends Error {
+  override name = 'RegexTimeout';
+}
+
 /** Regex snippets for Fail2Ban's tags; they expand to named groups the filter reads back. */
 const IP4 = String.raw`(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})`;
 // Fail2Ban's IPv6 pattern, reshaped so V8 can fall back to its linear-time engine on hostile input
@@ -63,11 +68,51 @@ export function expandTags(regex: string, opts: TagOptions = {}): string {
   });
 }
 
+/**
+ * V8 (`--enable-experimental-regexp-engine-on-excessive-backtracks`) switches a regex that backtracks too
+ * much to its linear-time engine, except a regex with lookarounds or backreferences (measured: `^(a+)+$`
+ * on 28 × `a` + `b` takes 1 ms; with a lookahead added, 9 s).
+ */
+const NO_LINEAR_FALLBACK = /\(\?<?[=!]|\\k</;
+
+/**
+ * Runs `r` on `text` the fastest faithful way: `plain` when the text is plain, `standIn` on `standIns`
+ * (the text's stand-in copy, made once per line by the caller) with the groups read back from `text`.
+ */
+export function execOn(r: CompiledRegex, text: string, plainText: boolean, standIns: () => string): RegExpExecArray | null {
+  if (plainText) return r.plain.exec(text);
+  if (r.standIn === null) return r.re.exec(text);
+  const m = r.standIn.exec(standIns());
+  if (m === null) return null;
+  const at = m.indices as RegExpIndicesArray;
+  const real = at.map((span) => (span === undefined ? undefined : text.slice(span[0], span[1])));
+  let groups: Record<string, string> | undefined;
+  if (at.groups) {
+    groups = {};
+    for (const [name, span] of Object.entries(at.groups)) groups[name] = span === undefined ? (undefined as unknown as string) : text.slice(span[0], span[1]);
+  }
+  return Object.assign(real, { index: m.index, input: text, groups }) as unknown as RegExpExecArray;
+}
+
+/** Text on which CompiledRegex.plain may be used instead of `re`. */
+export const PLAIN_TEXT = /^[\t\n\x20-\x7e]*$/;
+
 /** A compiled Fail2Ban regex and what the filter needs to read its groups. */
 export interface CompiledRegex {
   /** Python source after tag expansion, as Fail2Ban would log it. */
   python: string;
   re: RegExp;
+  /**
+   * The same regex for text of printable ASCII, tab and newline only (see PLAIN_TEXT), with JavaScript's
+   * faster built-in classes; `re` itself when the pattern has none.
+   */
+  plain: RegExp;
+  /**
+   * For other text: the same regex over stand-in text (standInText), with small classes and the `d`
+   * flag so that groups are read back from the real text; null when `re` runs on the text itself (the
+   * pattern has no Unicode classes, or has characters beyond Latin-1 of its own).
+   */
+  standIn: RegExp | null;
   groups: string[];
   /** `alt_user_1` → `user`: alternative captures merged into a field when it is empty. */
   alt: Array<[string, string]>;
@@ -77,6 +122,11 @@ export interface CompiledRegex {
   literal: string;
   /** Every literal a match must contain, longest first. */
   literals: string[];
+  /**
+   * The part of the pattern that can backtrack catastrophically (a repeat inside a repeat) when V8 cannot
+   * fall back to its linear-time engine for this regex (it has lookarounds or backreferences); else null.
+   */
+  catastrophic: string | null;
   /** Repeats whose inner captures JS resets per repetition (see RepeatFix): rescanned after a match. */
   repeats: Array<{ group: string; body: RegExp; names: string[] }>;
 }
@@ -110,9 +160,18 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   const python = expandTags(pattern, opts);
   if (python.trim() === '') throw new RegexError('empty regex');
   const t = translate(python, opts);
+  const tp = translate(python, { ...opts, plainInput: true });
+  const ts = translate(python, { ...opts, standIns: true });
+  // Stand-ins replace every character beyond Latin-1, so a pattern may not name one (nor fold a
+  // Latin-1 letter whose other case lies beyond, as `ÿ`/`Ÿ` under `(?i)`).
+  const ownChars = /[^\x00-\xff]|\\[uUN]/.test(python) || (/[^\x00-\x7f]/.test(python) && /\(\?[a-zA-Z-]*i/.test(python));
   let re: RegExp;
+  let plain: RegExp;
+  let standIn: RegExp | null;
   try {
     re = new RegExp(t.source, t.flags);
+    plain = tp.source === t.source ? re : new RegExp(tp.source, tp.flags);
+    standIn = ts.source === t.source || ownChars ? null : new RegExp(ts.source, `${ts.flags}d`);
   } catch (err) {
     throw new RegexError(`cannot compile ${JSON.stringify(pattern)}: ${(err as Error).message}`);
   }
@@ -125,7 +184,8 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   const hasId = t.groups.some((g) => g === 'mlfid' || (FAILURE_ID_GROUPS as readonly string[]).includes(g));
   const literals = t.flags.includes('i') ? [] : requiredLiterals(python);
   const repeats = t.repeats.map((r) => ({ group: r.group, body: new RegExp(r.body, `${t.flags}y`), names: r.names }));
-  return { python, re, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, repeats };
+  const catastrophic = t.nested !== null && NO_LINEAR_FALLBACK.test(t.source) ? t.nested : null;
+  return { python, re, plain, standIn, groups: t.groups, alt, hasId, literal: literals[0] ?? '', literals, catastrophic, repeats };
 }
 
 /**

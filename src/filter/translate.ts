@@ -12,7 +12,17 @@
 //   Python and is reset in JS: such repeats are wrapped in a capture and rescanned (see RepeatFix).
 // Constructs with no faithful translation (possessive quantifiers, `\N{...}`, bad escapes, the bytes-
 // only `L` flag) are refused with a RegexError naming the offset and the pattern.
-import { ASCII_DIGIT, ASCII_SPACE, ASCII_WORD, digitRanges, SPACE_RANGES, wordRanges } from './unicode-classes.js';
+import {
+  ASCII_DIGIT,
+  ASCII_SPACE,
+  ASCII_WORD,
+  digitRanges,
+  SPACE_RANGES,
+  STAND_IN_DIGIT_RANGES,
+  STAND_IN_SPACE_RANGES,
+  standInWordRanges,
+  wordRanges,
+} from './unicode-classes.js';
 
 export class RegexError extends Error {
   override name = 'RegexError';
@@ -26,6 +36,19 @@ export interface TranslateOptions {
    * Python's does. Off for single lines, which are searched without their newline (and never hold one).
    */
   finalNewline?: boolean;
+  /**
+   * Python's re.ASCII: `\w \d \s \b` are ASCII. Date templates use it with plainInput: a date is ASCII
+   * (Fail2Ban could not convert other digits either), and they run on every line.
+   */
+  ascii?: boolean;
+  /**
+   * The text searched will be printable ASCII, tab and newline only: on such text JavaScript's own
+   * `\w \d \s \b` equal Python's, and V8 runs them several times faster than spelled-out Unicode
+   * classes (the filter keeps both translations and picks one per line).
+   */
+  plainInput?: boolean;
+  /** The text searched will be stand-in text (see standInText): classes need only Latin-1 and stand-ins. */
+  standIns?: boolean;
 }
 
 /** A repeated group whose inner captures JS resets per repetition; the filter rescans its text. */
@@ -44,6 +67,11 @@ export interface Translated {
   /** Python group names in the pattern (after tag expansion), in order of appearance. */
   groups: string[];
   repeats: RepeatFix[];
+  /**
+   * An unbounded repeat inside another repeat (star height 2, as in `(a+)+`), where backtracking can
+   * take exponential time; null when there is none.
+   */
+  nested: string | null;
 }
 
 interface Mode {
@@ -58,6 +86,10 @@ interface Mode {
 interface Piece {
   src: string;
   caps: Array<{ name: string; mandatory: boolean }>;
+  /** Atoms (JS source) under an unbounded repeat (`*`, `+`, `{n,}`) anywhere inside. */
+  loops?: string[];
+  /** Single-unit atoms (JS source: a character or a class) every match of the piece contains. */
+  lits?: string[];
 }
 
 const ANY = '[\\s\\S]';
@@ -99,7 +131,7 @@ function referencedGroups(src: string): Set<string> {
 export function translate(pattern: string, opts: TranslateOptions = {}): Translated {
   // Python < 3.11 behaviour Fail2Ban relies on: `((?i)x)` and `(?:(?i)x)` mean a locally flagged group.
   let src = pattern.replace(/(?<!\\)\((?:\?:)?(\(\?[a-z]+)\)/g, '$1:');
-  const global: Mode = { i: false, s: false, m: opts.multiline === true, x: false, a: false };
+  const global: Mode = { i: false, s: false, m: opts.multiline === true, x: false, a: opts.ascii === true };
   // Remaining inline flags apply to the whole pattern (Python 3.6–3.10 semantics).
   src = src.replace(GLOBAL_FLAGS, (whole, f: string, at: number) => {
     if (at > 0 && src[at - 1] === '\\') return whole;
@@ -117,6 +149,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
   const groups: string[] = [];
   const repeats: RepeatFix[] = [];
   let pyGroups = 0;
+  let nested: string | null = null;
   let pos = 0;
   let helper = 0;
   /** Groups of the pattern that sit inside a repeat and may skip a repetition (JS resets them). */
@@ -133,9 +166,11 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     return lo === up || lo.length !== 1 || up.length !== 1 ? literal(c) : `[${lo}${up}]`;
   };
 
-  const wordClass = (m: Mode) => (m.a ? ASCII_WORD : wordRanges());
-  const digitClass = (m: Mode) => (m.a ? ASCII_DIGIT : digitRanges());
-  const spaceClass = (m: Mode) => (m.a ? ASCII_SPACE : SPACE_RANGES);
+  const plain = opts.plainInput === true;
+  const stand = opts.standIns === true;
+  const wordClass = (m: Mode) => (plain ? '\\w' : m.a ? ASCII_WORD : stand ? standInWordRanges() : wordRanges());
+  const digitClass = (m: Mode) => (plain ? '\\d' : m.a ? ASCII_DIGIT : stand ? STAND_IN_DIGIT_RANGES : digitRanges());
+  const spaceClass = (m: Mode) => (plain ? '\\s' : m.a ? ASCII_SPACE : stand ? STAND_IN_SPACE_RANGES : SPACE_RANGES);
 
   /** `\X` for a class escape letter, as class body text (positive) or null. */
   const classEscape = (n: string, m: Mode): { body: string; negated: boolean } | null => {
@@ -318,6 +353,8 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     let out = '';
     const caps: Piece['caps'] = [];
     let alternation = false;
+    const loops: string[] = [];
+    let lits: string[] = [];
     while (true) {
       skipVerbose(mode);
       if (pos >= src.length) break;
@@ -329,15 +366,23 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
         pos++;
         continue;
       }
+      const atomAt = pos;
       const atom = atomOf(mode);
       if (atom === null) continue;
       skipVerbose(mode);
       const q = quantifier();
+      if (atom.loops) loops.push(...atom.loops);
+      if (q === null || q.min > 0) lits.push(...(atom.lits ?? []));
       if (q === null) {
         out += atom.src;
         caps.push(...atom.caps);
         continue;
       }
+      if (q.max === Number.POSITIVE_INFINITY) loops.push(atom.src);
+      if (q.max > 1 && atom.loops && atom.loops.length > 0 && nested === null && !delimited(atom))
+        nested = src.slice(atomAt, pos);
+      if (/^(?:\\[bBAZ]|\^|\$)$/.test(src.slice(atomAt, pos).replace(/[*+?]\??$|\{\d*,?\d*\}\??$/, '')))
+        fail('nothing to repeat');
       if (atom.src === '' || /^\(\?[=!]|^\(\?<[=!]|^[$^]$/.test(atom.src)) {
         // Python repeats an assertion at most once; JS refuses some of these.
         out += q.min === 0 ? '' : atom.src;
@@ -357,18 +402,21 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
       out += piece;
       for (const cap of atom.caps) caps.push({ name: cap.name, mandatory: cap.mandatory && !optional });
     }
-    if (alternation) for (const cap of caps) cap.mandatory = false;
-    return { src: out, caps };
+    if (alternation) {
+      for (const cap of caps) cap.mandatory = false;
+      lits = [];
+    }
+    return { src: out, caps, loops, lits };
   };
 
   /** One atom at pos (null when it produced nothing, e.g. a comment). */
   const atomOf = (mode: Mode): Piece | null => {
     const c = src[pos] as string;
     if (c === '(') return group(mode);
-    if (c === '[') return { src: charClass(mode), caps: [] };
     if (c === '.') {
       pos++;
-      return { src: mode.s ? ANY : '[^\\n]', caps: [] };
+      const dot = mode.s ? ANY : '[^\\n]';
+      return { src: dot, caps: [], lits: [dot] };
     }
     if (c === '^') {
       pos++;
@@ -381,10 +429,18 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     if (c === '*' || c === '+' || c === '?') fail('nothing to repeat');
     if (c === '{' && /^\{\d*,?\d*\}/.test(src.slice(pos)) && !src.startsWith('{}', pos))
       fail('nothing to repeat');
-    if (c === '\\') return { src: escaped(mode), caps: [] };
+    if (c === '\\') {
+      const text = escaped(mode);
+      return { src: text, caps: [], lits: isUnit(text) && !text.startsWith('(') ? [text] : [] };
+    }
+    if (c === '[') {
+      const cls = charClass(mode);
+      return { src: cls, caps: [], lits: isUnit(cls) ? [cls] : [] };
+    }
     const ch = String.fromCodePoint(src.codePointAt(pos) as number);
     pos += ch.length;
-    return { src: fold(ch, mode), caps: [] };
+    const unit = fold(ch, mode);
+    return { src: unit, caps: [], lits: [unit] };
   };
 
   const escaped = (mode: Mode): string => {
@@ -393,7 +449,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     const cls = classEscape(n as string, mode);
     if (cls) {
       pos += 2;
-      return `[${cls.negated ? '^' : ''}${cls.body}]`;
+      return plain ? `\\${n}` : `[${cls.negated ? '^' : ''}${cls.body}]`;
     }
     if (n === 'A') {
       pos += 2;
@@ -405,7 +461,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     }
     if (n === 'b' || n === 'B') {
       pos += 2;
-      if (mode.a && !(mode.i && !jsI)) return `\\${n}`;
+      if (plain || (mode.a && !(mode.i && !jsI))) return `\\${n}`;
       const w = `[${wordClass(mode)}]`;
       const boundary = `(?:(?<=${w})(?!${w})|(?<!${w})(?=${w}))`;
       return n === 'b' ? boundary : `(?!${boundary})`;
@@ -448,7 +504,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     const head = referenced ? sentinel(jsName as string) : '';
     const caps = [...body.caps];
     if (name !== null) caps.unshift({ name, mandatory: true });
-    return { src: jsName === null ? `(${body.src})` : `(?<${jsName}>${head}${body.src})`, caps };
+    return { src: jsName === null ? `(${body.src})` : `(?<${jsName}>${head}${body.src})`, caps, loops: body.loops, lits: body.lits };
   };
 
   const group = (mode: Mode): Piece | null => {
@@ -487,14 +543,14 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
       if (no !== null && splitTopBar(no)[1] !== null) fail('conditional group with more than two branches');
       const test = participation(name);
       const caps = body.caps.map((cap) => ({ name: cap.name, mandatory: false }));
-      return { src: `(?:(?=${test})(?:${yes})|(?!${test})(?:${no ?? ''}))`, caps };
+      return { src: `(?:(?=${test})(?:${yes})|(?!${test})(?:${no ?? ''}))`, caps, loops: body.loops };
     }
     if (rest.startsWith('(?>')) {
       pos += 3;
       const body = seq(mode);
       closeGroup();
       const name = `__at${helper++}`;
-      return { src: `(?:(?=(?<${name}>${body.src}))\\k<${name}>)`, caps: body.caps };
+      return { src: `(?:(?=(?<${name}>${body.src}))\\k<${name}>)`, caps: body.caps, loops: body.loops, lits: body.lits };
     }
     const fm = FLAG_GROUP.exec(src.slice(pos));
     if (fm && (fm[1] !== '' || fm[2] !== undefined)) {
@@ -511,7 +567,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
       };
       const body = seq(inner);
       closeGroup();
-      return { src: `(?:${body.src})`, caps: body.caps };
+      return { src: `(?:${body.src})`, caps: body.caps, loops: body.loops, lits: body.lits };
     }
     if (/^\(\?[aiLmsux-]/.test(src.slice(pos))) fail('bad inline flags (global flags must be at the start, as (?i))');
     const lookaround = /^\(\?(?::|=|!|<=|<!)/.exec(src.slice(pos));
@@ -526,7 +582,7 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     closeGroup();
     // Captures in a negative lookaround are never set; in a positive one they are set when it holds.
     const caps = head.includes('!') ? [] : body.caps;
-    return { src: `${head}${body.src})`, caps };
+    return { src: `${head}${body.src})`, caps, loops: body.loops, lits: head === '(?:' ? body.lits : [] };
   };
 
   let source = '';
@@ -534,19 +590,61 @@ export function translate(pattern: string, opts: TranslateOptions = {}): Transla
     source += seq(global).src;
     if (pos < src.length) fail('unbalanced parenthesis');
   }
-  return { source, flags: jsI ? 'i' : '', groups, repeats };
+  return { source, flags: jsI ? 'i' : '', groups, repeats, nested };
+}
+
+/**
+ * A repeated group whose repetitions are delimited, so backtracking stays polynomial: every inner
+ * unbounded repeat of a single unit (`[^,]*`, `\d+`) excludes some character every repetition must
+ * contain (`(?:[^,]*, )*`, `(\d+\.){3}`, `(?: (?:port \d+|on \S+)){0,2}`). `(a+)+` and `(\S+\s*)+` are not.
+ */
+function delimited(atom: Piece): boolean {
+  const lits = atom.lits ?? [];
+  return (atom.loops ?? []).every((loop) => !loop.startsWith('(') && isUnit(loop) && lits.some((unit) => disjoint(loop, unit)));
+}
+
+let everyUnit: string | null = null;
+
+const disjointPairs = new Map<string, boolean>();
+
+/** No UTF-16 unit matches both single-unit regexes (checked over the whole BMP, once per pair). */
+function disjoint(a: string, b: string): boolean {
+  const key = `${a}\u0000${b}`;
+  let known = disjointPairs.get(key);
+  if (known === undefined) {
+    known = scanDisjoint(a, b);
+    disjointPairs.set(key, known);
+  }
+  return known;
+}
+
+function scanDisjoint(a: string, b: string): boolean {
+  if (everyUnit === null) {
+    const codes: number[] = [];
+    for (let c = 0; c <= 0xffff; c++) codes.push(c);
+    everyUnit = String.fromCharCode(...codes);
+  }
+  try {
+    return !new RegExp(`(?=${a})${b}`).test(everyUnit);
+  } catch {
+    return false;
+  }
 }
 
 /** True when `src` is one regex unit a quantifier applies to as a whole (one char, escape, class or group). */
 function isUnit(src: string): boolean {
-  if (/^(?:\\.|[^\\()[\]\uD800-\uDFFF]|\[(?:\\.|[^\]\\])*\])$/.test(src)) return true;
-  if (src[0] !== '(' || src[src.length - 1] !== ')') return false;
+  if (src.length <= 6 && /^(?:\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\\.|[^\\()[\]\uD800-\uDFFF])$/.test(src)) return true;
+  const open = src[0];
+  const close = open === '(' ? ')' : open === '[' ? ']' : null;
+  if (close === null || src[src.length - 1] !== close) return false;
+  // One pass (classes of Unicode ranges run to thousands of characters): the first bracket closes last.
   let depth = 0;
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
     if (c === '\\') i++;
     else if (c === '[') {
       for (i++; i < src.length && src[i] !== ']'; i++) if (src[i] === '\\') i++;
+      if (open === '[') return i === src.length - 1;
     } else if (c === '(') depth++;
     else if (c === ')' && --depth === 0) return i === src.length - 1;
   }

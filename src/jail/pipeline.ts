@@ -6,6 +6,7 @@
 // the filter), then the failure is counted (a date in the future counts as now), then a ticket that
 // reaches maxretry is committed — or handed back undecided when the jail has an ignorecommand, which the
 // caller runs (async) before committing.
+import type { Failure } from '../filter/failure.js';
 import type { Filter } from '../filter/filter.js';
 import type { BanTicket } from './bans.js';
 import type { BanCommit, Jail } from './jail.js';
@@ -81,7 +82,11 @@ export class JailPipeline {
    * log's own clock, for replay), which this call advances and returns.
    */
   line(text: string, now: number, out: PipelineOutput, dateNow = now, time?: number, logClock = false): number {
-    const failures = this.filter.processLine(text, dateNow, time);
+    return this.failures(text, this.filter.processLine(text, dateNow, time), now, out, logClock);
+  }
+
+  /** The rest of line() for failures the filter found elsewhere (a jail matching in a thread of its own). */
+  failures(text: string, failures: readonly Failure[], now: number, out: PipelineOutput, logClock = false): number {
     if (failures.length > 0) out.matchedLines++;
     const jail = this.jail;
     for (let i = 0; i < failures.length; i++) {

@@ -21,6 +21,7 @@ import type { DaemonStore } from './daemon-store.js';
 import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
+import { FilterThread, LINE_DEADLINE_MS } from './filter-thread.js';
 
 /** One action of a jail: the backend and what it acts on. */
 export interface JailAction {
@@ -73,6 +74,8 @@ export class JailRuntime {
   /** Bypass rules already logged, so the periodic check logs each once. */
   private readonly bypassLogged = new Set<string>();
   private readonly files: string[];
+  /** Matches in a thread with a deadline per line when the filter can backtrack catastrophically. */
+  private readonly thread: FilterThread | null = null;
 
   constructor(
     readonly config: JailConfig,
@@ -96,6 +99,10 @@ export class JailRuntime {
             reportFound: true,
             isOwnAddress: config.ignoreself ? deps.isOwnAddress : undefined,
           });
+    for (const c of this.filter?.catastrophic ?? [])
+      deps.log.log('filter', 'WARNING', `[${this.name}] ${c.where}: ${c.option} can backtrack catastrophically at ${c.part}; this jail matches in a thread of its own, ${LINE_DEADLINE_MS} ms per line`);
+    if (def && this.filter && this.filter.catastrophic.length > 0)
+      this.thread = new FilterThread(def, { useDns: config.usedns, logtimezone: config.options['logtimezone'] });
     this.files = config.backend === 'systemd' ? [] : config.logpaths.map((p) => p.pattern);
   }
 
@@ -219,6 +226,7 @@ export class JailRuntime {
   async stop(options: { keepRules?: boolean } = {}): Promise<void> {
     await this.source?.stop();
     this.source = null;
+    this.thread?.close();
     await this.enforce(({ firewall, target }) => firewall.stop(target, options));
     // Started again (a reload falling back to it), it must create the objects it just removed.
     if (options.keepRules !== true) this.firewallObjectsCreated = false;
@@ -308,16 +316,21 @@ export class JailRuntime {
     const filter = pipeline.filter;
     const counts = this.counters.source(batch.path);
     counts.read += batch.lines.length;
-    for (let i = 0; i < batch.lines.length; i++) {
-      const line = batch.lines[i]!;
-      // One bad line must never drop the rest of the batch.
-      try {
-        pipeline.line(line, now, out, now, times?.[i]);
-      } catch (err) {
-        this.deps.log.log('filter', 'ERROR', `[${this.name}] failed to process a line: ${(err as Error).message}`);
+    if (this.thread) {
+      const done = await this.thread.process(batch.lines, now, times);
+      for (const [i, why] of done.skipped) this.skipped(batch.lines[i]!, why);
+      for (const [i, failures] of done.failures) this.safely(() => pipeline.failures(batch.lines[i]!, failures, now, out));
+    } else {
+      for (let i = 0; i < batch.lines.length; i++) {
+        const line = batch.lines[i]!;
+        // Inline rather than through safely(): no closure per line on the hot path.
+        try {
+          pipeline.line(line, now, out, now, times?.[i]);
+        } catch (err) {
+          this.lineFailed(err);
+        }
+        if (filter.lastSkipped !== null) this.skipped(line, filter.lastSkipped);
       }
-      if (filter.lastSkipped !== null)
-        this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${filter.lastSkipped}): ${line.slice(0, 200)}`);
     }
     counts.matched += out.matchedLines;
     out.matchedLines = 0;
@@ -334,6 +347,23 @@ export class JailRuntime {
     void this.lift(lifted, 'Unban', false);
     void this.apply(commits, now, { readAt });
     if (due.length > 0) await this.commit(due, readAt);
+  }
+
+  /** One bad line must never drop the rest of the batch. */
+  private safely(work: () => unknown): void {
+    try {
+      work();
+    } catch (err) {
+      this.lineFailed(err);
+    }
+  }
+
+  private lineFailed(err: unknown): void {
+    this.deps.log.log('filter', 'ERROR', `[${this.name}] failed to process a line: ${(err as Error).message}`);
+  }
+
+  private skipped(line: string, why: string): void {
+    this.deps.log.log('filter', 'WARNING', `[${this.name}] Line skipped unmatched (${why}): ${line.slice(0, 200)}`);
   }
 
   /** ignorecommand, then the jail, the store (durable), the firewall (batched), the log. */

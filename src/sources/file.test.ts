@@ -587,3 +587,24 @@ test('a 1 MB line and binary junk neither crash nor swallow the next good line',
   assert.equal(c.lines[3], '\ufffd\ufffd');
   assert.equal(c.lines[4], 'good 2');
 });
+
+test('a file shrunk in place keeping its head is not read again: reading resumes at its new end', async () => {
+  const path = freshPath();
+  const w = new Writer(path);
+  const c = new Collector();
+  const src = await follow(path, c, { watch: false, pollIntervalMs: 100 });
+  try {
+    w.write(10);
+    await waitFor(() => c.lines.length === 10, '10 lines');
+    // Cut the last three lines off; the first seven stay, already read.
+    truncateSync(path, 7 * (line(1).length + 1));
+    await sleep(300);
+    w.write(2); // lines 11 and 12, appended after the shrink
+    await waitFor(() => c.lines.length >= 12, '12 lines');
+    await sleep(300);
+  } finally {
+    await src.stop();
+    w.close();
+  }
+  assert.deepEqual(c.numbers(), range(1, 12), 'nothing read twice');
+});

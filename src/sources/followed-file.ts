@@ -3,7 +3,12 @@
 // - rename + create: the path names another inode. The old file keeps being read ("retiring") until it has
 //   been idle for `rotateGraceMs` (a daemon writes to the old file until it reopens), then its held partial
 //   line is emitted and it is closed; the new file is read from 0. Partial lines never cross files.
-// - copytruncate: the open file is shorter than our offset, or its first line changed: restart at 0.
+// - copytruncate: the open file is shorter than our offset with another first line (or empty), or its
+//   first line changed: restart at 0.
+// - shrunk in place keeping its head (its tail cut off, e.g. by an editor or `truncate -s`): what is left
+//   was read already, so reading resumes at the new end (at the next line start). Restarting at 0, as
+//   Fail2Ban does, counts the failures again: a near miss with 2 failures became a ban. (Lines appended
+//   between the shrink and the next poll are skipped with it; a shrink while stopped restarts at 0.)
 // - delete: the path is gone; the open file retires as above, and the path is watched until it reappears.
 // - not yet there: opened (from 0) once it appears.
 // Reads use pread into one shared chunk buffer, so a burst costs one syscall per chunk, not per line.
@@ -126,7 +131,9 @@ export class FollowedFile {
     let cur = this.current;
     if (cur) {
       const size = (await cur.handle.stat()).size;
-      if (size < cur.offset || (size !== cur.lastSize && !(await this.firstLineIntact(cur)))) {
+      if (size < cur.offset && size > 0 && cur.firstLine !== null && size >= cur.firstLine.length && (await this.firstLineIntact(cur))) {
+        await this.resumeAtEnd(cur);
+      } else if (size < cur.offset || (size !== cur.lastSize && !(await this.firstLineIntact(cur)))) {
         // Truncated in place (copytruncate): the held bytes belonged to the old content.
         cur.splitter.reset();
         cur.offset = 0;
@@ -283,6 +290,20 @@ export class FollowedFile {
       } else await handle.close();
       return;
     }
+  }
+
+  /**
+   * Continues after what is left of a file shrunk in place: all of it was read before. A line cut in
+   * the middle by the shrink is finished by whatever is written next, which is skipped up to its newline.
+   */
+  private async resumeAtEnd(file: OpenFile): Promise<void> {
+    const size = (await file.handle.stat()).size;
+    file.splitter.reset();
+    file.offset = size;
+    const probe = Buffer.alloc(1);
+    await file.handle.read(probe, 0, 1, size - 1);
+    if (probe[0] !== 0x0a) file.splitter.skipToNextLine();
+    else await this.ctx.positions?.set(this.path, this.positionOf(file, size));
   }
 
   /** Starts at the beginning of the last line (which may still be being written), not mid-line. */
