@@ -160,13 +160,21 @@ export class Daemon implements ControlHandler {
     };
   }
 
+  /**
+   * Takes the network namespace's lock before the first jail touches its firewall; a server without
+   * jails (or a dry run, or one on a test's own runner) leaves the firewall alone and needs none.
+   */
+  private async lockFirewall(jails: readonly JailConfig[]): Promise<void> {
+    const takeLock = this.options.netnsLock ?? (!this.options.dryRun && this.options.firewallRunner === undefined);
+    if (takeLock && this.lock === null && jails.length > 0) this.lock = await acquireNetnsLock(this.config.server.socket);
+  }
+
   /** Restores bans, starts the jails, then opens the control socket. */
   async start(): Promise<void> {
     this.log.log('server', 'INFO', `Starting portcullis ${VERSION} (Fail2Ban ${FAIL2BAN_VERSION} compatible)`);
     const socket = this.config.server.socket;
-    const takeLock = this.options.netnsLock ?? (!this.options.dryRun && this.options.firewallRunner === undefined);
     // Both checks come before the first firewall command: a second server must not touch the first's table.
-    if (takeLock) this.lock = await acquireNetnsLock(socket);
+    await this.lockFirewall(this.config.jails);
     await clearPath(socket, this.options.removeStaleSocket ?? false);
     await this.probeBackends(this.config.jails);
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
@@ -482,6 +490,7 @@ export class Daemon implements ControlHandler {
         const old = this.runtimes.get(n);
         return config !== undefined && (restart || old === undefined || !sameJail(old.config, config));
       });
+      await this.lockFirewall(rebuilt.map((n) => wanted.get(n)!));
       await this.probeBackends(rebuilt.map((n) => wanted.get(n)!));
       // Every new or changed jail is built before any running one is touched.
       fresh = new Map(rebuilt.map((n) => [n, this.createRuntime(wanted.get(n)!)] as const));
