@@ -160,7 +160,8 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     await sleep(DROP_CACHE_MS);
     const rules = spawnSync('ip', ['netns', 'exec', pair.server, 'nft', 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain'], { encoding: 'utf8' });
     assert.match(rules.stdout, /ip saddr @addr-set-dovecot counter packets 0 bytes 0\n/, 'the reload recreated the rules');
-    assert.match(rules.stdout, /tcp dport \{ [\d, ]+ \} ip saddr @addr-set-dovecot drop\n/, "docker-mailserver's rule text");
+    // docker-mailserver's rule text, with the blocktype of this tree (Fail2Ban's default, reject).
+    assert.match(rules.stdout, /tcp dport \{ [\d, ]+ \} ip saddr @addr-set-dovecot reject with tcp reset\n/);
     const reloaded = scrape(pair.server, '127.0.0.1:9191');
     assert.equal(reloaded.get('f2b_jail_failed_total{jail="dovecot"}'), banned.get('f2b_jail_failed_total{jail="dovecot"}'));
     assert.equal(reloaded.get('f2b_jail_banned_total{jail="dovecot"}'), banned.get('f2b_jail_banned_total{jail="dovecot"}')! + manual);
