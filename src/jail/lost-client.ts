@@ -4,6 +4,8 @@
 // means every user shares one address. Pure: the caller gives the clock and says which addresses are
 // suspect (it reads the routing table), and is asked only when an address reaches the user threshold.
 
+/** How the condition starts in `status JAIL`'s problems (doctor looks for it). */
+export const LOST_CLIENT_PROBLEM = 'real client address lost';
 /** Distinct user names from one address, within findtime, that make it look like a proxy. */
 export const LOST_CLIENT_USERS = 5;
 /** Addresses tracked before old entries are swept (bounds memory under a flood of addresses). */

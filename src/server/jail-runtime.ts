@@ -11,7 +11,7 @@ import { parseAddress } from '../firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
 import { type BanCommit, Jail } from '../jail/jail.js';
-import { LostClientWatch } from '../jail/lost-client.js';
+import { LOST_CLIENT_PROBLEM, LostClientWatch } from '../jail/lost-client.js';
 import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
@@ -370,7 +370,7 @@ export class JailRuntime {
   private clientLost(ip: string, users: number): void {
     const what = this.deps.isGateway?.(ip) ? 'a gateway of this host' : "inside this host's own networks";
     const problem =
-      `real client address lost: failures for ${users} user names within findtime all come from ${ip} (${what}); ` +
+      `${LOST_CLIENT_PROBLEM}: failures for ${users} user names within findtime all come from ${ip} (${what}); ` +
       'a proxy hides the clients (Docker\'s userland proxy, or IPv6 reaching an IPv4-only container). Fix: set "userland-proxy": false ' +
       "in Docker's daemon.json, enable IPv6 NAT for the container network (ip6tables), or use the PROXY protocol";
     this.lostClientProblems.push(`${formatLocalTime(this.deps.now() * 1000)} ${problem}`);
