@@ -85,11 +85,11 @@ export async function status(client: ControlClient, io: CliIo, jail: string | un
   }
 }
 
-export async function ban(client: ControlClient, io: CliIo, jail: string, ips: string[], opts: CommandOptions) {
+export async function ban(client: ControlClient, io: CliIo, jail: string, ips: string[], opts: CommandOptions & { force?: boolean }) {
   const valid = addresses(ips, io);
   let banned: number;
   try {
-    banned = await client.request({ cmd: 'ban', jail, ips: valid });
+    banned = await client.request({ cmd: 'ban', jail, ips: valid, ...(opts.force === true ? { force: true } : {}) });
   } catch (err) {
     // Some addresses were refused (loopback, ignoreip, this host, too wide): exit 0 only if others were banned.
     if (!(err instanceof ServerReplyError && err.code === 'refused' && (err.count ?? 0) > 0)) translate(err);

@@ -5,7 +5,7 @@ import { type ConnectOptions, connect, processIo } from './cli-io.js';
 import * as commands from './control-commands.js';
 import { runFail2banClient } from './fail2ban-client.js';
 
-type Options = ConnectOptions & commands.CommandOptions & { all?: boolean; restart?: boolean; unban?: boolean };
+type Options = ConnectOptions & commands.CommandOptions & { all?: boolean; restart?: boolean; unban?: boolean; force?: boolean };
 
 function withConnection(cmd: Command): Command {
   return cmd
@@ -20,6 +20,7 @@ export function register(program: Command): void {
       commands.status(connect(opts), processIo, jail, opts),
     );
   withConnection(program.command('ban').argument('<jail>').argument('<ip...>').description('ban addresses or CIDRs in a jail'))
+    .option('--force', 'ban a gateway of the host all the same (it may lock every client out)')
     .action(async (jail: string, ips: string[], opts: Options) =>
       commands.ban(connect(opts), processIo, jail, ips, opts),
     );

@@ -19,6 +19,7 @@ const commandModules: Array<[commands: string[], load: () => Promise<CommandModu
   [['replay'], () => import('./replay.js')],
   [['import-fail2ban-db', 'export-fail2ban-db'], () => import('./import-fail2ban-db.js')],
   [['regex'], () => import('./regex.js')],
+  [['doctor'], () => import('./doctor.js')],
 ];
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {

@@ -102,6 +102,9 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
     }
   }
 
+  const options = sectionOptions(store, jail);
+  const subnets = { v4: prefixOption(options, 'ipv4_subnet', 8, 32, fail), v6: prefixOption(options, 'ipv6_subnet', 16, 128, fail) };
+
   const actions: ActionDefinition[] = [];
   for (const a of raw.actions) {
     if (a instanceof ActionReader) actions.push(actionDefinition(a));
@@ -125,8 +128,18 @@ export function jailConfig(raw: RawJail, store: IniStore, dir: string | null, wa
     ignorecommand: str('ignorecommand', ''),
     usedns,
     increment,
-    options: sectionOptions(store, jail),
+    ...(subnets.v4 === 32 && subnets.v6 === 128 ? {} : { subnets }),
+    options,
   };
+}
+
+/** `ipv4_subnet` / `ipv6_subnet`: a prefix length from `min` to `max` (the default, one address). */
+function prefixOption(options: Record<string, string>, key: string, min: number, max: number, fail: (k: string, p: string) => never): number {
+  const v = options[key]?.trim();
+  if (v === undefined || v === '') return max;
+  const n = /^[0-9]{1,3}$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= min && n <= max)) fail(key, `"${v}" is not a prefix length from ${min} to ${max}`);
+  return n;
 }
 
 /** Every option the jail section sees (own and [DEFAULT]) that resolves; broken unused ones are skipped. */

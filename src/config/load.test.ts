@@ -172,4 +172,14 @@ describe('loadFilterDefinition', () => {
     assert.throws(() => loadFilterDefinition('nope', { dir: null }), /unknown filter "nope"/);
     assert.throws(() => loadFilterDefinition('bad[x', { dir: null }), /bad filter specification/);
   });
+
+  it('ipv6_subnet / ipv4_subnet: absent by default, read per jail, rejected outside their range with file:line', () => {
+    const jail = (body: string) => ({ 'filter.d/f.conf': FILTER, 'jail.local': `[j]\nenabled = true\nfilter = f\n${body}` });
+    const j = (body: string) => loadConfig({ dir: tree(jail(body)) }).jails.find((x) => x.name === 'j');
+    assert.equal(j('')?.subnets, undefined);
+    assert.deepEqual(j('ipv6_subnet = 64\n')?.subnets, { v4: 32, v6: 64 });
+    assert.deepEqual(j('ipv4_subnet = 24\n')?.subnets, { v4: 24, v6: 128 });
+    rejects(jail('ipv6_subnet = 8\n'), /jail\.local:4.*ipv6_subnet: "8" is not a prefix length from 16 to 128/);
+    rejects(jail('ipv4_subnet = x\n'), /ipv4_subnet: "x" is not a prefix length from 8 to 32/);
+  });
 });

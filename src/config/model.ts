@@ -111,6 +111,11 @@ export interface JailConfig {
   /** yes | warn | no | raw */
   usedns: string;
   increment: BantimeIncrement;
+  /**
+   * Prefix lengths failures are counted and banned by (`ipv4_subnet`, `ipv6_subnet`); absent means
+   * 32 and 128, one address at a time.
+   */
+  subnets?: { v4: number; v6: number };
   /** Every resolved key of the jail section (port, protocol, banaction, chain, blocktype, interface…). */
   options: Record<string, string>;
 }

@@ -46,6 +46,19 @@ async function probeNftables(run: Runner): Promise<void> {
   throw environment(`this kernel lacks nftables sets with intervals and timeouts (${firstLine(result)}); ${FALLBACK}`);
 }
 
+/**
+ * `portcullis doctor`: null when the kernel has nftables sets with intervals and timeouts, else one line
+ * saying why not (missing nft, capability, or the kernel's own error, as on some NAS kernels).
+ */
+export async function nftIntervalProblem(runner: Runner = commandRunner()): Promise<string | null> {
+  try {
+    await probeNftables(runner);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** A tool that did not answer says nothing about the kernel: a runtime failure, not a missing feature. */
 function hung(result: RunResult): UserError {
   return new UserError(`cannot check the firewall: ${firstLine(result)}; another process may hold the netlink or xtables lock, or the tool is stuck`, ExitCode.failure);

@@ -169,4 +169,28 @@ describe('Jail', () => {
     assert.deepEqual(j.ban('0.0.0.0/0', 5), { ok: false, reason: 'loopback' });
     assert.equal(j.ban('198.51.100.0/24', 5).ok, true, 'a manual ban overrides ignoreip, as in Fail2Ban');
   });
+
+  it('ipv6_subnet 64: three addresses of one /64 count together and ban the /64; unban of a 4th address lifts it', () => {
+    const j = new Jail(config({ subnets: { v4: 32, v6: 64 } }));
+    assert.equal(j.addFailure(fail('2001:db8:1:2::a', 1000), 1000), null);
+    assert.equal(j.addFailure(fail('2001:db8:1:2::b', 1001), 1001), null);
+    const ticket = j.addFailure(fail('2001:db8:1:2:ffff::c', 1002), 1002);
+    assert.equal(ticket?.ip, '2001:db8:1:2::/64');
+    assert.equal(j.commitBan(ticket!, 1002)?.kind, 'ban');
+    assert.deepEqual(j.status().bannedIps, ['2001:db8:1:2::/64']);
+    assert.equal(j.addFailure(fail('2001:db8:1:3::a', 1003), 1003), null, 'another /64 counts apart');
+    assert.equal(j.unban('2001:db8:1:2::1234')?.ip, '2001:db8:1:2::/64');
+    assert.equal(j.status().currentlyBanned, 0);
+    // IPv4 keeps its own setting (32 here): one address at a time.
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.equal(j.addFailure(fail(ip, 1004), 1004), null);
+  });
+
+  it('ipv4_subnet 24 bans the /24, but never a network that holds an ignored address', () => {
+    const j = new Jail(config({ subnets: { v4: 24, v6: 128 }, ignoreip: ['198.51.100.7'] }));
+    for (const ip of ['192.0.2.1', '192.0.2.2']) assert.equal(j.addFailure(fail(ip, 1000), 1000), null);
+    assert.equal(j.addFailure(fail('192.0.2.3', 1000), 1000)?.ip, '192.0.2.0/24');
+    for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
+      assert.equal(j.addFailure(fail(ip, 1000), 1000), null, 'counted one address at a time');
+    }
+  });
 });

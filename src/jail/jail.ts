@@ -10,7 +10,7 @@ import type { JailConfig } from '../config/model.js';
 import { type BanHistory, BanList, type BanTicket, banEnd, bantimeCalculator, MemoryBanHistory, type RandomSource } from './bans.js';
 import { DEFAULT_MAX_ENTRIES, FailureCounter } from './failures.js';
 import { type IgnoreReason, IgnoreList } from './ignore.js';
-import { parseCidr, parseIp } from '../net/ip.js';
+import { cidrsOverlap, parseCidr, parseIp } from '../net/ip.js';
 
 /** The outcome of commitBan(): a new ban, or the running ban of the address made longer. */
 export interface BanCommit {
@@ -118,7 +118,7 @@ export class Jail {
       this.#ignored++;
       return null;
     }
-    const ip = target.text;
+    const ip = this.config.subnets === undefined ? target.text : this.#network(target.text);
     const maxretry = this.config.maxretry;
     let retry = this.failures.add(ip, time, now, failure.line);
     if (retry < maxretry && this.config.increment.enabled) {
@@ -198,7 +198,8 @@ export class Jail {
    */
   unban(ipText: string): BanTicket | null {
     const target = this.#target(ipText);
-    const ticket = target === null ? null : this.bans.remove(target.text);
+    if (target === null) return null;
+    const ticket = this.bans.remove(target.text) ?? this.#coveringBan(target.text);
     if (ticket !== null) this.#history.forget?.(ticket.ip, this.name);
     return ticket;
   }
@@ -241,6 +242,35 @@ export class Jail {
       return { text: net.address, ignored: this.ignore.check(single) };
     }
     return { text: net.text, ignored: this.ignore.checkNetwork(net) };
+  }
+
+  /**
+   * The network an address is counted and banned by (`ipv4_subnet`/`ipv6_subnet`), or the address itself
+   * when the option is the full length, or when the network would cover an ignored address (ignoreip,
+   * this host, loopback): one attacker next door must not get a neighbour banned.
+   */
+  #network(ip: string): string {
+    const subnets = this.config.subnets!;
+    if (ip.includes('/')) return ip;
+    const v6 = ip.includes(':');
+    const prefix = v6 ? subnets.v6 : subnets.v4;
+    if (prefix === (v6 ? 128 : 32)) return ip;
+    const net = parseCidr(`${ip}/${prefix}`);
+    return net === null || this.ignore.checkNetwork(net) !== null ? ip : net.text;
+  }
+
+  /** Lifts the network ban that holds `ip` (a subnet ban, or a manual CIDR ban), if there is one. */
+  #coveringBan(ip: string): BanTicket | null {
+    const target = parseCidr(ip);
+    if (target === null) return null;
+    for (const ticket of this.bans.list()) {
+      if (!ticket.ip.includes('/')) continue;
+      const net = parseCidr(ticket.ip);
+      if (net !== null && net.prefix <= target.prefix && net.family === target.family && cidrsOverlap(net, target)) {
+        return this.bans.remove(ticket.ip);
+      }
+    }
+    return null;
   }
 
   /**

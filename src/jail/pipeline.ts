@@ -10,6 +10,7 @@ import type { Failure } from '../filter/failure.js';
 import type { Filter } from '../filter/filter.js';
 import type { BanTicket } from './bans.js';
 import type { BanCommit, Jail } from './jail.js';
+import type { LostClientWatch } from './lost-client.js';
 
 /** What one or more lines decided; the caller acts on it and then calls clear(). */
 export class PipelineOutput {
@@ -23,6 +24,10 @@ export class PipelineOutput {
   readonly found: Array<{ ip: string; time: number }> = [];
   /** Tickets dropped because the address turned out to be the host's own (`isOwnAddress`). */
   readonly ignoredSelf: string[] = [];
+  /** Tickets dropped because the address is one of the host's gateways (`isGateway`). */
+  readonly ignoredGateway: string[] = [];
+  /** Addresses just found to stand for many users (`lostClient`), with how many user names. */
+  readonly lostClient: Array<{ ip: string; users: number }> = [];
   /** The filter's captured fields of the failure behind each ticket (`<F-USER>` in action.d). */
   readonly fields = new Map<BanTicket, Readonly<Record<string, string>>>();
   /** Lines that produced at least one failure (metrics); the caller reads and resets it. */
@@ -34,6 +39,8 @@ export class PipelineOutput {
     this.lifted.length = 0;
     this.found.length = 0;
     this.ignoredSelf.length = 0;
+    this.ignoredGateway.length = 0;
+    this.lostClient.length = 0;
     this.fields.clear();
   }
 
@@ -43,7 +50,9 @@ export class PipelineOutput {
       this.due.length === 0 &&
       this.lifted.length === 0 &&
       this.found.length === 0 &&
-      this.ignoredSelf.length === 0
+      this.ignoredSelf.length === 0 &&
+      this.ignoredGateway.length === 0 &&
+      this.lostClient.length === 0
     );
   }
 }
@@ -58,12 +67,21 @@ export interface PipelineOptions {
    * address the host gained after the jail started is never banned.
    */
   isOwnAddress?: (ip: string) => boolean;
+  /**
+   * The host's gateways read fresh: never banned automatically, whatever ignoreself says (behind a
+   * proxy every client arrives from the gateway, and banning it locks every user out).
+   */
+  isGateway?: (ip: string) => boolean;
+  /** Watches for one address standing for many user names (the real client address is lost). */
+  lostClient?: LostClientWatch;
 }
 
 export class JailPipeline {
   readonly #deferBans: boolean;
   readonly #reportFound: boolean;
   readonly #isOwnAddress: ((ip: string) => boolean) | undefined;
+  readonly #isGateway: ((ip: string) => boolean) | undefined;
+  readonly #lostClient: LostClientWatch | undefined;
 
   constructor(
     readonly jail: Jail,
@@ -73,6 +91,8 @@ export class JailPipeline {
     this.#deferBans = options.deferBans ?? false;
     this.#reportFound = options.reportFound ?? false;
     this.#isOwnAddress = options.isOwnAddress;
+    this.#isGateway = options.isGateway;
+    this.#lostClient = options.lostClient;
   }
 
   /**
@@ -102,9 +122,18 @@ export class JailPipeline {
       if (this.#reportFound && jail.ignoredFailures === ignoredBefore && at >= now - jail.config.findtime) {
         out.found.push({ ip: failure.ip, time: at });
       }
+      const user = failure.fields['user'];
+      if (this.#lostClient !== undefined && user !== undefined) {
+        const users = this.#lostClient.note(failure.ip, user, at, now);
+        if (users > 0) out.lostClient.push({ ip: failure.ip, users });
+      }
       if (ticket === null) continue;
       if (this.#isOwnAddress?.(ticket.ip)) {
         out.ignoredSelf.push(ticket.ip);
+        continue;
+      }
+      if (this.#isGateway?.(ticket.ip)) {
+        out.ignoredGateway.push(ticket.ip);
         continue;
       }
       if (this.#reportFound) out.fields.set(ticket, failure.fields);

@@ -74,7 +74,7 @@ async function run(handler: ControlHandler, req: ControlRequest): Promise<unknow
       return handler.jailStatus(req.jail);
     case 'ban':
       requireJail(handler, req.jail);
-      return handler.ban(req.jail, req.ips);
+      return handler.ban(req.jail, req.ips, req.force === true);
     case 'unban':
       if (req.jail !== undefined) requireJail(handler, req.jail);
       return handler.unban(req.ips, req.jail);

@@ -26,6 +26,13 @@ describe('parseRequest', () => {
       jail: 'sshd',
       ips: ['192.0.2.1', '2001:db8::1', '10.0.0.0/8'],
     });
+    assert.deepEqual(parseRequest({ cmd: 'ban', jail: 'sshd', ips: ['172.18.0.1'], force: true }), {
+      cmd: 'ban',
+      jail: 'sshd',
+      ips: ['172.18.0.1'],
+      force: true,
+    });
+    assert.equal('force' in parseRequest({ cmd: 'ban', jail: 'sshd', ips: ['172.18.0.1'], force: 'yes' }), false, 'only true forces');
     assert.deepEqual(parseRequest({ cmd: 'unban', ips: 'all' }), { cmd: 'unban', ips: 'all' });
     assert.deepEqual(parseRequest({ cmd: 'get', jail: 'a', key: 'bantime' }), { cmd: 'get', jail: 'a', key: 'bantime' });
   });

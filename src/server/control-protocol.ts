@@ -63,7 +63,8 @@ export type ControlRequest =
   /** Jail names in configuration order. */
   | { cmd: 'jails' }
   | { cmd: 'status'; jail: string }
-  | { cmd: 'ban'; jail: string; ips: string[] }
+  /** `force` bans a gateway of the host all the same (`ban --force`); other refusals stand. */
+  | { cmd: 'ban'; jail: string; ips: string[]; force?: boolean }
   /** Without `jail`, unbans in every jail. `ips: 'all'` lifts every ban. */
   | { cmd: 'unban'; ips: string[] | 'all'; jail?: string }
   | { cmd: 'banned' }
@@ -161,7 +162,7 @@ export interface ControlHandler {
    * Throws ControlError('refused', …, {count}) when an address must not be banned (the message says
    * why), and ControlError('failed') when the firewall refused or did not confirm in time.
    */
-  ban(jail: string, ips: readonly string[]): Awaitable<number>;
+  ban(jail: string, ips: readonly string[], force?: boolean): Awaitable<number>;
   /** Returns a count per jail it looked at (every jail when `jail` is undefined), in jail order. */
   unban(ips: readonly string[] | 'all', jail: string | undefined): Awaitable<JailCount[]>;
   /** Current bans of every jail, in jail order (jails without bans included, with an empty list). */
@@ -235,7 +236,12 @@ export function parseRequest(msg: unknown): ControlRequest {
     case 'status':
       return { cmd: 'status', jail: stringField(msg, 'jail', false) as string };
     case 'ban':
-      return { cmd: 'ban', jail: stringField(msg, 'jail', false) as string, ips: addressList(msg) };
+      return {
+        cmd: 'ban',
+        jail: stringField(msg, 'jail', false) as string,
+        ips: addressList(msg),
+        ...(msg.force === true ? { force: true } : {}),
+      };
     case 'unban': {
       const jail = stringField(msg, 'jail', true);
       const ips = msg.ips === 'all' ? 'all' : addressList(msg);

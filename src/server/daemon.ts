@@ -37,7 +37,8 @@ import { ServerCounters } from './metrics-counters.js';
 import type { MetricsServer } from './metrics-http.js';
 import type { ListenAddress } from '../net/listen-address.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
-import { OwnAddresses } from './own-addresses.js';
+import { Gateways } from './gateways.js';
+import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
 import { MemoryPositions } from './positions.js';
 
 export interface DaemonOptions {
@@ -91,6 +92,8 @@ export class Daemon implements ControlHandler {
   /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
   private readonly memory = new MemoryPositions();
   private readonly own = new OwnAddresses();
+  private readonly ownNetworks = new OwnAddresses(interfaceNetworks);
+  private readonly gateways = new Gateways();
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
@@ -272,6 +275,8 @@ export class Daemon implements ControlHandler {
         actions: this.actionsFor(jailConfig),
         selfAddresses: this.own.current(),
         isOwnAddress: (ip) => this.own.covers(ip),
+        isGateway: (ip) => this.gateways.covers(ip),
+        isOwnNetwork: (ip) => this.ownNetworks.covers(ip),
         runIgnoreCommand: runIgnoreCommand,
         pollIntervalMs: this.options.pollIntervalMs,
         counters: this.counters.jail(jailConfig.name),
@@ -395,16 +400,16 @@ export class Daemon implements ControlHandler {
   jailStatus(jail: string): JailStatus {
     const runtime = this.runtime(jail);
     const status = runtime.jail.status();
-    const problems = runtime.firewallProblems();
+    const problems = [...runtime.firewallProblems(), ...runtime.clientProblems()];
     if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
     for (const p of this.storeProblems) problems.push(`database: ${p}`);
     problems.push(...(jailProblems(this.config).get(jail) ?? []));
     return { ...status, files: runtime.fileList, problems };
   }
 
-  async ban(jail: string, ips: readonly string[]): Promise<number> {
+  async ban(jail: string, ips: readonly string[], force = false): Promise<number> {
     await this.settled();
-    return this.runtime(jail).ban(ips);
+    return this.runtime(jail).ban(ips, force);
   }
 
   async unban(ips: readonly string[] | 'all', jail: string | undefined): Promise<JailCount[]> {

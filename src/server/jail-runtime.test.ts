@@ -173,3 +173,36 @@ test('5,000 bans expiring at once write nothing to the store and hold the event 
   assert.ok(held < 500, `${held} ms`);
   store.close();
 });
+
+test('a gateway: failures never ban it, many users from it log one WARNING and a problem; a manual ban needs force', async () => {
+  const logPath = join(root, 'gateway.log');
+  const log = new DaemonLog(logPath, 'INFO');
+  const clock = Date.UTC(2025, 2, 1) / 1000;
+  const { firewall, banned } = recordingFirewall();
+  const userFilter: FilterDefinition = { ...filter, failregex: ['auth failed for <F-USER>\\S+</F-USER> from <HOST>$'] };
+  const gateway = '172.18.0.1';
+  const runtime = new JailRuntime({ ...config, filter: userFilter }, {
+    now: () => clock,
+    log,
+    store: null,
+    actions: [{ firewall, target: { name: 'mail', ports: null, protocol: 'all', blocktype: 'drop', interface: null } }],
+    selfAddresses: [],
+    runIgnoreCommand: async () => false,
+    isGateway: (ip) => ip === gateway,
+  });
+  const lines = Array.from({ length: 12 }, (_, i) => `${stamp(clock)} host mail: auth failed for user${i % 6} from ${gateway}`);
+  await runtime.handleBatch({ path: 'mail.log', lines });
+  await runtime.checkFirewall();
+  assert.equal(runtime.jail.bans.size, 0);
+  assert.deepEqual(banned, []);
+  const text = readFileSync(logPath, 'utf8');
+  const warnings = text.split('\n').filter((l) => l.includes('WARNING') && l.includes('real client address lost'));
+  assert.equal(warnings.length, 1, text);
+  assert.match(warnings[0]!, /172\.18\.0\.1 \(a gateway of this host\).*userland-proxy.*IPv6 NAT.*PROXY protocol/);
+  assert.match(text, /Ignore 172\.18\.0\.1: a gateway of this host is never banned automatically/);
+  assert.equal(runtime.clientProblems().length, 1);
+  await assert.rejects(runtime.ban([gateway]), /172\.18\.0\.1 is a gateway of this host .*--force/);
+  assert.equal(await runtime.ban([gateway], true), 1);
+  assert.ok(runtime.jail.bans.has(gateway));
+  log.close();
+});

@@ -11,6 +11,7 @@ import { parseAddress } from '../firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
 import { type BanCommit, Jail } from '../jail/jail.js';
+import { LOST_CLIENT_PROBLEM, LostClientWatch } from '../jail/lost-client.js';
 import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
 import { JournalSource } from '../sources/journal.js';
@@ -48,6 +49,10 @@ export interface JailRuntimeDeps {
    * is never banned.
    */
   isOwnAddress?: (ip: string) => boolean;
+  /** The host's gateways read fresh: never banned automatically, a manual ban needs `force`. */
+  isGateway?: (ip: string) => boolean;
+  /** True when `ip` is inside one of the host's own networks (with isGateway: the lost-client check). */
+  isOwnNetwork?: (ip: string) => boolean;
   /** How long a manual ban or unban waits for the firewall before answering that it is not confirmed (ms). */
   confirmTimeoutMs?: number;
   /** Where read positions and journal cursors are kept when there is no store. */
@@ -63,6 +68,9 @@ export class JailRuntime {
   /** The line → failure → decision path, the same one `replay` runs. */
   private readonly pipeline: JailPipeline | null;
   private readonly out = new PipelineOutput();
+  /** One address standing for many user names: the real client address is lost (see lost-client.ts). */
+  private readonly lostClient: LostClientWatch;
+  private readonly lostClientProblems: string[] = [];
   /** New bans, answered from memory until the batch writes them to the store in one transaction. */
   private readonly history: BufferedBanHistory | null;
   private source: Source | null = null;
@@ -84,6 +92,10 @@ export class JailRuntime {
     this.name = config.name;
     this.counters = deps.counters ?? new JailCounters();
     this.history = deps.store ? new BufferedBanHistory(deps.store) : null;
+    this.lostClient = new LostClientWatch(
+      config.findtime,
+      (ip) => deps.isGateway?.(ip) === true || deps.isOwnNetwork?.(ip) === true,
+    );
     this.jail = new Jail(config, {
       history: this.history ?? undefined,
       selfAddresses: deps.selfAddresses,
@@ -98,6 +110,8 @@ export class JailRuntime {
             deferBans: config.ignorecommand !== '',
             reportFound: true,
             isOwnAddress: config.ignoreself ? deps.isOwnAddress : undefined,
+            isGateway: deps.isGateway,
+            lostClient: this.lostClient,
           });
     for (const c of this.filter?.catastrophic ?? [])
       deps.log.log('filter', 'WARNING', `[${this.name}] ${c.where}: ${c.option} can backtrack catastrophically at ${c.part}; this jail matches in a thread of its own, ${LINE_DEADLINE_MS} ms per line`);
@@ -339,6 +353,9 @@ export class JailRuntime {
       this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
     }
     for (const ip of out.ignoredSelf) this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip} by ignoreself rule`);
+    for (const ip of out.ignoredGateway)
+      this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip}: a gateway of this host is never banned automatically`);
+    for (const { ip, users } of out.lostClient) this.clientLost(ip, users);
     for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, fields);
     const lifted = out.lifted.splice(0);
     const commits = out.commits.splice(0);
@@ -347,6 +364,22 @@ export class JailRuntime {
     void this.lift(lifted, 'Unban', false);
     void this.apply(commits, now, { readAt });
     if (due.length > 0) await this.commit(due, readAt);
+  }
+
+  /** Logs the lost client address once per address, and keeps it for `status JAIL`. */
+  private clientLost(ip: string, users: number): void {
+    const what = this.deps.isGateway?.(ip) ? 'a gateway of this host' : "inside this host's own networks";
+    const problem =
+      `${LOST_CLIENT_PROBLEM}: failures for ${users} user names within findtime all come from ${ip} (${what}); ` +
+      'a proxy hides the clients (Docker\'s userland proxy, or IPv6 reaching an IPv4-only container). Fix: set "userland-proxy": false ' +
+      "in Docker's daemon.json, enable IPv6 NAT for the container network (ip6tables), or use the PROXY protocol";
+    this.lostClientProblems.push(`${formatLocalTime(this.deps.now() * 1000)} ${problem}`);
+    this.deps.log.log('filter', 'WARNING', `[${this.name}] ${problem}`);
+  }
+
+  /** Conditions found while reading logs (the lost client address), one line each, for `status JAIL`. */
+  clientProblems(): string[] {
+    return [...this.lostClientProblems];
   }
 
   /** One bad line must never drop the rest of the batch. */
@@ -417,13 +450,13 @@ export class JailRuntime {
    * that refuses, or does not confirm in time, is reported as a failure ('failed'). Either way the
    * bans that were made stay recorded, and the periodic check keeps bringing them into the kernel.
    */
-  async ban(ips: readonly string[]): Promise<number> {
+  async ban(ips: readonly string[], force = false): Promise<number> {
     const now = this.deps.now();
     const banned: BanTicket[] = [];
     const prolonged: BanTicket[] = [];
     const refused: string[] = [];
     for (const ip of ips) {
-      const why = this.refusal(ip);
+      const why = this.refusal(ip, force);
       if (why !== null) {
         refused.push(why);
         this.deps.log.log('actions', 'WARNING', `[${this.name}] refusing to ban ${why}`);
@@ -471,8 +504,8 @@ export class JailRuntime {
     return count;
   }
 
-  /** Why a manual ban of `ip` must not be made, as "IP is …", or null when it may. */
-  private refusal(ip: string): string | null {
+  /** Why a manual ban of `ip` must not be made, as "IP is …", or null when it may (`force`: a gateway may). */
+  private refusal(ip: string, force: boolean): string | null {
     const cidr = parseCidr(ip);
     if (cidr === null) return `${ip}: not an IP address or network`;
     const single = cidr.prefix === (cidr.family === 4 ? 32 : 128);
@@ -483,6 +516,10 @@ export class JailRuntime {
     if (reason === 'loopback') return single ? `${cidr.text} is a loopback address` : `${cidr.text} covers loopback addresses`;
     if (own) return single ? `${cidr.text} is an address of this host (ignoreself)` : `${cidr.text} covers an address of this host (ignoreself)`;
     if (reason === 'ignoreip') return single ? `${cidr.text} is in ignoreip` : `${cidr.text} overlaps ignoreip`;
+    if (!force && this.deps.isGateway?.(cidr.text)) {
+      const what = single ? `${cidr.text} is a gateway of this host` : `${cidr.text} covers a gateway of this host`;
+      return `${what} (banning it may lock every client out; add --force to ban it all the same)`;
+    }
     return null;
   }
 

@@ -40,3 +40,8 @@ export class OwnAddresses {
 function interfaceAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.split('%')[0]!));
 }
+
+/** Every interface's network (`address/prefix`): a peer inside one of them is on the host's own networks. */
+export function interfaceNetworks(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).flatMap((i) => i.cidr?.split('%')[0] ?? []));
+}
