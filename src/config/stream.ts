@@ -2,8 +2,8 @@
 // Python values, built from what our readers resolved. `portcullis config dump --format fail2ban`
 // prints it so a tree can be checked against Fail2Ban line by line.
 import { ConfigError } from '../errors.js';
-import { globPaths } from '../files/glob.js';
 import { ACTION_OPTIONS } from './definition.js';
+import { globPaths } from '../files/glob.js';
 import { ActionReader, type FilterReader, type RawJail } from './jail-reader.js';
 import { type PyValue, pyJsonDumps, pyStr } from './pyvalue.js';
 import type { RawServer } from './server-settings.js';
