@@ -192,4 +192,12 @@ describe('behind HAProxy (PROXY protocol): the policy servers enforce bans the k
     assert.equal(await imapLogin(attacker.ns, PROXY_ADDR, mail.user, mail.password, T), 'auth-failed', 'IMAP refused too');
     assert.equal(await smtpAuth(legit.ns, PROXY_ADDR, mail.user, mail.password, T), 'ok', 'legit SMTP unaffected');
   });
+
+  it('fails open: with portcullis gone, Postfix (default_action=DUNNO) and Dovecot (auth_policy_reject_on_fail = no) go on', async () => {
+    await daemon.kill();
+    const { legit } = net;
+    assert.equal(await imapLogin(legit.ns, PROXY_ADDR, mail.user, mail.password, T), 'ok', 'IMAP without the policy server');
+    // Postfix retries the refused policy connection once, a second later, before taking default_action.
+    assert.equal(await smtpAuth(legit.ns, PROXY_ADDR, mail.user, mail.password, 10_000), 'ok', 'SMTP without the policy server');
+  });
 });
