@@ -1,8 +1,9 @@
 // Opens the policy servers the configuration asks for. Each is optional and independent: one that cannot
 // listen is logged and the daemon runs on without it (Postfix and Dovecot are told to fail open, so a
 // missing policy server never stops mail; the firewall bans of other jails go on regardless).
-import { chmodSync, lstatSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
+import { dirname } from 'node:path';
 import type { PolicyListen, PolicySettings } from '../config/model.js';
 import { formatListenAddress } from '../net/listen-address.js';
 import { BanLookup, type BanSource } from './ban-lookup.js';
@@ -43,7 +44,10 @@ export async function openPolicyServers(settings: PolicySettings, log: PolicyLog
   const postfix = settings.postfix;
   if (postfix !== null) {
     await open('Postfix', postfix, async () => {
-      if ('path' in postfix) removeStaleSocket(postfix.path);
+      if ('path' in postfix) {
+        mkdirSync(dirname(postfix.path), { recursive: true });
+        removeStaleSocket(postfix.path);
+      }
       const server = await startPostfixPolicyServer(postfix, { bannedBy, action: settings.postfixAction });
       // smtpd runs as the postfix user; the socket tells no more than whether an address is banned.
       if ('path' in postfix) chmodSync(postfix.path, 0o666);

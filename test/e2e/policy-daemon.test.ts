@@ -49,7 +49,7 @@ describe('policy servers in the running daemon (--postfix-policy, --dovecot-poli
   after(() => removeDirs(dirs));
 
   it('refuse a banned address until it is unbanned, across a reload; stop does not wait for Postfix', async () => {
-    const path = join(dirs.root, 'policy.sock');
+    const path = join(dirs.root, 'postfix', 'policy.sock'); // its folder does not exist yet
     const port = 20_000 + Math.floor(Math.random() * 30_000);
     const daemon = await startDaemon(dirs, { args: ['--dry-run', '--postfix-policy', path, '--dovecot-policy', `127.0.0.1:${port}`] });
     try {
