@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { builtinDefaultsDir } from '../config/defaults-dir.js';
 import { defaultConfigDir } from '../config/load.js';
 import type { Config } from '../config/model.js';
-import { copyConfigVolume, defaultDmsPaths, type DmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
+import { copyConfigVolume, type DmsPaths, defaultDmsPaths, stateVolumeDbFile } from '../dms/config-volume.js';
 import { readDmsEnvironment } from '../dms/environment.js';
 import { UserError } from '../errors.js';
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
@@ -23,6 +23,8 @@ export interface ServerFlags {
   keepRulesOnStop?: boolean;
   checkInterval?: string;
   metrics?: string;
+  postfixPolicy?: string;
+  dovecotPolicy?: string;
   dms?: boolean;
   dmsVolume?: string;
   stateDir?: string;
@@ -45,6 +47,8 @@ export function register(program: Command): void {
     .option('--keep-rules-on-stop', 'leave bans in the kernel on stop (their timeouts end them)')
     .option('--check-interval <seconds>', 'how often firewall rules are checked and repaired', '30')
     .option('--metrics <[addr:]port>', "serve Prometheus /metrics there (loopback unless an address is given), or 'off'")
+    .option('--postfix-policy <path|[addr:]port>', "answer Postfix's check_policy_service there (unix socket path or TCP), or 'off'")
+    .option('--dovecot-policy <[addr:]port>', "answer Dovecot's auth_policy_server_url there (HTTP, loopback unless an address is given), or 'off'")
     .option('--dms', 'docker-mailserver start-up: honour ENABLE_FAIL2BAN, copy the config volume, use the state volume')
     .option('--dms-volume <dir>', 'docker-mailserver config volume', defaultDmsPaths.configVolume)
     .option('--state-dir <dir>', 'docker-mailserver state folder for the database', defaultDmsPaths.stateDir)
@@ -65,7 +69,10 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     removeStaleSocket: flags.x,
     keepRulesOnStop: flags.keepRulesOnStop,
     checkIntervalMs: checkInterval(flags.checkInterval),
-    metrics: flags.metrics === undefined ? undefined : metricsFlag(flags.metrics),
+    metrics: flags.metrics === undefined ? undefined : listenFlag('--metrics', flags.metrics),
+    postfixPolicy:
+      flags.postfixPolicy === undefined ? undefined : flags.postfixPolicy.startsWith('/') ? { path: flags.postfixPolicy } : listenFlag('--postfix-policy', flags.postfixPolicy),
+    dovecotPolicy: flags.dovecotPolicy === undefined ? undefined : listenFlag('--dovecot-policy', flags.dovecotPolicy),
   };
   if (flags.dms) {
     const env = readDmsEnvironment(process.env);
@@ -120,11 +127,11 @@ function withBlocktype(config: Config, blocktype: string): Config {
   };
 }
 
-function metricsFlag(text: string): ListenAddress | null {
+function listenFlag(flag: string, text: string): ListenAddress | null {
   try {
     return parseListenAddress(text);
   } catch (err) {
-    throw new UserError(`--metrics: ${(err as Error).message}`);
+    throw new UserError(`${flag}: ${(err as Error).message}`);
   }
 }
 

@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       dbpurgeage: 86400,
       dbmaxmatches: 10,
       metrics: null,
+      policy: { postfix: null, postfixAction: 'REJECT 5.7.1 Your address is banned', dovecot: null, dovecotMessage: 'Your address is banned' },
     });
   });
 
@@ -115,6 +116,14 @@ describe('loadConfig', () => {
     rejects({ 'fail2ban.local': '[Definition]\nloglevel = LOUD\n' }, /fail2ban\.local:2: loglevel: unknown level/);
     rejects({ 'fail2ban.local': '[Definition]\nmetrics = :9191\n' }, /fail2ban\.local:2: metrics: ':9191' has no address; write 127\.0\.0\.1:9191/);
     assert.deepEqual(loadConfig({ dir: tree({ 'fail2ban.local': '[Definition]\nmetrics = 9191\n' }) }).server.metrics, { host: '127.0.0.1', port: 9191 });
+    const policy = (text: string) => loadConfig({ dir: tree({ 'fail2ban.local': `[Definition]\n${text}\n` }) }).server.policy;
+    assert.deepEqual(policy('postfixpolicy = /run/portcullis/policy.sock').postfix, { path: '/run/portcullis/policy.sock' });
+    assert.deepEqual(policy('postfixpolicy = 12340').postfix, { host: '127.0.0.1', port: 12340 });
+    assert.deepEqual(policy('dovecotpolicy = [::1]:12341').dovecot, { host: '::1', port: 12341 });
+    assert.equal(policy('postfixpolicyaction = DEFER_IF_PERMIT 4.7.1 later').postfixAction, 'DEFER_IF_PERMIT 4.7.1 later');
+    rejects({ 'fail2ban.local': '[Definition]\ndovecotpolicy = /run/x.sock\n' }, /fail2ban\.local:2: dovecotpolicy: '\/run\/x\.sock' is not HOST:PORT/);
+    rejects({ 'fail2ban.local': '[Definition]\npostfixpolicy = policy.sock\n' }, /fail2ban\.local:2: postfixpolicy: .*or an absolute unix socket path/);
+    rejects({ 'fail2ban.local': '[Definition]\npostfixpolicyaction = action=REJECT\n' }, /fail2ban\.local:2: postfixpolicyaction: .* is not a Postfix access action/);
   });
 
   it('names the jail that asks for an unknown action', () => {

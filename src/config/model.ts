@@ -19,6 +19,23 @@ export interface ServerSettings {
   dbmaxmatches: number;
   /** `metrics = [HOST:]PORT`: where /metrics listens (portcullis only); null = no listener (default). */
   metrics: ListenAddress | null;
+  /** The policy servers Postfix and Dovecot ask about banned clients (portcullis only). */
+  policy: PolicySettings;
+}
+
+/** Where a policy server listens: a unix socket path, or HOST:PORT. */
+export type PolicyListen = { path: string } | ListenAddress;
+
+/** `postfixpolicy`, `postfixpolicyaction`, `dovecotpolicy`, `dovecotpolicymessage` of [Definition]. */
+export interface PolicySettings {
+  /** Postfix's check_policy_service; null = off (default). */
+  postfix: PolicyListen | null;
+  /** What a banned client gets, without `action=`. */
+  postfixAction: string;
+  /** Dovecot's auth_policy_server_url (HTTP); null = off (default). */
+  dovecot: ListenAddress | null;
+  /** The `msg` of a refusal. */
+  dovecotMessage: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 // fail2ban.conf / fail2ban.local, section [Definition]: where the daemon logs, listens and stores bans.
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
 import { parseDuration } from './duration.js';
-import type { ServerSettings } from './model.js';
+import type { PolicyListen, ServerSettings } from './model.js';
 import type { PyValue } from './pyvalue.js';
 import { type OptionProblem, type OptionTemplate, readOptions } from './read-options.js';
 import { IniStore } from './store.js';
@@ -27,6 +27,10 @@ const MAIN: OptionTemplate = [
   ['dbmaxmatches', 'int', undefined],
   ['dbpurgeage', 'string', '1d'],
   ['metrics', 'string', ''],
+  ['postfixpolicy', 'string', ''],
+  ['postfixpolicyaction', 'string', 'REJECT 5.7.1 Your address is banned'],
+  ['dovecotpolicy', 'string', ''],
+  ['dovecotpolicymessage', 'string', 'Your address is banned'],
 ];
 
 export const LOG_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG', 'TRACEDEBUG', 'HEAVYDEBUG'];
@@ -79,6 +83,19 @@ export function serverSettings(raw: RawServer): ServerSettings {
   } catch (err) {
     fail('metrics', (err as Error).message);
   }
+  const listen = (option: string, unixAllowed: boolean): PolicyListen | null => {
+    const text = str(option).trim();
+    if (unixAllowed && text.startsWith('/')) return { path: text };
+    try {
+      return parseListenAddress(text);
+    } catch (err) {
+      return fail(option, `${(err as Error).message}${unixAllowed ? ', or an absolute unix socket path' : ''}`);
+    }
+  };
+  const postfixAction = str('postfixpolicyaction').trim();
+  if (!/^[A-Za-z0-9_]+( [^\r\n]*)?$/.test(postfixAction)) {
+    fail('postfixpolicyaction', `'${postfixAction}' is not a Postfix access action; write e.g. REJECT 5.7.1 Your address is banned`);
+  }
   return {
     loglevel,
     logtarget: str('logtarget'),
@@ -88,6 +105,12 @@ export function serverSettings(raw: RawServer): ServerSettings {
     dbpurgeage,
     dbmaxmatches: typeof maxmatches === 'number' ? maxmatches : 10,
     metrics,
+    policy: {
+      postfix: listen('postfixpolicy', true),
+      postfixAction,
+      dovecot: listen('dovecotpolicy', false) as ListenAddress | null,
+      dovecotMessage: str('dovecotpolicymessage').replace(/[\r\n]/g, ' '),
+    },
   };
 }
 

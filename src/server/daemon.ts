@@ -5,8 +5,9 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { jailProblems } from '../config/jail-problems.js';
+import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
 import { loadConfig } from '../config/load.js';
-import type { Config, JailConfig } from '../config/model.js';
+import type { Config, JailConfig, PolicyListen } from '../config/model.js';
 import { substituteTags } from '../config/tags.js';
 import { ExitCode, UserError } from '../errors.js';
 import { FilterError, filterConfigError } from '../filter/filter.js';
@@ -15,18 +16,19 @@ import { probeFirewall } from '../firewall/probe.js';
 import type { Runner } from '../firewall/runner.js';
 import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
 import type { BanTicket } from '../jail/bans.js';
-import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
+import type { ListenAddress } from '../net/listen-address.js';
+import { openPolicyServers, type PolicyServers } from '../policy/policy-servers.js';
 import { openStore } from '../store/open-store.js';
 import {
-  ControlError,
   type BanTime,
+  ControlError,
   type ControlHandler,
   type JailBans,
   type JailCount,
   type JailKey,
   type JailStatus,
-  type ServerKey,
   type ReloadOptions,
+  type ServerKey,
 } from './control-protocol.js';
 import { type ControlServer, clearPath, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
@@ -35,7 +37,6 @@ import { type JailAction, JailRuntime } from './jail-runtime.js';
 import { openMetrics } from './metrics.js';
 import { ServerCounters } from './metrics-counters.js';
 import type { MetricsServer } from './metrics-http.js';
-import type { ListenAddress } from '../net/listen-address.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
 import { Gateways } from './gateways.js';
 import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
@@ -52,6 +53,9 @@ export interface DaemonOptions {
   loglevel?: string;
   /** `--metrics`: where /metrics listens, null for none (overrides fail2ban.local's `metrics`). */
   metrics?: ListenAddress | null;
+  /** `--postfix-policy` / `--dovecot-policy`: override fail2ban.local's policy servers (null: off). */
+  postfixPolicy?: PolicyListen | null;
+  dovecotPolicy?: ListenAddress | null;
   /** Record bans without touching the kernel (the `log` backend). */
   dryRun?: boolean;
   /** Remove a socket left behind by a crash (`-x`). */
@@ -87,6 +91,7 @@ export class Daemon implements ControlHandler {
   private readonly runtimes = new Map<string, JailRuntime>();
   private control: ControlServer | null = null;
   private metricsServer: MetricsServer | null = null;
+  private policyServers: PolicyServers | null = null;
   private lock: NetnsLock | null = null;
   private reloading: Promise<void> | null = null;
   /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
@@ -159,6 +164,11 @@ export class Daemon implements ControlHandler {
         logtarget: options.logtarget ?? s.logtarget,
         loglevel: options.loglevel ?? s.loglevel,
         metrics: options.metrics !== undefined ? options.metrics : s.metrics,
+        policy: {
+          ...s.policy,
+          postfix: options.postfixPolicy !== undefined ? options.postfixPolicy : s.policy.postfix,
+          dovecot: options.dovecotPolicy !== undefined ? options.dovecotPolicy : s.policy.dovecot,
+        },
       },
     };
   }
@@ -196,6 +206,7 @@ export class Daemon implements ControlHandler {
       counters: this.counters,
       databaseDegraded: () => (this.store?.degraded ?? null) !== null,
     });
+    this.policyServers = await openPolicyServers(this.config.server.policy, this.log, () => this.runtimes.values());
     this.writePidFile();
     this.startTimers();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
@@ -363,6 +374,7 @@ export class Daemon implements ControlHandler {
       for (const timer of this.timers) clearInterval(timer);
       await this.control?.close();
       await this.metricsServer?.close();
+      await this.policyServers?.close();
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }

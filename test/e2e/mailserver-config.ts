@@ -13,7 +13,24 @@ export interface MailLayout {
   password: string;
   /** Short host name in log lines and the SMTP banner's first label. */
   hostname: string;
+  /** Extra listeners behind a PROXY-protocol proxy, asking portcullis's policy servers. */
+  proxy?: MailProxy;
 }
+
+/**
+ * Postfix submission on PROXIED_PORTS.smtp and Dovecot IMAP on PROXIED_PORTS.imap accept only PROXY
+ * protocol from `trusted` (HAProxy), and both ask portcullis about the real client address, failing open.
+ */
+export interface MailProxy {
+  /** The proxy's address. */
+  trusted: string;
+  /** Postfix's check_policy_service target, e.g. inet:127.0.0.1:12340. */
+  postfixPolicy: string;
+  /** Dovecot's auth_policy_server_url, e.g. http://127.0.0.1:12341/. */
+  dovecotPolicyUrl: string;
+}
+
+export const PROXIED_PORTS = { smtp: 10587, imap: 10143 } as const;
 
 export const paths = (dir: string) => ({
   dovecotConf: join(dir, 'dovecot', 'dovecot.conf'),
@@ -69,6 +86,21 @@ service auth {
     group = postfix
   }
 }
+${l.proxy === undefined ? '' : dovecotProxied(l.proxy)}`;
+}
+
+function dovecotProxied(proxy: MailProxy): string {
+  return `haproxy_trusted_networks = ${proxy.trusted}
+service imap-login {
+  inet_listener imap_proxied {
+    port = ${PROXIED_PORTS.imap}
+    haproxy = yes
+  }
+}
+auth_policy_server_url = ${proxy.dovecotPolicyUrl}
+auth_policy_hash_nonce = portcullis-test-nonce
+auth_policy_request_attributes = login=%{requested_username} remote=%{rip} protocol=%s
+auth_policy_reject_on_fail = no
 `;
 }
 
@@ -130,5 +162,22 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+${l.proxy === undefined ? '' : postfixProxied(l.proxy, p.authSocket)}`;
+}
+
+function postfixProxied(proxy: MailProxy, authSocket: string): string {
+  // smtpd_delay_reject=no: the client restrictions (and so the policy server) are asked at connect, so a
+  // banned client is refused before it may try AUTH; default_action=DUNNO keeps mail flowing without us.
+  return `${PROXIED_PORTS.smtp} inet n       -       n       -       -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_upstream_proxy_protocol=haproxy
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=${authSocket}
+  -o smtpd_tls_security_level=none
+  -o smtpd_tls_auth_only=no
+  -o smtpd_delay_reject=no
+  -o { smtpd_client_restrictions = check_policy_service { ${proxy.postfixPolicy}, default_action=DUNNO }, permit }
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
 `;
 }

@@ -4,8 +4,8 @@
 // Why not real rsyslog: glibc's syslog() always writes to the host-wide /dev/log, which a test must not
 // take over. The message text stays exactly what the daemon produced; only the syslog header is ours.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 
 /** rsyslog templates: RSYSLOG_TraditionalFileFormat ("Nov  4 10:00:00") or RSYSLOG_FileFormat (RFC 3339). */
 export type TimestampStyle = 'traditional' | 'rfc3339';

@@ -12,21 +12,23 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { closeMailClients } from './mailserver-client.js';
 import {
   checkCredential,
   dovecotConf,
   type MailLayout,
+  type MailProxy,
   passwdFile,
   paths,
   postfixMainCf,
   postfixMasterCf,
 } from './mailserver-config.js';
-import { closeMailClients } from './mailserver-client.js';
 import { alive, createMailNet, killNamespacePids, type MailNet, run } from './mailserver-netns.js';
 import { dovecotFileLine, dovecotMessage, MailLogCollector, postfixMessage, type TimestampStyle } from './mailserver-syslog.js';
 
-export type { ClientNs, MailNet } from './mailserver-netns.js';
 export { closeMailClients, imapLogin, type MailOutcome, type SmtpMechanism, smtpAuth } from './mailserver-client.js';
+export { type MailProxy, PROXIED_PORTS } from './mailserver-config.js';
+export type { ClientNs, MailNet } from './mailserver-netns.js';
 export type { TimestampStyle } from './mailserver-syslog.js';
 
 export interface MailServerOptions {
@@ -44,6 +46,8 @@ export interface MailServerOptions {
    * passwd-file(...)": no host, no "dovecot:" tag, level word kept).
    */
   dovecotLog?: 'syslog' | 'file';
+  /** Add listeners that take PROXY protocol from a proxy and ask portcullis's policy servers. */
+  proxy?: MailProxy;
   /** Bound on start-up (daemons listening on both addresses). Default 15 s. */
   startTimeoutMs?: number;
   /** Use these namespaces instead of creating them; stop() then leaves them in place. */
@@ -104,6 +108,7 @@ export async function startMailServer(opts: MailServerOptions = {}): Promise<Mai
     user,
     password,
     hostname: opts.hostname ?? 'mail',
+    proxy: opts.proxy,
   };
   const p = paths(dir);
   const keep = opts.keepTemp || process.env.PC_MAIL_KEEP === '1';
