@@ -56,8 +56,9 @@ describe('Fail2Ban database round trip', { skip: skip ?? false }, () => {
     const real = await startRealFail2ban({ configDir: dirs.config, prefix: ['ip', 'netns', 'exec', pair!.server] });
     try {
       const list = (jail: string) => /Banned IP list:\s*(.*)/.exec(real.client('status', jail).stdout)?.[1]?.trim().split(/\s+/).sort() ?? [];
-      // Fail2Ban restores a jail's bans in its actions thread, just after the socket answers.
-      for (let waited = 0; list('custom').length === 0 && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      // Fail2Ban restores each jail's bans in that jail's actions thread, just after the socket answers.
+      const restored = () => ['dovecot', 'postfix', 'custom'].every((j) => list(j).length > 0);
+      for (let waited = 0; !restored() && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(list('dovecot'), ['192.0.2.1', '2001:db8::1']);
       assert.deepEqual(list('postfix'), ['192.0.2.1', '203.0.113.5']);
       assert.deepEqual(list('custom'), ['192.0.66.0/24']);
