@@ -55,7 +55,7 @@ describe('Fail2Ban database round trip', { skip: skip ?? false }, () => {
 
     const real = await startRealFail2ban({ configDir: dirs.config, prefix: ['ip', 'netns', 'exec', pair!.server] });
     try {
-      const list = (jail: string) => /Banned IP list:\s*(.*)/.exec(real.client('status', jail).stdout)?.[1]?.trim().split(/\s+/).sort() ?? [];
+      const list = (jail: string) => /Banned IP list:\s*(.*)/.exec(real.client('status', jail).stdout)?.[1]?.trim().split(/\s+/).filter(Boolean).sort() ?? [];
       // Fail2Ban restores each jail's bans in that jail's actions thread, just after the socket answers.
       const restored = () => ['dovecot', 'postfix', 'custom'].every((j) => list(j).length > 0);
       for (let waited = 0; !restored() && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
