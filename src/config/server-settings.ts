@@ -1,5 +1,6 @@
 // fail2ban.conf / fail2ban.local, section [Definition]: where the daemon logs, listens and stores bans.
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
+import { type FleetSettings, fleetSettings } from '../fleet/settings.js';
 import { parseDuration } from './duration.js';
 import type { ServerSettings } from './model.js';
 import type { PyValue } from './pyvalue.js';
@@ -27,6 +28,11 @@ const MAIN: OptionTemplate = [
   ['dbmaxmatches', 'int', undefined],
   ['dbpurgeage', 'string', '1d'],
   ['metrics', 'string', ''],
+  // Ban sharing (src/fleet): off unless `fleet` names a Redis URL.
+  ['fleet', 'string', ''],
+  ['fleetsecret', 'string', ''],
+  ['fleetname', 'string', ''],
+  ['fleetjail', 'string', 'custom'],
 ];
 
 export const LOG_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG', 'TRACEDEBUG', 'HEAVYDEBUG'];
@@ -79,6 +85,12 @@ export function serverSettings(raw: RawServer): ServerSettings {
   } catch (err) {
     fail('metrics', (err as Error).message);
   }
+  let fleet: FleetSettings | null = null;
+  try {
+    fleet = fleetSettings({ url: str('fleet'), secret: str('fleetsecret'), name: str('fleetname'), jail: str('fleetjail') });
+  } catch (err) {
+    fail(raw.opts.get('fleet') && str('fleetsecret').length < 16 ? 'fleetsecret' : 'fleet', (err as Error).message);
+  }
   return {
     loglevel,
     logtarget: str('logtarget'),
@@ -88,6 +100,8 @@ export function serverSettings(raw: RawServer): ServerSettings {
     dbpurgeage,
     dbmaxmatches: typeof maxmatches === 'number' ? maxmatches : 10,
     metrics,
+    // Absent rather than null when off: a server without it is exactly what it was.
+    ...(fleet ? { fleet } : {}),
   };
 }
 
