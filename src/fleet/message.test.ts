@@ -28,7 +28,8 @@ describe('fleet messages', () => {
     assert.deepEqual(bad({ jail: 'a b' }), { ok: false, reason: 'invalid jail' });
     assert.deepEqual(bad({ origin: '' }), { ok: false, reason: 'invalid origin' });
     assert.deepEqual(bad({ end: ban.start }), { ok: false, reason: 'invalid end' });
-    assert.deepEqual(bad({ start: 1.5 }), { ok: false, reason: 'invalid start' });
+    assert.deepEqual(bad({ start: 1.0001 }), { ok: false, reason: 'invalid start' });
+    assert.deepEqual(bad({ start: Number.NaN }), { ok: false, reason: 'invalid start' });
     assert.deepEqual(bad({ failures: -1 }), { ok: false, reason: 'invalid failures' });
     assert.deepEqual(bad({ kind: 'exec' }), { ok: false, reason: 'invalid kind' });
     const notJson = { m: '{', s: '' };
@@ -55,8 +56,9 @@ describe('remaining time', () => {
   });
 
   it('a local ticket becomes a message with start, end, failures and ban count', () => {
-    const m = banOf({ ip: '192.0.2.1', jail: 'postfix', time: 1000.4, bantime: 600, banCount: 2, failures: 3, matches: [] }, 'mx2');
-    assert.deepEqual(m, { kind: 'ban', origin: 'mx2', jail: 'postfix', ip: '192.0.2.1', start: 1000, end: 1601, failures: 3, banCount: 2 });
+    const m = banOf({ ip: '192.0.2.1', jail: 'postfix', time: 1_800_000_000.4, bantime: 10800, banCount: 2, failures: 3, matches: [] }, 'mx2');
+    assert.deepEqual(m, { kind: 'ban', origin: 'mx2', jail: 'postfix', ip: '192.0.2.1', start: 1_800_000_000.4, end: 1_800_010_800.4, failures: 3, banCount: 2 });
+    assert.equal(ticketOf(m, 'postfix').bantime, 10800, 'the same bantime on the receiver, not one rounded up');
     assert.equal(banOf({ ip: '192.0.2.1', jail: 'p', time: 1000, bantime: -1, banCount: 1, failures: 0, matches: [] }, 'n').end, -1);
   });
 });

@@ -87,8 +87,9 @@ function validate(raw: unknown): Verified {
   };
 }
 
+/** Epoch seconds, to the millisecond. */
 function isTime(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v < 1e11;
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 1e11 && Math.round(v * 1000) / 1000 === v;
 }
 
 function isCount(v: unknown): v is number {

@@ -9,7 +9,7 @@ export function ticketOf(ban: FleetBan, jail: string): BanTicket {
     ip: ban.ip,
     jail,
     time: ban.start,
-    bantime: ban.end === -1 ? -1 : ban.end - ban.start,
+    bantime: ban.end === -1 ? -1 : ms(ban.end - ban.start),
     banCount: ban.banCount,
     failures: ban.failures,
     matches: [],
@@ -23,15 +23,19 @@ export function remaining(ban: Pick<FleetBan, 'end'>, now: number): number {
 
 /** A ticket made here, as the fleet message that publishes it. */
 export function banOf(ticket: BanTicket, origin: string): FleetBan {
-  const start = Math.floor(ticket.time);
   return {
     kind: 'ban',
     origin,
     jail: ticket.jail,
     ip: ticket.ip,
-    start,
-    end: ticket.bantime < 0 ? -1 : Math.max(start + 1, Math.ceil(ticket.time + ticket.bantime)),
+    start: ms(ticket.time),
+    end: ticket.bantime < 0 ? -1 : ms(ticket.time + ticket.bantime),
     failures: ticket.failures,
     banCount: Math.max(1, ticket.banCount),
   };
+}
+
+/** Times travel to the millisecond, so the receiver's start and bantime are the sender's exactly. */
+function ms(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
 }
