@@ -17,7 +17,7 @@ import { type BackendName, createBackend, firewallFor, firewallJail, nativeActio
 import type { BanTicket } from '../jail/bans.js';
 import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
 import { openStore } from '../store/open-store.js';
-import type { Fleet } from '../fleet/fleet.js';
+import type { Fleet, FleetStatus } from '../fleet/fleet.js';
 import { longestBantime, openFleet } from '../fleet/open-fleet.js';
 import {
   ControlError,
@@ -394,6 +394,10 @@ export class Daemon implements ControlHandler {
 
   version(): string {
     return FAIL2BAN_VERSION;
+  }
+
+  fleetStatus(): FleetStatus | null {
+    return this.fleet?.status() ?? null;
   }
 
   jailNames(): readonly string[] {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { sign, verify } from '../../src/fleet/message.js';
-import { control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
+import { cliPath, control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
 import { dovecotFailure, mailSetup } from './mail-log.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from './netns.js';
 import { type RedisProcess, startRedis } from './redis-process.js';
@@ -184,5 +184,19 @@ describe('fleet: bans shared by three daemons over one Redis', { skip, concurren
     }
     assert.ok(seen.size >= 110, `${seen.size} bans in the stream`);
     for (const node of [B(), C()]) for (const [ip, n] of receivedBans(node)) assert.equal(n, 1, `${ip} applied ${n} times on ${node.name}`);
+  });
+
+  it('`status` shows the fleet: connected, behind by none, what was sent, received and rejected', async () => {
+    const a = await control(A().dirs).request({ cmd: 'fleet' });
+    const b = await control(B().dirs).request({ cmd: 'fleet' });
+    assert.ok(a && b);
+    assert.equal(a.connected, true);
+    assert.ok(a.sent >= 111, `A sent ${a.sent}`);
+    assert.equal(a.queued, 0, 'outbox flushed after the Redis restart');
+    assert.equal(b.sent, 1, 'B published only its unban');
+    assert.ok(b.received >= 111 && b.rejected >= 2, JSON.stringify(b));
+    await waitFor('B not behind', async () => (await control(B().dirs).request({ cmd: 'fleet' }))?.behind === 0, 5000);
+    const run = spawnSync(process.execPath, [cliPath, 'status', '-s', A().dirs.socket], { encoding: 'utf8' });
+    assert.match(run.stdout, /Fleet: node nodeA, connected to unix:\/\/.*; behind by 0; sent \d+/);
   });
 });
