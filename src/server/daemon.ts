@@ -202,6 +202,7 @@ export class Daemon implements ControlHandler {
       firewalls: () => this.backends.values(),
       counters: this.counters,
       databaseDegraded: () => (this.store?.degraded ?? null) !== null,
+      fleet: () => this.fleetStatus(),
     });
     this.writePidFile();
     this.startTimers();
