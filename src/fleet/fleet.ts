@@ -197,7 +197,8 @@ export class Fleet {
   private async add(batch: readonly SignedFields[]): Promise<void> {
     const keep = this.deps.retention();
     const trim: string[] =
-      keep < 0 ? ['MAXLEN', '~', String(PERMANENT_MAXLEN)] : ['MINID', '~', String(Math.max(0, Math.floor((this.deps.now() - keep) * 1000)))];
+      // Exact MINID: each write removes only the few entries that just aged out, so it stays cheap.
+      keep < 0 ? ['MAXLEN', '~', String(PERMANENT_MAXLEN)] : ['MINID', String(Math.max(0, Math.floor((this.deps.now() - keep) * 1000)))];
     const p = this.pub.pipeline();
     for (const f of batch) p.xadd(this.settings.stream, ...trim, '*', 'm', f.m, 's', f.s);
     const results = (await p.exec()) ?? [];

@@ -1,0 +1,63 @@
+// The fleet link against a real redis-server, without daemons: the stream is trimmed by age (the longest
+// bantime) on every write, and what is published while Redis is down waits in the outbox and arrives,
+// once, when it is back.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Fleet, type FleetJail } from '../../src/fleet/fleet.js';
+import { fleetSettings } from '../../src/fleet/settings.js';
+import type { BanTicket } from '../../src/jail/bans.js';
+import { FleetMemoryStore } from '../../src/store/fleet-store.js';
+import { sleep, waitFor } from './daemon-process.js';
+import { type RedisProcess, startRedis } from './redis-process.js';
+
+const SECRET = 'stream-test-secret-0123456789abcdef';
+
+describe('fleet link on a real Redis', { concurrency: false, timeout: 60_000 }, () => {
+  let redis: RedisProcess;
+  const fleets: Fleet[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const f of fleets) await f.stop();
+    await redis?.stop();
+  });
+
+  const node = (name: string, retention: number, got: string[] = []) => {
+    const jail: FleetJail = { name: 'dovecot', receive: (t) => got.push(t.ip) > 0, receiveUnban: () => true };
+    const settings = fleetSettings({ url: redis.url, secret: SECRET, name, jail: '' })!;
+    const fleet = new Fleet(settings, { state: new FleetMemoryStore(), now: () => Date.now() / 1000, log: () => {}, jail: () => jail, retention: () => retention });
+    fleets.push(fleet);
+    fleet.start();
+    return fleet;
+  };
+  const ticket = (ip: string): BanTicket => ({ ip, jail: 'dovecot', time: Date.now() / 1000, bantime: 1, banCount: 1, failures: 3, matches: [] });
+
+  it('trims entries older than the longest bantime on each write', async () => {
+    const a = node('trimA', 1);
+    await waitFor('connected', () => a.status().connected);
+    a.publishBans([ticket('192.0.2.1'), ticket('192.0.2.2')]);
+    await waitFor('sent', () => a.status().sent === 2);
+    assert.equal(await redis.client().xlen('portcullis:fleet'), 2);
+    await sleep(1200);
+    a.publishBans([ticket('192.0.2.3')]);
+    await waitFor('sent', () => a.status().sent === 3);
+    assert.equal(await redis.client().xlen('portcullis:fleet'), 1, 'the two older than 1 s are gone');
+  });
+
+  it('queues while Redis is down and delivers each message once when it is back', async () => {
+    const got: string[] = [];
+    const a = node('downA', 3600);
+    node('downB', 3600, got);
+    await waitFor('connected', () => a.status().connected);
+    await redis.kill();
+    await waitFor('A sees Redis gone', () => !a.status().connected);
+    a.publishBans([ticket('198.51.100.1'), ticket('198.51.100.2')]);
+    await waitFor('queued', () => a.status().queued === 2);
+    await redis.restart();
+    await waitFor('both delivered to B', () => got.includes('198.51.100.1') && got.includes('198.51.100.2'), 10_000);
+    await sleep(300);
+    assert.deepEqual(got.filter((ip) => ip.startsWith('198.51.100.')).sort(), ['198.51.100.1', '198.51.100.2']);
+    assert.equal(a.status().queued, 0);
+  });
+});
