@@ -50,6 +50,12 @@ test('a received ban is held for the time left, stored, and not published again'
   assert.deepEqual(published, [], 'no loop');
   assert.deepEqual(store.activeBans(clock).map((b) => b.ip), ['203.0.113.5']);
   assert.equal(runtime.receive(received('203.0.113.5', clock - 100, 600), 'mx1'), false, 'held already');
+  // The origin prolonged its ban: the later end is taken, and stored for a restart.
+  assert.equal(runtime.receive(received('203.0.113.5', clock - 100, 900), 'mx1'), true);
+  await runtime.checkFirewall();
+  assert.deepEqual(banned.map((e) => [e.address.text, e.timeout]), [['203.0.113.5', 500], ['203.0.113.5', 800]]);
+  assert.equal(store.activeBans(clock)[0]?.bantime, 900);
+  assert.deepEqual(published, [], 'no loop');
 });
 
 test('local rules win: ignoreip, loopback and over bans are not applied', () => {

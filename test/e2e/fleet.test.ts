@@ -179,7 +179,7 @@ describe('fleet: bans shared by three daemons over one Redis', { skip, concurren
       const v = verify(fields, SECRET);
       if (!v.ok || v.message.kind !== 'ban') continue;
       assert.equal(v.message.origin, 'nodeA', `${v.message.ip} published by ${v.message.origin}`);
-      const key = `${v.message.ip} ${v.message.start}`;
+      const key = `${v.message.ip} ${v.message.start} ${v.message.end}`;
       seen.set(key, (seen.get(key) ?? 0) + 1);
     }
     assert.ok(seen.size >= 110, `${seen.size} bans in the stream`);
