@@ -214,12 +214,16 @@ export class Fleet {
           | null;
         if (res === null) continue;
         let last = this.position;
+        let count = 0;
         for (const [, entries] of res) {
           for (const [id, flat] of entries) {
             this.handle(flat);
             last = id;
           }
+          count += entries.length;
         }
+        // A short read took everything there was: caught up (the periodic check counts a longer lag).
+        if (count < READ_COUNT) this.counters.behind = 0;
         if (last !== this.position) {
           this.position = last;
           this.deps.state.setPosition(last);
