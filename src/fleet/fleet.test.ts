@@ -69,4 +69,19 @@ describe('Fleet receiving', () => {
     assert.equal(fleet.status().queued, 2);
     assert.equal(fleet.status().connected, false);
   });
+
+  it('a failing database never throws into the daemon: messages stay queued in memory', async () => {
+    const broken = new FleetMemoryStore();
+    const fail = () => {
+      throw new Error('disk I/O error');
+    };
+    Object.assign(broken, { queue: fail, position: fail, queuedCount: fail, setPosition: fail });
+    const logged: string[] = [];
+    const settings = fleetSettings({ url: 'redis://127.0.0.1:1', secret: SECRET, name: 'mx2', jail: '' })!;
+    const fleet = new Fleet(settings, { state: broken, now: () => 1_800_000_100, log: (_l, m) => logged.push(m), jail: () => undefined, retention: () => 3600 });
+    fleet.publishBans([{ ip: '192.0.2.9', jail: 'dovecot', time: 1_800_000_000, bantime: 600, banCount: 1, failures: 3, matches: [] }]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fleet.status().queued, 1, 'kept in memory');
+    assert.ok(logged.some((m) => m.includes('fleet: database: disk I/O error')));
+  });
 });

@@ -9,6 +9,7 @@
 //   oldest first, when the connection is back. A message sent twice (a reply lost with the connection)
 //   is applied once: receivers remember what they applied.
 // - Trimming: each XADD trims entries older than the longest bantime (MINID), so the stream stays bounded.
+import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import type { BanTicket } from '../jail/bans.js';
 import type { FleetState } from '../store/fleet-store.js';
@@ -72,6 +73,7 @@ export class Fleet {
   private readonly seen = new Set<string>();
   private position: string;
   private rejectLogged = 0;
+  private storeLogged = 0;
 
   constructor(
     readonly settings: FleetSettings,
@@ -85,7 +87,8 @@ export class Fleet {
       username: r.username,
       password: r.password,
       db: r.db,
-      tls: r.tls ? { servername: r.host } : undefined,
+      // SNI takes a name only; for an address the certificate is checked against it all the same.
+      tls: r.tls ? (r.host && isIP(r.host) === 0 ? { servername: r.host } : {}) : undefined,
       lazyConnect: true,
       // Commands fail at once while Redis is away: bans queue in the database instead of in memory.
       enableOfflineQueue: false,
@@ -95,7 +98,7 @@ export class Fleet {
     };
     this.pub = new Redis(options);
     this.sub = new Redis(options);
-    this.position = deps.state.position();
+    this.position = this.stored(() => deps.state.position(), '0');
     this.pub.on('ready', () => {
       if (!this.connected) this.deps.log('NOTICE', `fleet: connected to ${r.display} as node ${settings.node}`);
       this.connected = true;
@@ -124,11 +127,11 @@ export class Fleet {
     this.stopped = true;
     if (this.lagTimer) clearInterval(this.lagTimer);
     await this.flushing;
-    if (this.pending.length > 0) this.deps.state.queue(this.pending.splice(0));
+    this.spill();
     this.sub.disconnect();
     this.pub.disconnect();
     await this.reading;
-    this.deps.state.close();
+    this.stored(() => this.deps.state.close(), undefined);
   }
 
   status(): FleetStatus {
@@ -142,7 +145,7 @@ export class Fleet {
       received,
       applied,
       rejected,
-      queued: this.pending.length + this.deps.state.queuedCount(),
+      queued: this.pending.length + this.stored(() => this.deps.state.queuedCount(), 0),
     };
   }
 
@@ -160,9 +163,35 @@ export class Fleet {
     this.kick();
   }
 
+  /** Moves what waits in memory to the database's outbox; kept in memory when the database fails. */
+  private spill(): void {
+    if (this.pending.length === 0) return;
+    const messages = this.pending;
+    const queued = this.stored(() => {
+      this.deps.state.queue(messages);
+      return true;
+    }, false);
+    if (queued) this.pending = [];
+  }
+
+  /**
+   * The fleet's database work: a failing database (full, read-only) is logged, never thrown into the
+   * daemon. The stream position then stays in memory, and unsent messages stay queued in memory.
+   */
+  private stored<T>(work: () => T, otherwise: T): T {
+    try {
+      return work();
+    } catch (err) {
+      if (this.storeLogged++ < 10) this.deps.log('ERROR', `fleet: database: ${(err as Error).message}`);
+      return otherwise;
+    }
+  }
+
   private kick(): void {
     if (this.flushing !== null || this.stopped) return;
-    this.flushing = this.flush().finally(() => {
+    this.flushing = this.flush()
+      .catch((err: Error) => this.deps.log('ERROR', `fleet: publishing failed: ${err.message}`))
+      .finally(() => {
       this.flushing = null;
       if (this.connected && this.pending.length > 0) this.kick();
     });
@@ -174,10 +203,10 @@ export class Fleet {
     const state = this.deps.state;
     while (true) {
       if (!this.connected) {
-        if (this.pending.length > 0) state.queue(this.pending.splice(0));
+        this.spill();
         return;
       }
-      const stored = state.queued(SEND_BATCH);
+      const stored = this.stored(() => state.queued(SEND_BATCH), []);
       // Stored rows are what this node signed; the receivers verify them again.
       const batch = stored.length > 0 ? stored.map((r) => r.fields as SignedFields) : this.pending.slice(0, SEND_BATCH);
       if (batch.length === 0) return;
@@ -185,10 +214,11 @@ export class Fleet {
         await this.add(batch);
       } catch (err) {
         this.deps.log('WARNING', `fleet: publishing failed: ${(err as Error).message}; queued for retry`);
-        if (this.pending.length > 0) state.queue(this.pending.splice(0));
+        this.spill();
         return;
       }
-      if (stored.length > 0) state.dequeue(stored.map((r) => r.seq));
+      // Not dequeued (the database failing): sent again later, and applied once by the receivers.
+      if (stored.length > 0) this.stored(() => state.dequeue(stored.map((r) => r.seq)), undefined);
       else this.pending.splice(0, batch.length);
       this.counters.sent += batch.length;
     }
@@ -226,7 +256,7 @@ export class Fleet {
         if (count < READ_COUNT) this.counters.behind = 0;
         if (last !== this.position) {
           this.position = last;
-          this.deps.state.setPosition(last);
+          this.stored(() => this.deps.state.setPosition(last), undefined);
         }
       } catch {
         if (this.stopped) return;
@@ -263,7 +293,7 @@ export class Fleet {
     }
     if (message.kind === 'unban') return jail.receiveUnban(message.ip);
     const applied = jail.receive(ticketOf(message, jail.name), message.origin);
-    if (applied) this.deps.state.markOrigin(jail.name, message.ip, message.origin, message.start);
+    if (applied) this.stored(() => this.deps.state.markOrigin(jail.name, message.ip, message.origin, message.start), undefined);
     return applied;
   }
 
