@@ -89,7 +89,8 @@ export function serverSettings(raw: RawServer): ServerSettings {
   try {
     fleet = fleetSettings({ url: str('fleet'), secret: str('fleetsecret'), name: str('fleetname'), jail: str('fleetjail') });
   } catch (err) {
-    fail(raw.opts.get('fleet') && str('fleetsecret').length < 16 ? 'fleetsecret' : 'fleet', (err as Error).message);
+    const message = (err as Error).message;
+    fail(/^(fleetsecret|fleetname)\b/.exec(message)?.[1] ?? 'fleet', message.replace(/^(fleetsecret|fleetname) /, ''));
   }
   return {
     loglevel,
