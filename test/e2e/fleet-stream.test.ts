@@ -60,4 +60,28 @@ describe('fleet link on a real Redis', { concurrency: false, timeout: 60_000 }, 
     assert.deepEqual(got.filter((ip) => ip.startsWith('198.51.100.')).sort(), ['198.51.100.1', '198.51.100.2']);
     assert.equal(a.status().queued, 0);
   });
+
+  it('connects as an ACL user limited to what the README lists, and not with a wrong password', async () => {
+    const acl = await startRedis(['--user', 'fleet', 'on', '>fleetpw', '~portcullis:*', '+xadd', '+xread', '+xrange', '+xtrim', '+ping', '+info', '+auth', '+hello', '+select']);
+    const open = (password: string, name: string, got: string[] = []) => {
+      const jail: FleetJail = { name: 'dovecot', receive: (t) => got.push(t.ip) > 0, receiveUnban: () => true };
+      const settings = fleetSettings({ url: `${acl.url}?user=fleet&password=${password}`, secret: SECRET, name, jail: '' })!;
+      return new Fleet(settings, { state: new FleetMemoryStore(), now: () => Date.now() / 1000, log: () => {}, jail: () => jail, retention: () => 3600 });
+    };
+    const got: string[] = [];
+    const a = open('fleetpw', 'aclA');
+    const b = open('fleetpw', 'aclB', got);
+    const wrong = open('nope', 'aclC');
+    try {
+      for (const f of [a, b, wrong]) f.start();
+      await waitFor('connected', () => a.status().connected && b.status().connected);
+      a.publishBans([ticket('192.0.2.77')]);
+      await waitFor('received through the ACL user', () => got.includes('192.0.2.77'));
+      await waitFor('lag checked', () => b.status().behind === 0);
+      assert.equal(wrong.status().connected, false, 'a wrong password does not connect');
+    } finally {
+      for (const f of [a, b, wrong]) await f.stop();
+      await acl.stop();
+    }
+  });
 });

@@ -20,13 +20,14 @@ export interface RedisProcess {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisProcess> {
+/** `extra`: more redis-server arguments, e.g. ['--user', 'fleet', 'on', '>pw', '~portcullis:*', '+xadd']. */
+export async function startRedis(extra: readonly string[] = []): Promise<RedisProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'));
   const socket = join(dir, 'redis.sock');
   let child: ChildProcess | null = null;
   const clients: Redis[] = [];
   const launch = async () => {
-    child = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], {
+    child = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', ...extra], {
       stdio: 'ignore',
     });
     const deadline = Date.now() + 10_000;
