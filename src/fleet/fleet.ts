@@ -74,6 +74,7 @@ export class Fleet {
   private position: string;
   private rejectLogged = 0;
   private storeLogged = 0;
+  private errorLogged = false;
 
   constructor(
     readonly settings: FleetSettings,
@@ -100,6 +101,7 @@ export class Fleet {
     this.sub = new Redis(options);
     this.position = this.stored(() => deps.state.position(), '0');
     this.pub.on('ready', () => {
+      this.errorLogged = false;
       if (!this.connected) this.deps.log('NOTICE', `fleet: connected to ${r.display} as node ${settings.node}`);
       this.connected = true;
       this.kick();
@@ -108,15 +110,19 @@ export class Fleet {
       if (this.connected && !this.stopped) this.deps.log('WARNING', `fleet: lost Redis at ${r.display}; bans are queued in the database until it is back`);
       this.connected = false;
     });
-    // Reconnection is ioredis's; the error itself is reported once through 'close' above.
-    this.pub.on('error', () => {});
+    // Reconnection is ioredis's; the first error of an outage says why (refused, TLS, AUTH), once.
+    this.pub.on('error', (err: Error) => {
+      if (this.errorLogged || this.stopped) return;
+      this.errorLogged = true;
+      this.deps.log('WARNING', `fleet: Redis at ${r.display}: ${err.message}; retrying`);
+    });
     this.sub.on('error', () => {});
   }
 
   /** Starts connecting and reading; never waits for Redis (it may be down). */
   start(): void {
-    const failed = (err: Error) => this.deps.log('WARNING', `fleet: cannot reach Redis at ${this.settings.redis.display}: ${err.message}; retrying`);
-    this.pub.connect().catch(failed);
+    // A failure is reported by the 'error' handler; ioredis keeps retrying.
+    this.pub.connect().catch(() => {});
     this.sub.connect().catch(() => {});
     this.reading = this.readLoop();
     this.lagTimer = setInterval(() => void this.checkLag(), LAG_CHECK_MS);

@@ -2,6 +2,10 @@
 // bantime) on every write, and what is published while Redis is down waits in the outbox and arrives,
 // once, when it is back.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Fleet, type FleetJail } from '../../src/fleet/fleet.js';
 import { fleetSettings } from '../../src/fleet/settings.js';
@@ -82,6 +86,44 @@ describe('fleet link on a real Redis', { concurrency: false, timeout: 60_000 }, 
     } finally {
       for (const f of [a, b, wrong]) await f.stop();
       await acl.stop();
+    }
+  });
+
+  it('speaks TLS (rediss://), checking the server certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const port = String(20_000 + (process.pid % 20_000));
+    const tls = await startRedis(['--tls-port', port, '--tls-cert-file', cert, '--tls-key-file', key, '--tls-auth-clients', 'no']);
+    // In a child: the CA must be known to Node before TLS starts (NODE_EXTRA_CA_CERTS, as an admin would).
+    const script = `
+      const { Fleet } = await import(${JSON.stringify(new URL('../../src/fleet/fleet.js', import.meta.url).href)});
+      const { fleetSettings } = await import(${JSON.stringify(new URL('../../src/fleet/settings.js', import.meta.url).href)});
+      const { FleetMemoryStore } = await import(${JSON.stringify(new URL('../../src/store/fleet-store.js', import.meta.url).href)});
+      const got = [];
+      const jail = { name: 'dovecot', receive: (t) => got.push(t.ip) > 0, receiveUnban: () => true };
+      const open = (name) => new Fleet(fleetSettings({ url: 'rediss://localhost:${port}', secret: '${SECRET}', name, jail: '' }),
+        { state: new FleetMemoryStore(), now: () => Date.now() / 1000, log: (l, m) => console.error(m), jail: () => jail, retention: () => 3600 });
+      const a = open('tlsA'); const b = open('tlsB'); a.start(); b.start();
+      const deadline = Date.now() + 8000;
+      while (!a.status().connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      a.publishBans([{ ip: '192.0.2.88', jail: 'dovecot', time: Date.now() / 1000, bantime: 60, banCount: 1, failures: 3, matches: [] }]);
+      while (!got.includes('192.0.2.88') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      console.log(got.join(','));
+      await a.stop(); await b.stop();`;
+    const run = (ca: string | undefined) =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: ca ?? '' } });
+    try {
+      const trusted = run(cert);
+      assert.equal(trusted.stdout.trim(), '192.0.2.88', trusted.stderr);
+      const untrusted = run(undefined);
+      assert.equal(untrusted.stdout.trim(), '', 'an unknown certificate is refused');
+      assert.match(untrusted.stderr, /certificate/i);
+    } finally {
+      await tls.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
