@@ -1,5 +1,6 @@
 // `portcullis status|ban|unban|banned|reload|ping|stop`: the server's own client commands. Plain text
 // for people (status reuses Fail2Ban's familiar tree), `--json` for scripts.
+import type { FleetStatus } from '../fleet/fleet.js';
 import { ExitCode, UserError } from '../errors.js';
 import { ControlError, type ControlRequest, canonicalAddress } from '../server/control-protocol.js';
 import type { CliIo } from './cli-io.js';
@@ -77,12 +78,21 @@ export async function status(client: ControlClient, io: CliIo, jail: string | un
   if (jail === undefined) {
     // Sorted for both outputs, as Fail2Ban's text lists them.
     const jails = [...(await ask(client, { cmd: 'jails' }))].sort();
-    show(io, opts, { jails }, formatStatus(jails));
+    // Only a server sharing bans (and new enough to say so) adds its fleet's state.
+    const fleet = await client.request({ cmd: 'fleet' }).catch(() => null);
+    if (fleet === null) show(io, opts, { jails }, formatStatus(jails));
+    else show(io, opts, { jails, fleet }, `${formatStatus(jails).replace(/\n$/, '')}\n${formatFleet(fleet)}`);
   } else {
     const s = await ask(client, { cmd: 'status', jail });
     const problems = s.problems?.length ? `\nProblems:\n${s.problems.map((p) => `  ${p}`).join('\n')}` : '';
     show(io, opts, { jail, ...s }, `${formatJailStatus(jail, s).replace(/\n$/, '')}${problems}`);
   }
+}
+
+/** The fleet's state under the server status, one line. */
+function formatFleet(f: FleetStatus): string {
+  const link = f.connected ? `connected to ${f.redis}` : `NOT connected to ${f.redis} (bans queued: ${f.queued})`;
+  return `Fleet: node ${f.node}, ${link}; behind by ${f.behind}; sent ${f.sent}, received ${f.received} (applied ${f.applied}), rejected ${f.rejected}`;
 }
 
 export async function ban(client: ControlClient, io: CliIo, jail: string, ips: string[], opts: CommandOptions & { force?: boolean }) {

@@ -1,5 +1,6 @@
 // fail2ban.conf / fail2ban.local, section [Definition]: where the daemon logs, listens and stores bans.
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
+import { type FleetSettings, fleetSettings } from '../fleet/settings.js';
 import { parseDuration } from './duration.js';
 import type { PolicyListen, ServerSettings } from './model.js';
 import type { PyValue } from './pyvalue.js';
@@ -31,6 +32,11 @@ const MAIN: OptionTemplate = [
   ['postfixpolicyaction', 'string', 'REJECT 5.7.1 Your address is banned'],
   ['dovecotpolicy', 'string', ''],
   ['dovecotpolicymessage', 'string', 'Your address is banned'],
+  // Ban sharing (src/fleet): off unless `fleet` names a Redis URL.
+  ['fleet', 'string', ''],
+  ['fleetsecret', 'string', ''],
+  ['fleetname', 'string', ''],
+  ['fleetjail', 'string', 'custom'],
 ];
 
 export const LOG_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG', 'TRACEDEBUG', 'HEAVYDEBUG'];
@@ -96,6 +102,13 @@ export function serverSettings(raw: RawServer): ServerSettings {
   if (!/^[A-Za-z0-9_]+( [^\r\n]*)?$/.test(postfixAction)) {
     fail('postfixpolicyaction', `'${postfixAction}' is not a Postfix access action; write e.g. REJECT 5.7.1 Your address is banned`);
   }
+  let fleet: FleetSettings | null = null;
+  try {
+    fleet = fleetSettings({ url: str('fleet'), secret: str('fleetsecret'), name: str('fleetname'), jail: str('fleetjail') });
+  } catch (err) {
+    const message = (err as Error).message;
+    fail(/^(fleetsecret|fleetname)\b/.exec(message)?.[1] ?? 'fleet', message.replace(/^(fleetsecret|fleetname) /, ''));
+  }
   return {
     loglevel,
     logtarget: str('logtarget'),
@@ -111,6 +124,8 @@ export function serverSettings(raw: RawServer): ServerSettings {
       dovecot: listen('dovecotpolicy', false) as ListenAddress | null,
       dovecotMessage: str('dovecotpolicymessage').replace(/[\r\n]/g, ' '),
     },
+    // Absent rather than null when off: a server without it is exactly what it was.
+    ...(fleet ? { fleet } : {}),
   };
 }
 

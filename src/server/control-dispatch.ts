@@ -102,6 +102,8 @@ async function run(handler: ControlHandler, req: ControlRequest): Promise<unknow
       return handler.serverSetting(req.key);
     case 'flushlogs':
       return handler.flushLogs();
+    case 'fleet':
+      return handler.fleetStatus?.() ?? null;
     case 'stats': {
       const names = [...handler.jailNames()].sort();
       const rows = [];

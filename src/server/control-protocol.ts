@@ -2,6 +2,7 @@
 // on a Unix socket. Our own clients speak it. The same socket also answers Fail2Ban's pickle protocol
 // (pickle-transmitter.ts), which translates each command into one of these requests, so both paths
 // reach the same handler and give the same results.
+import type { FleetStatus } from '../fleet/fleet.js';
 import { parseCidr } from '../net/ip.js';
 
 /** Keys `get JAIL KEY` answers. Numbers are seconds (bantime/findtime) or counts; lists are strings. */
@@ -83,7 +84,9 @@ export type ControlRequest =
   | { cmd: 'server-get'; key: ServerKey }
   /** Reopens the log file (logrotate's postrotate). */
   | { cmd: 'flushlogs' }
-  | { cmd: 'stats' };
+  | { cmd: 'stats' }
+  /** Ban sharing's state (src/fleet); null when `fleet` is not set. */
+  | { cmd: 'fleet' };
 
 export type ControlCommand = ControlRequest['cmd'];
 
@@ -110,6 +113,7 @@ export interface ControlResults {
   'server-get': string | number | null;
   flushlogs: string;
   stats: JailStats[];
+  fleet: FleetStatus | null;
 }
 
 export type ControlErrorCode =
@@ -186,6 +190,8 @@ export interface ControlHandler {
   jailBackend(jail: string): string;
   /** Reopens a log file ('rolled over') or flushes a stream ('flushed'), as Fail2Ban's flushlogs answers. */
   flushLogs(): Awaitable<'rolled over' | 'flushed'>;
+  /** Ban sharing's state; absent or null when it is off. */
+  fleetStatus?(): FleetStatus | null;
 }
 
 /** Validates an address argument and returns its canonical text, or throws ControlError('invalid-ip'). */
@@ -232,6 +238,7 @@ export function parseRequest(msg: unknown): ControlRequest {
     case 'get-loglevel':
     case 'flushlogs':
     case 'stats':
+    case 'fleet':
       return { cmd: msg.cmd };
     case 'status':
       return { cmd: 'status', jail: stringField(msg, 'jail', false) as string };

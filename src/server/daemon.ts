@@ -19,6 +19,8 @@ import type { BanTicket } from '../jail/bans.js';
 import type { ListenAddress } from '../net/listen-address.js';
 import { openPolicyServers, type PolicyServers } from '../policy/policy-servers.js';
 import { openStore } from '../store/open-store.js';
+import type { Fleet, FleetStatus } from '../fleet/fleet.js';
+import { longestBantime, openFleet } from '../fleet/open-fleet.js';
 import {
   type BanTime,
   ControlError,
@@ -92,6 +94,8 @@ export class Daemon implements ControlHandler {
   private control: ControlServer | null = null;
   private metricsServer: MetricsServer | null = null;
   private policyServers: PolicyServers | null = null;
+  /** Ban sharing over Redis (`fleet = …`); null when off. */
+  private fleet: Fleet | null = null;
   private lock: NetnsLock | null = null;
   private reloading: Promise<void> | null = null;
   /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
@@ -190,6 +194,12 @@ export class Daemon implements ControlHandler {
     await this.lockFirewall(this.config.jails);
     await clearPath(socket, this.options.removeStaleSocket ?? false);
     await this.probeBackends(this.config.jails);
+    this.fleet = openFleet(this.config.server, {
+      now: this.now,
+      log: (level, message) => this.log.log('fleet', level, message),
+      jail: (name) => this.runtimes.get(name),
+      retention: () => longestBantime([...this.runtimes.values()].map((r) => r.config.bantime)),
+    });
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
     for (const runtime of runtimes) await runtime.createFirewallObjects();
     const restored = this.restorable();
@@ -205,10 +215,12 @@ export class Daemon implements ControlHandler {
       firewalls: () => this.backends.values(),
       counters: this.counters,
       databaseDegraded: () => (this.store?.degraded ?? null) !== null,
+      fleet: () => this.fleetStatus(),
     });
     this.policyServers = await openPolicyServers(this.config.server.policy, this.log, () => this.runtimes.values());
     this.writePidFile();
     this.startTimers();
+    this.fleet?.start();
     this.log.log('server', 'INFO', `Server ready: ${this.runtimes.size} jail(s), socket ${this.config.server.socket}`);
   }
 
@@ -293,6 +305,8 @@ export class Daemon implements ControlHandler {
         counters: this.counters.jail(jailConfig.name),
         positions: this.store === null ? this.memory.positions(jailConfig.name) : undefined,
         cursors: this.store === null ? this.memory.cursors : undefined,
+        onBans: (tickets) => this.fleet?.publishBans(tickets),
+        onUnbans: (jail, ips) => this.fleet?.publishUnbans(jail, ips),
       });
     } catch (err) {
       if (err instanceof UserError) throw err;
@@ -378,6 +392,7 @@ export class Daemon implements ControlHandler {
       for (const runtime of this.runtimes.values()) {
         await runtime.stop({ keepRules: this.options.keepRulesOnStop ?? false });
       }
+      await this.fleet?.stop();
       if (this.store?.flush() === false && this.store.pendingWrites > 0) {
         // Never silent: these writes, acknowledged bans among them, go with the process.
         this.log.log('database', 'ERROR', `${this.store.pendingWrites} database write(s) still pending at exit: ${this.store.degraded}`);
@@ -397,6 +412,10 @@ export class Daemon implements ControlHandler {
 
   version(): string {
     return FAIL2BAN_VERSION;
+  }
+
+  fleetStatus(): FleetStatus | null {
+    return this.fleet?.status() ?? null;
   }
 
   jailNames(): readonly string[] {

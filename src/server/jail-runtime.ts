@@ -58,6 +58,9 @@ export interface JailRuntimeDeps {
   /** Where read positions and journal cursors are kept when there is no store. */
   positions?: PositionStore;
   cursors?: CursorStore;
+  /** Bans this jail made or prolonged (automatic or manual, never received ones) and admins' unbans: for the fleet. */
+  onBans?: (tickets: readonly BanTicket[]) => void;
+  onUnbans?: (jail: string, ips: readonly string[]) => void;
 }
 
 export class JailRuntime {
@@ -430,6 +433,7 @@ export class JailRuntime {
       store.addBans(this.history?.drain() ?? []);
       store.extendBans(commits.filter((c) => c.kind === 'prolong').map((c) => c.ticket));
     }
+    this.deps.onBans?.(tickets);
     for (const { kind, ticket } of commits) {
       if (kind === 'ban') this.deps.log.log('actions', 'NOTICE', `[${this.name}] Ban ${ticket.ip}`);
       else this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${ticket.ip} already banned; ban prolonged to ${formatLocalTime(banEnd(ticket) * 1000)}`);
@@ -547,6 +551,7 @@ export class JailRuntime {
         if (ticket) lifted.push(ticket);
       }
     }
+    if (lifted.length > 0) this.deps.onUnbans?.(this.name, lifted.map((t) => t.ip));
     const errors = await this.confirmed(this.lift(lifted, 'Unban', true));
     if (errors.length > 0) {
       throw new ControlError('failed', `${this.name}: ${lifted.length} unbanned in the records, but ${errors[0]}; the firewall check retries`, {
@@ -554,6 +559,48 @@ export class JailRuntime {
       });
     }
     return lifted.length;
+  }
+
+  /**
+   * A ban another node of the fleet made, with its own start and end (the kernel gets the time left):
+   * refused like a manual ban (loopback, own addresses, and here ignoreip too) or when it is over or
+   * held already. Recorded and enforced like any ban, but never handed to onBans (no loops).
+   */
+  receive(ticket: BanTicket, origin: string): boolean {
+    const now = this.deps.now();
+    if (this.refusal(ticket.ip, false) !== null || banEnd(ticket) <= now) return false;
+    let commit: BanCommit = { kind: 'ban', ticket };
+    if (!this.jail.restore(ticket, now)) {
+      // Held already: a later end (the origin prolonged its ban) prolongs it here too.
+      const current = this.jail.bans.get(ticket.ip);
+      if (current === undefined || banEnd(ticket) <= banEnd(current)) return false;
+      commit = { kind: 'prolong', ticket: { ...current, bantime: ticket.bantime < 0 ? -1 : banEnd(ticket) - current.time } };
+      this.jail.bans.replace(commit.ticket);
+    }
+    const verb = commit.kind === 'ban' ? 'Ban' : 'Prolong';
+    this.deps.log.log('actions', 'NOTICE', `[${this.name}] ${verb} ${ticket.ip} (from fleet node ${origin})`);
+    // A catch-up brings hundreds at once: one store transaction and one firewall batch for them all.
+    if (this.received.push(commit) === 1) {
+      queueMicrotask(() => {
+        const commits = this.received.splice(0);
+        this.deps.store?.addBans(commits.filter((c) => c.kind === 'ban').map((c) => c.ticket));
+        this.deps.store?.extendBans(commits.filter((c) => c.kind === 'prolong').map((c) => c.ticket));
+        const entries = this.entries(commits.map((c) => c.ticket), this.deps.now());
+        void this.send(({ firewall, target }) => firewall.ban(target, entries, { urgent: true }));
+      });
+    }
+    return true;
+  }
+
+  /** Received bans waiting for the end of the current tick (see receive()). */
+  private readonly received: BanCommit[] = [];
+
+  /** An unban an admin made on another node of the fleet; not published again. */
+  receiveUnban(ip: string): boolean {
+    const ticket = this.jail.unban(ip);
+    if (ticket === null) return false;
+    void this.lift([ticket], 'Unban', true);
+    return true;
   }
 
   /** Lifts bans whose time is over (now > end). */

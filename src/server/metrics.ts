@@ -1,6 +1,7 @@
 // What /metrics shows: fail2ban-prometheus-exporter's names (so its dashboards and alerts work unchanged,
 // but with the `_total` series as real counters), then what only the daemon itself can see, under
 // `portcullis_`. Built on each scrape from the running jails; nothing here is on the hot path.
+import type { FleetStatus } from '../fleet/fleet.js';
 import type { Firewall } from '../firewall/firewall.js';
 import type { DropCount } from '../firewall/nftables-counters.js';
 import { formatListenAddress, type ListenAddress } from '../net/listen-address.js';
@@ -17,6 +18,8 @@ export interface MetricsView {
   firewalls(): Iterable<Firewall>;
   counters: ServerCounters;
   databaseDegraded(): boolean;
+  /** Ban sharing's state; absent or null when it is off (then no fleet series are shown). */
+  fleet?(): FleetStatus | null;
 }
 
 interface DropCounting {
@@ -107,6 +110,21 @@ export class MetricsCollector {
     out.sample('portcullis_database_errors_total', this.view.counters.databaseErrors);
     out.family('portcullis_database_degraded', 'gauge', '1 while the ban database cannot be written (bans are queued in memory)');
     out.sample('portcullis_database_degraded', this.view.databaseDegraded() ? 1 : 0);
+    const fleet = this.view.fleet?.() ?? null;
+    if (fleet !== null) {
+      for (const [name, type, help, value] of [
+        ['portcullis_fleet_connected', 'gauge', '1 while the node is connected to the fleet\'s Redis', fleet.connected ? 1 : 0],
+        ['portcullis_fleet_sent_total', 'counter', 'Bans and unbans this node published to the fleet', fleet.sent],
+        ['portcullis_fleet_received_total', 'counter', 'Valid messages of other nodes read from the fleet', fleet.received],
+        ['portcullis_fleet_applied_total', 'counter', 'Received bans and unbans that changed this node\'s bans', fleet.applied],
+        ['portcullis_fleet_rejected_total', 'counter', 'Fleet messages dropped: unsigned, forged or malformed', fleet.rejected],
+        ['portcullis_fleet_behind', 'gauge', 'Fleet messages not read yet (lag, counted up to 1000)', fleet.behind],
+        ['portcullis_fleet_queued', 'gauge', 'Messages waiting in the database for Redis to come back', fleet.queued],
+      ] as const) {
+        out.family(name, type, help);
+        out.sample(name, value);
+      }
+    }
     return out.toString();
   }
 
