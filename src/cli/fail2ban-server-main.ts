@@ -3,6 +3,9 @@
 // (`fail2ban-server -xf start`) runs portcullis unchanged. The server always stays in the foreground.
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
+import { enableCompileCache } from './compile-cache.js';
+
+enableCompileCache();
 
 // Same guard as `portcullis`: see main.ts.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
