@@ -2,7 +2,7 @@
 // together would measure contention) and writes bench/RESULTS.md: one table, each figure with the
 // command that produced it, the machine and the date.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -46,14 +46,29 @@ for (const name of benches.filter((b) => only.length === 0 || only.includes(b)))
 }
 
 const cell = (s: string) => s.replaceAll('|', '\\|');
+const resultsPath = join(root, 'bench', 'RESULTS.md');
+const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '';
+// A partial run (`npm run bench -- regex client`) replaces only its own rows: the others are kept as
+// the earlier run measured them, and the header says which rows come from which run.
+const rerun = new Set(benches.filter((b) => only.length === 0 || only.includes(b)).map((b) => `\`node dist/bench/${b}.js\``));
+const kept = only.length === 0 ? [] : previous.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure') && !rerun.has(l.split(' | ').at(-1)?.replace(/ \|$/, '') ?? ''));
+const earlier = /Date: ([^.]+?) UTC/.exec(previous)?.[1];
+const when =
+  only.length === 0 || kept.length === 0
+    ? `Date: ${date} UTC.`
+    : `Date: ${date} UTC for the rows of ${[...rerun].join(', ')}; the other rows are from the earlier run${earlier ? ` (${earlier} UTC)` : ''}.`;
+// Hand-written notes (goals reached, profile findings) below the marker survive a new run.
+const MARKER = '<!-- notes: kept across runs -->';
+const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER)) : '';
 const table = [
   '| figure | value | target | command |',
   '| --- | --- | --- | --- |',
   ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` |`),
+  ...kept,
 ].join('\n');
 writeFileSync(
-  join(root, 'bench', 'RESULTS.md'),
-  `# Benchmark results\n\nMachine: ${machine}. Date: ${date} UTC. Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input.\n\n${table}\n`,
+  resultsPath,
+  `# Benchmark results\n\nMachine: ${machine}. ${when} Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input.\n\n${table}\n${notes ? `\n${notes}` : ''}`,
 );
 console.log(`\nwrote bench/RESULTS.md (${rows.length} figures)`);
 process.exit(failed ? 1 : 0);
