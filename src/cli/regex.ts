@@ -40,7 +40,8 @@ export interface RegexReport {
   matched: Array<[number, string]>;
 }
 
-const CHUNK = Number(process.env.PC_CHUNK ?? 1024 * 1024);
+// 1 MiB: each chunk is scanned by the gate regex and split into lines while it is still in the CPU cache.
+const CHUNK = 1024 * 1024;
 /** A line is cut at MAX_LINE bytes; at most MAX_HELD bytes of one line are ever buffered. */
 const MAX_LINE = 64 * 1024;
 const MAX_HELD = 4 * 1024 * 1024;

@@ -46,3 +46,7 @@ test('text around two spaces is split: a date cut out from between them leaves b
   // "- 2014-01-13T05:02:22+00:00 WARN" is matched as "-  WARN" once its date is cut.
   assert.deepEqual(requiredLiteralSets('^\\S+ -  WARN \\(\\d+\\): Login failed'), [['WARN '], [' Login failed']]);
 });
+
+test('escapes are skipped whole: the digits of \\x41 or a backreference are not text to look for', () => {
+  assert.deepEqual(requiredLiteralSets('^\\x41bcdef (\\w+) \\1234 \\u0041xyzw'), [['bcdef '], ['xyzw']]);
+});

@@ -163,7 +163,7 @@ class Parser {
       }
       if (c === '\\') {
         flush();
-        this.i += 2;
+        this.skipEscape();
         this.skipQuantifier();
         continue;
       }
@@ -236,6 +236,18 @@ class Parser {
       return !m || Number(m[1] || 0) === 0;
     }
     return false;
+  }
+
+  /** Past one escape: \\x41, \\u0041, \\U0001f600, \\N{NAME}, \\12 (a backreference or octal) or \\c. */
+  private skipEscape(): void {
+    const s = this.s;
+    const c = s[this.i + 1] ?? '';
+    this.i += 2;
+    if (c === 'x') this.i += 2;
+    else if (c === 'u') this.i += 4;
+    else if (c === 'U') this.i += 8;
+    else if (c === 'N' && s[this.i] === '{') this.skipBraces();
+    else if (/\d/.test(c)) while (/\d/.test(s[this.i] ?? '')) this.i++;
   }
 
   private skipQuantifier(): void {
