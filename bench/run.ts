@@ -50,20 +50,18 @@ const resultsPath = join(root, 'bench', 'RESULTS.md');
 const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '';
 // A partial run (`npm run bench -- regex client`) replaces only its own rows: the others are kept as
 // the earlier run measured them, and the header says which rows come from which run.
-const rerun = new Set(benches.filter((b) => only.length === 0 || only.includes(b)).map((b) => `\`node dist/bench/${b}.js\``));
-const kept = only.length === 0 ? [] : previous.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure') && !rerun.has(l.split(' | ').at(-1)?.replace(/ \|$/, '') ?? ''));
-const earlier = /Date: ([^.]+?) UTC/.exec(previous)?.[1];
-const when =
-  only.length === 0 || kept.length === 0
-    ? `Date: ${date} UTC.`
-    : `Date: ${date} UTC for the rows of ${[...rerun].join(', ')}; the other rows are from the earlier run${earlier ? ` (${earlier} UTC)` : ''}.`;
+// Each row's command cell carries the date of the run that produced it.
+const rerun = new Set(benches.filter((b) => only.length === 0 || only.includes(b)));
+const benchOf = (row: string) => /`node dist\/bench\/([\w-]+)\.js/.exec(row.split(' | ').at(-1) ?? '')?.[1] ?? '';
+const kept = only.length === 0 ? [] : previous.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure') && !rerun.has(benchOf(l)));
+const when = kept.length === 0 ? `Date: ${date} UTC.` : `Rows from several runs: each command is followed by the date of its run (the latest: ${date} UTC).`;
 // Hand-written notes (goals reached, profile findings) below the marker survive a new run.
 const MARKER = '<!-- notes: kept across runs -->';
 const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER)) : '';
 const table = [
   '| figure | value | target | command |',
   '| --- | --- | --- | --- |',
-  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` |`),
+  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` (${date} UTC) |`),
   ...kept,
 ].join('\n');
 writeFileSync(
