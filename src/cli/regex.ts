@@ -4,7 +4,7 @@
 // makes multi-gigabyte logs fast.
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { defaultConfigDir } from '../config/load.js';
+import { defaultConfigDir } from '../config/defaults-dir.js';
 import { loadFilterDefinition } from '../config/filter-def.js';
 import { ExitCode, UserError } from '../errors.js';
 import { Filter, FilterError, filterConfigError } from '../filter/filter.js';
