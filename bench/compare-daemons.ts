@@ -31,7 +31,8 @@ export async function startContender(kind: Kind, tree: Tree, ns: string, readyTi
 }
 
 async function startPortcullis(tree: Tree, ns: string, readyTimeoutMs: number): Promise<Contender> {
-  const daemon = await startDaemon(tree.portcullis, { prefix: inNamespace(ns), args: ['--loglevel', 'NOTICE'], readyTimeoutMs });
+  // No --loglevel: both daemons take it from the tree's fail2ban.local, so both log the same amount.
+  const daemon = await startDaemon(tree.portcullis, { prefix: inNamespace(ns), readyTimeoutMs });
   return {
     kind: 'portcullis',
     // `ip netns exec` execs the command, so the child's pid is the server's.

@@ -35,7 +35,8 @@ export function benchTree(): Tree {
   const fail2banDb = join(root, 'f2b', 'fail2ban.sqlite3');
   mkdirSync(join(root, 'f2b'), { recursive: true });
   mkdirSync(join(root, 'ours'), { recursive: true });
-  writeFileSync(join(config, 'fail2ban.local'), `[Definition]\ndbfile = ${fail2banDb}\n`);
+  // One log level for both daemons (Debian's and DMS's default, INFO), read by both from this file.
+  writeFileSync(join(config, 'fail2ban.local'), `[Definition]\nloglevel = INFO\ndbfile = ${fail2banDb}\n`);
   // docker-mailserver's FAIL2BAN_BLOCKTYPE=drop (its default) is this file; Debian's own default is reject.
   writeFileSync(join(config, 'action.d', 'nftables-common.local'), '[Init]\nblocktype = drop\n');
   // Debian enables sshd in jail.d/defaults-debian.conf; a later .local file turns it off again.

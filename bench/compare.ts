@@ -92,9 +92,24 @@ async function withContender<T>(kind: Kind, run: Run, readyTimeoutMs: number, bo
   try {
     return await body(contender);
   } finally {
+    watching[kind] ??= fileBackend(contender);
     await contender.stop();
     live.delete(contender);
   }
+}
+
+/** How each daemon followed the mail log, as its own log (INFO) says; recorded with the results. */
+const watching: Partial<Record<Kind, string>> = {};
+function fileBackend(c: Contender): string {
+  const log = c.log();
+  if (c.kind === 'fail2ban') {
+    // Fail2Ban 1.0: "Initiated 'pyinotify' backend" / "Jail 'x' uses poller {}" (auto falls back to polling without pyinotify).
+    const initiated = /Initiated '(\w+)' backend/.exec(log)?.[1];
+    const uses = /Jail '[^']+' uses (\w+)/.exec(log)?.[1];
+    const backend = initiated ?? (uses === 'poller' ? 'polling' : uses) ?? 'unknown (not in its log)';
+    return backend === 'polling' ? 'polling (pyinotify not installed; stat every 0.2 s rising to 2 s while idle)' : backend;
+  }
+  return 'inotify (fs.watch) with a 1 s stat poll as safety net';
 }
 
 function fail(tree: Tree, ip: string, times: number): void {
@@ -308,6 +323,10 @@ report(
   `compare: ban latency, 3rd failure appended → address in the nftables set (${ATTACKERS} attackers, sequential)`,
   `portcullis median ${fmt(ours.median)} ms, p99 ${fmt(ours.p99)} ms; fail2ban median ${fmt(theirs.median)} ms, p99 ${fmt(theirs.p99)} ms; fail2ban ÷ portcullis ${ratio(theirs.median, ours.median)} (median). Of which append → "Ban" logged, median: portcullis ${fmt(ours.decided)} ms, fail2ban ${fmt(theirs.decided)} ms${missText(ours, 'portcullis')}${missText(theirs, 'fail2ban')}`,
   'portcullis p99 < 50 ms',
+);
+report(
+  'compare: how each daemon follows the log (both at loglevel INFO, from the same fail2ban.local)',
+  `portcullis: ${watching.portcullis ?? '?'}; fail2ban: ${watching.fail2ban ?? '?'}`,
 );
 report(
   'compare: TCP connect from the attacker namespace, before → after its ban (blocktype drop)',

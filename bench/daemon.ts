@@ -3,15 +3,19 @@
 //   - RSS with 100,000 tracked failing IPs;
 //   - start-up time with 100,000 stored bans (until the control socket answers).
 // Run: npm run build && node dist/bench/daemon.js
+import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { asctimeMs, ipv4, percentile, rssMb } from './measure.js';
 import { report } from './report.js';
-import { control, removeDirs, startDaemon, waitFor } from '../test/e2e/daemon-process.js';
+import { control, removeDirs, sleep, startDaemon, waitFor } from '../test/e2e/daemon-process.js';
+import { createPair, inNamespace } from '../test/e2e/netns.js';
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 
 const command = 'node dist/bench/daemon.js';
+const SERVER_BIN = fileURLToPath(new URL('../src/cli/fail2ban-server-main.js', import.meta.url));
 
 /** The built-in mail jails on a temp log; a long findtime keeps 100,000 single failures tracked. */
 function setup() {
@@ -88,6 +92,46 @@ async function startupWithBans(count: number): Promise<number> {
   return ms;
 }
 
+/**
+ * Idle RSS as docker-mailserver runs the daemon: its three mail jails (the built-in ones), real
+ * nftables inside a private namespace, started through the `fail2ban-server` bin (which gives node its
+ * heap flags) and, for comparison, as `node main.js server`. Read after 5 s of idleness.
+ */
+async function idleRssDms(): Promise<{ bin: number; plain: number }> {
+  const pair = createPair('rss');
+  const out = { bin: 0, plain: 0 };
+  try {
+    for (const how of ['bin', 'plain'] as const) {
+      const { dirs } = setup();
+      const prefix = inNamespace(pair.server);
+      let child: ChildProcess;
+      if (how === 'plain') child = (await startDaemon(dirs, { prefix })).child;
+      else {
+        mkdirSync(dirname(dirs.dbfile), { recursive: true });
+        appendFileSync(join(dirs.config, 'fail2ban.local'), `\n[Definition]\ndbfile = ${dirs.dbfile}\n`);
+        const [cmd, ...rest] = [...prefix, SERVER_BIN, '-xf', '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '--logtarget', dirs.logfile, 'start'];
+        child = spawn(cmd as string, rest, { stdio: 'ignore' });
+        await waitFor('fail2ban-server answers', async () => (await control(dirs).request({ cmd: 'ping' }).catch(() => null)) ?? null, 30_000);
+      }
+      await sleep(5000);
+      out[how] = rssMb(child.pid!);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      removeDirs(dirs);
+    }
+  } finally {
+    pair.destroy();
+  }
+  return out;
+}
+
+const dms = await idleRssDms();
+report(
+  "daemon: idle RSS, DMS's three jails (nftables in a namespace), 5 s after start",
+  `${dms.bin.toFixed(1)} MB through the fail2ban-server bin (node --max-semi-space-size=1 --optimize-for-size); ${dms.plain.toFixed(1)} MB as \`node main.js server\``,
+  '≤ 50 MB (Fail2Ban: see compare)',
+);
 const latency = await banLatency();
 report('daemon: ban latency, append → ban recorded (100 attackers)', `median ${latency.median} ms, p99 ${latency.p99} ms`, 'p99 < 50 ms');
 const rss = await trackedRss(100_000);

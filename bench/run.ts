@@ -2,12 +2,12 @@
 // together would measure contention) and writes bench/RESULTS.md: one table, each figure with the
 // command that produced it, the machine and the date.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url).pathname;
-const benches = ['regex', 'daemon', 'firewall', 'flood', 'compare', 'fleet'];
+const benches = ['regex', 'client', 'daemon', 'firewall', 'flood', 'compare', 'fleet'];
 const only = process.argv.slice(2);
 
 interface Row {
@@ -46,14 +46,27 @@ for (const name of benches.filter((b) => only.length === 0 || only.includes(b)))
 }
 
 const cell = (s: string) => s.replaceAll('|', '\\|');
+const resultsPath = join(root, 'bench', 'RESULTS.md');
+const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '';
+// A partial run (`npm run bench -- regex client`) replaces only its own rows: the others are kept as
+// the earlier run measured them, and the header says which rows come from which run.
+// Each row's command cell carries the date of the run that produced it.
+const rerun = new Set(benches.filter((b) => only.length === 0 || only.includes(b)));
+const benchOf = (row: string) => /`node dist\/bench\/([\w-]+)\.js/.exec(row.split(' | ').at(-1) ?? '')?.[1] ?? '';
+const kept = only.length === 0 ? [] : previous.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure') && !rerun.has(benchOf(l)));
+const when = kept.length === 0 ? `Date: ${date} UTC.` : `Rows from several runs: each command is followed by the date of its run (the latest: ${date} UTC).`;
+// Hand-written notes (goals reached, profile findings) below the marker survive a new run.
+const MARKER = '<!-- notes: kept across runs -->';
+const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER)) : '';
 const table = [
   '| figure | value | target | command |',
   '| --- | --- | --- | --- |',
-  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` |`),
+  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` (${date} UTC) |`),
+  ...kept,
 ].join('\n');
 writeFileSync(
-  join(root, 'bench', 'RESULTS.md'),
-  `# Benchmark results\n\nMachine: ${machine}. Date: ${date} UTC. Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input.\n\n${table}\n`,
+  resultsPath,
+  `# Benchmark results\n\nMachine: ${machine}. ${when} Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input.\n\n${table}\n${notes ? `\n${notes}` : ''}`,
 );
 console.log(`\nwrote bench/RESULTS.md (${rows.length} figures)`);
 process.exit(failed ? 1 : 0);

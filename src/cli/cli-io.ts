@@ -1,9 +1,8 @@
 // What the client commands share: where output goes (tests capture it) and how the socket is found.
-import { jailProblems } from '../config/jail-problems.js';
-import { defaultConfigDir, loadConfig, readRawConfig } from '../config/load.js';
-import { pyRepr } from '../config/pyvalue.js';
+// The config loader is imported only by -t and -d: a status call reads the server settings alone and
+// should not pay for loading (compiling) every module of the config reader.
+import { defaultConfigDir } from '../config/defaults-dir.js';
 import { readServer, serverSettings } from '../config/server-settings.js';
-import { configStream } from '../config/stream.js';
 import { ConfigTree } from '../config/tree.js';
 import { ControlClient } from './client.js';
 
@@ -40,14 +39,20 @@ export function connect(opts: ConnectOptions): ControlClient {
 }
 
 /** `fail2ban-client -t`: loads and validates the whole tree; throws ConfigError when it is invalid. */
-export function testConfig(dir: string | null): void {
+export async function testConfig(dir: string | null): Promise<void> {
+  const [{ jailProblems }, { loadConfig }] = await Promise.all([import('../config/jail-problems.js'), import('../config/load.js')]);
   // What the daemon only warns about, Fail2Ban's -t refuses: a missing filter file or log file.
   const first = [...jailProblems(loadConfig({ dir })).values()][0]?.[0];
   if (first !== undefined) throw new Error(first);
 }
 
 /** `fail2ban-client -d`: the command stream Fail2Ban would send, one Python list literal per line. */
-export function dumpConfig(dir: string | null): string {
+export async function dumpConfig(dir: string | null): Promise<string> {
+  const [{ readRawConfig }, { pyRepr }, { configStream }] = await Promise.all([
+    import('../config/load.js'),
+    import('../config/pyvalue.js'),
+    import('../config/stream.js'),
+  ]);
   const raw = readRawConfig({ dir });
   return configStream(raw.server, raw.jails)
     .map((command) => `${pyRepr(command)}\n`)

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The `fail2ban-client` command: portcullis behind Fail2Ban's client command line.
 import { basename } from 'node:path';
-import { processIo } from './cli-io.js';
-import { runFail2banClient } from './fail2ban-client.js';
+import { enableCompileCache } from './compile-cache.js';
+
+enableCompileCache();
+const [{ processIo }, { runFail2banClient }] = await Promise.all([import('./cli-io.js'), import('./fail2ban-client.js')]);
 
 process.exitCode = await runFail2banClient(process.argv.slice(2), {
   io: processIo,

@@ -1,10 +1,9 @@
 // `fail2ban-client` as Fail2Ban 1.1 behaves on the command line: the same argv (getopt-style options, then
 // a command), the same stdout text, errors as Fail2Ban's log lines on stderr, exit 0 or 255. Scripts
 // written for Fail2Ban (docker-mailserver's among them) run against portcullis unchanged.
-import { defaultConfigDir } from '../config/load.js';
+import { defaultConfigDir } from '../config/defaults-dir.js';
 import { pyRepr } from '../config/pyvalue.js';
 import { formatAsctime } from '../server/daemon-log.js';
-import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
 import {
   type ControlRequest,
   type ControlResults,
@@ -428,6 +427,7 @@ export async function runFail2banClient(argv: readonly string[], env: Fail2banCl
     return parsed === null ? failed : 0;
   }
   if (parsed.opts.early !== undefined) {
+    const { FAIL2BAN_VERSION } = await import('../config/jail-reader.js');
     full.io.out(parsed.opts.early === 'V' ? `${FAIL2BAN_VERSION}\n` : `Fail2Ban v${FAIL2BAN_VERSION}\n`);
     return 0;
   }
@@ -436,8 +436,8 @@ export async function runFail2banClient(argv: readonly string[], env: Fail2banCl
   try {
     if (opts.dump || opts.test) {
       const dir = opts.confGiven ? opts.conf : defaultConfigDir();
-      if (opts.test) testConfig(dir);
-      if (opts.dump) full.io.out(dumpConfig(dir));
+      if (opts.test) await testConfig(dir);
+      if (opts.dump) full.io.out(await dumpConfig(dir));
       if (opts.test && args.length === 0) full.io.out('OK: configuration test is successful\n');
       if (args.length === 0) return 0;
     }

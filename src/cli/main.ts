@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `portcullis` command. Each command lives in its own file and registers itself here.
 import { setFlagsFromString } from 'node:v8';
+import { enableCompileCache } from './compile-cache.js';
+
+enableCompileCache();
 
 // Log lines are written by attackers: a regex that starts backtracking excessively falls back to V8's
 // linear-time engine instead of stalling the daemon. Must be set before any RegExp is compiled.

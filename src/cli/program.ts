@@ -30,7 +30,9 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .showHelpAfterError();
   const command = argv[0];
   const only = commandModules.find(([commands]) => command !== undefined && commands.includes(command));
-  for (const [, load] of only ? [only] : commandModules) (await load()).register(program);
+  // `--version` needs no command module; help and unknown commands need them all.
+  const version = argv.length === 1 && (command === '--version' || command === '-V');
+  for (const [, load] of version ? [] : only ? [only] : commandModules) (await load()).register(program);
   return program;
 }
 

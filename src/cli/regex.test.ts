@@ -86,3 +86,30 @@ test('a path-like LOG that is not a file is matched as a line, and stderr says s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("Fail2Ban's own filter files: the alternation gate keeps every candidate line and counts the rest", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-regex-'));
+  try {
+    const log = join(dir, 'mail.log');
+    const stamp = 'Nov 24 10:00:00 mail';
+    const lines = [
+      `${stamp} dovecot: imap-login: Disconnected: Logged out in=1 out=2`,
+      `${stamp} dovecot: auth: passwd-file(bob,192.0.2.7,<Xy1>): unknown user`,
+      `${stamp} dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=192.0.2.8, lip=172.17.0.2, TLS, session=<Ab>`,
+      // Last line unterminated and not a candidate: still counted.
+      `${stamp} dovecot: imap-login: Login: user=<bob>, method=PLAIN, rip=192.0.2.9`,
+    ];
+    writeFileSync(log, lines.join('\n'));
+    const r = runRegex(log, 'dovecot', { config: '/etc/fail2ban', timezone: 'UTC' });
+    assert.equal(r.lines, 4);
+    assert.deepEqual(
+      r.matches.map((m) => [m.line, m.ip]),
+      [
+        [2, '192.0.2.7'],
+        [3, '192.0.2.8'],
+      ],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

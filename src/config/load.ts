@@ -1,5 +1,5 @@
 // Entry point: a Fail2Ban-style tree (or our built-in defaults alone) → the typed Config.
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { jailConfig } from './jail.js';
 import { type RawJail, readJail } from './jail-reader.js';
@@ -8,10 +8,8 @@ import { type RawServer, readServer, serverSettings } from './server-settings.js
 import type { IniStore } from './store.js';
 import { ConfigTree } from './tree.js';
 
-/** The tree the CLI and daemon use without --config: /etc/fail2ban if present, else the built-in defaults. */
-export function defaultConfigDir(): string | null {
-  return existsSync('/etc/fail2ban') ? '/etc/fail2ban' : null;
-}
+// In its own small module so that client commands find it without loading the whole config reader.
+export { defaultConfigDir } from './defaults-dir.js';
 
 export interface RawConfig {
   tree: ConfigTree;

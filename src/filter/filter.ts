@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
+import { type LiteralPlan, literalPlan, mayContain } from './prefilter.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
 import { type CompiledRegex, compileRegex, execOn, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
 import { standInText } from './unicode-classes.js';
@@ -111,7 +112,6 @@ export class Filter {
 
   private readonly checkAll: boolean;
   private readonly maxLen: number;
-  private readonly prefLiteral: string;
   /** Some regex has a faster variant for plain text (CompiledRegex.plain). */
   private readonly hasPlain: boolean;
   /** The text being matched is plain (PLAIN_TEXT). */
@@ -122,6 +122,7 @@ export class Filter {
   private readonly prefExec: Exec | null;
   private readonly failExec: ReadonlyArray<Exec | null>;
   private readonly ignoreExec: ReadonlyArray<Exec | null>;
+  private readonly plan: LiteralPlan | null;
   private buffer: string[] = [];
   private readonly mlf = new Map<string, MlfEntry>();
   private lastTime = Number.NaN;
@@ -170,17 +171,9 @@ export class Filter {
     this.failExec = this.failregex.map((r) => guard?.wrap(r) ?? null);
     this.ignoreExec = this.ignoreregex.map((r) => guard?.wrap(r) ?? null);
     this.dates = new DateDetector({ datepattern: def.datepattern, zone: opts.zone ?? UTC });
-    this.prefLiteral = /\{UNB\}/i.test(def.datepattern ?? '') ? '' : (this.prefregex?.literal ?? '');
-    // Per failregex, its longest required literal that not every failregex shares: a shared one (the
-    // daemon name of a syslog prefix) is on every line of that daemon and filters nothing.
-    const shared = this.failregex.length > 1 ? this.failregex.map((r) => new Set(r.literals)) : [];
-    const lits = this.failregex.map(
-      (r) => r.literals.find((l) => !shared.every((set) => set.has(l))) ?? r.literal,
-    );
-    this.literals =
-      multiline || this.failregex.length === 0 || lits.some((l) => l === '') || /\{UNB\}/i.test(def.datepattern ?? '')
-        ? null
-        : withoutSupersets(lits);
+    // An unbounded date ({UNB}) may sit inside required text; a multi-line match spans lines.
+    this.plan = multiline || /\{UNB\}/i.test(def.datepattern ?? '') ? null : literalPlan(this.prefregex, this.failregex);
+    this.literals = this.plan?.gate ?? null;
   }
 
   /**
@@ -230,11 +223,7 @@ export class Filter {
   }
 
   private mayMatch(line: string): boolean {
-    if (this.prefLiteral !== '' && !line.includes(this.prefLiteral)) return false;
-    const lits = this.literals;
-    if (lits === null) return true;
-    for (let i = 0; i < lits.length; i++) if (line.includes(lits[i] as string)) return true;
-    return false;
+    return this.plan === null || mayContain(this.plan, line);
   }
 
   private find(line: string, date: number): readonly Failure[] {
@@ -477,13 +466,4 @@ function countNl(s: string, end: number): number {
   let n = 0;
   for (let i = s.indexOf('\n'); i >= 0 && i < end; i = s.indexOf('\n', i + 1)) n++;
   return n;
-}
-
-/**
- * The literals a line must contain one of, minus those that contain another: a line holding
- * "proxy dest auth failed" also holds "auth failed", so scanning for both is wasted work.
- */
-function withoutSupersets(literals: readonly string[]): string[] {
-  const unique = [...new Set(literals)];
-  return unique.filter((l) => !unique.some((other) => other !== l && l.includes(other)));
 }
