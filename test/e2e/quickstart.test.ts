@@ -49,7 +49,9 @@ describe('README Quick start', { skip, concurrency: false }, () => {
       assert.equal(cloned.status, 0, cloned.stderr);
       const readme = readFileSync(join(clone, 'README.md'), 'utf8');
       const blocks = quickStartBlocks(readme);
-      assert.equal(blocks.length, 2, 'an install block and a run block');
+      assert.equal(blocks.length, 3, 'an install block, a run block and a test block');
+      // The test block is this suite's own command; it is not run from inside it.
+      assert.deepEqual((blocks[2] as string).split('\n').map(command).filter((l) => l !== ''), ['npm test']);
       for (const block of blocks) assert.doesNotMatch(block, /\bsudo\b/);
       for (const tool of ['g++', 'make', 'python3']) assert.ok((blocks[0] as string).includes(tool), `names ${tool}`);
       const lines = (blocks[1] as string).split('\n').map(command).filter((l) => l !== '');
