@@ -3,6 +3,7 @@
 // credentials)`), so besides plain runs of required text this also takes a group whose every branch
 // requires some text: a line holding none of those texts cannot match. Pure string work on the
 // Python source of each failregex; no I/O.
+import { isQuantifier, skipClass } from './regex.js';
 
 /** Shortest literal worth testing (non-space characters): shorter ones are on almost every line. */
 const MIN_LITERAL = 4;
@@ -270,17 +271,3 @@ class Parser {
   }
 }
 
-function isQuantifier(c: string | undefined): boolean {
-  return c === '*' || c === '+' || c === '?' || c === '{';
-}
-
-function skipClass(s: string, i: number): number {
-  let j = i + 1;
-  if (s[j] === '^') j++;
-  if (s[j] === ']') j++;
-  for (; j < s.length; j++) {
-    if (s[j] === '\\') j++;
-    else if (s[j] === ']') return j;
-  }
-  return j;
-}

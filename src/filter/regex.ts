@@ -253,11 +253,13 @@ export function requiredLiteral(python: string): string {
   return requiredLiterals(python)[0] ?? '';
 }
 
-function isQuantifier(c: string | undefined): boolean {
+/** A Python regex quantifier starts here. */
+export function isQuantifier(c: string | undefined): boolean {
   return c === '*' || c === '+' || c === '?' || c === '{';
 }
 
-function skipClass(s: string, i: number): number {
+/** The index of the `]` closing the character class that opens at `i` (or the end of `s`). */
+export function skipClass(s: string, i: number): number {
   let j = i + 1;
   if (s[j] === '^') j++;
   if (s[j] === ']') j++;

@@ -4,38 +4,15 @@
 // the same one-second TTL as the host's own addresses (own-addresses.ts), so a gateway that appears after
 // start (a new container network, DHCP) is known before it could be banned.
 import { readFileSync } from 'node:fs';
-import { cidrsOverlap, type ParsedCidr, parseCidr } from '../net/ip.js';
+import { parseCidr } from '../net/ip.js';
+import { AddressSnapshot } from './address-snapshot.js';
 
-const TTL_MS = 1000;
 const RTF_GATEWAY = 0x2;
 
-export class Gateways {
-  private list: ParsedCidr[] = [];
-  private readAt = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    private readonly read: () => string[] = routeGateways,
-    private readonly clock: () => number = Date.now,
-  ) {}
-
-  /** The gateways as text, read fresh when the copy is stale. */
-  current(): string[] {
-    return this.fresh().map((c) => c.text);
-  }
-
-  /** True when `ip` (an address or a network) is, or covers, one of the host's gateways. */
-  covers(ip: string): boolean {
-    const target = parseCidr(ip);
-    return target !== null && this.fresh().some((gw) => cidrsOverlap(gw, target));
-  }
-
-  private fresh(): ParsedCidr[] {
-    const now = this.clock();
-    if (now - this.readAt >= TTL_MS) {
-      this.list = this.read().flatMap((a) => parseCidr(a) ?? []);
-      this.readAt = now;
-    }
-    return this.list;
+/** The host's gateways, read fresh like its own addresses (AddressSnapshot). */
+export class Gateways extends AddressSnapshot {
+  constructor(read: () => string[] = routeGateways, clock: () => number = Date.now) {
+    super(read, clock);
   }
 }
 
