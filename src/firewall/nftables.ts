@@ -252,6 +252,8 @@ export class NftablesFirewall implements Firewall {
       if (!(await tryWrite([], part))) await split(part);
     };
     if (await tryWrite(remove, add)) return;
+    // A hung nft refused nothing in particular: trying the parts would hang as long again for each.
+    if (timedOut()) throw this.refused(jail.name, operation, failure as unknown as RunResult, add);
     const removed = remove.length === 0 || add.length === 0 || (await tryWrite(remove, []));
     if (add.length > 0 && (remove.length === 0 || !(await tryWrite([], add)))) await split(add);
     if (refused.length > 0 || (remove.length > 0 && (!removed || add.length === 0))) {
