@@ -26,3 +26,16 @@ test('an ordinary address trying many names is not a lost client', () => {
   for (let i = 0; i < 12; i++) assert.equal(watch.note('192.0.2.9', `u${i}`, 1000, 1000), 0);
   assert.deepEqual(watch.found, []);
 });
+
+test('a flood of new addresses within findtime keeps memory bounded and a proxy is still found', () => {
+  const watch = new LostClientWatch(600, (ip) => ip === '172.18.0.1');
+  let most = 0;
+  for (let n = 0; n < 60_000; n++) {
+    // Every address new, all inside findtime: nothing is old enough to sweep away.
+    watch.note(`10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, 'u', 1000, 1000);
+    most = Math.max(most, watch.tracked);
+    if (n % 1000 === 0) watch.note('172.18.0.1', `user${n / 1000}`, 1000, 1000);
+  }
+  assert.ok(most <= 10_000, `${most} addresses tracked at once`);
+  assert.deepEqual(watch.found, ['172.18.0.1']);
+});

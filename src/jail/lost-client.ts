@@ -52,11 +52,24 @@ export class LostClientWatch {
     return byUser.size;
   }
 
+  /** Addresses tracked now (bounded by SWEEP_AT). */
+  get tracked(): number {
+    return this.users.size;
+  }
+
   private sweep(now: number): void {
     const since = now - this.findtime;
     for (const [ip, byUser] of this.users) {
       for (const [u, t] of byUser) if (t < since) byUser.delete(u);
       if (byUser.size === 0) this.users.delete(ip);
+    }
+    // Under a flood of new addresses nothing is old enough to go, and sweeping on every new address
+    // would cost O(addresses) per failure. Drop the oldest entries down to half, so the next sweep is
+    // SWEEP_AT / 2 new addresses away. A proxy's address keeps failing and is counted again at once.
+    let excess = this.users.size - SWEEP_AT / 2;
+    for (const ip of this.users.keys()) {
+      if (excess-- <= 0) break;
+      this.users.delete(ip);
     }
   }
 }
