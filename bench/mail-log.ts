@@ -1,17 +1,7 @@
 // The generated docker-mailserver mail.log every regex/profile benchmark reads: Postfix and Dovecot
 // traffic with about 1 % failures, deterministic so every run measures the same log.
 import { closeSync, openSync, writeSync } from 'node:fs';
-
-/** Deterministic PRNG (mulberry32) so every run benchmarks the same log. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../test/e2e/mail-log.js';
 
 /**
  * Writes a docker-mailserver mail.log to `path`: Postfix and Dovecot traffic with about 1 % failed

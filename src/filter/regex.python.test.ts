@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { rng } from '../../test/e2e/mail-log.js';
 import { loadFilterDefinition } from '../config/filter-def.js';
 import { ConfigError } from '../errors.js';
 import { Filter, FilterError, filterConfigError } from './filter.js';
@@ -78,17 +79,6 @@ function patterns(): Pattern[] {
     seen.add(key);
     return true;
   });
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const HOSTILE = ['\r', '\0', 'ü', 'Ünïcødé', '\u00a0', '\u2028', '\u0085', '\x1c', '١٢٣', 'ß', 'ﬀ', '\ufeff', '\t', ' from 6.6.6.6', ' rip=6.6.6.6,', '\rfake 6.6.6.6', ': ', '[', ')', '=', ',', 'user=müller', 'İ'];
