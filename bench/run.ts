@@ -14,6 +14,7 @@ interface Row {
   figure: string;
   value: string;
   target: string;
+  reached: string;
   command: string;
 }
 
@@ -34,14 +35,14 @@ for (const name of benches.filter((b) => only.length === 0 || only.includes(b)))
   });
   for (const line of run.stdout.split('\n')) {
     if (line.startsWith('RESULT\t')) {
-      const [, figure = '', value = '', target = ''] = line.split('\t');
-      rows.push({ figure, value, target, command });
+      const [, figure = '', value = '', target = '', reached = ''] = line.split('\t');
+      rows.push({ figure, value, target, reached, command });
     } else if (line !== '') console.log(line);
   }
   console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (run.status !== 0) {
     failed = true;
-    rows.push({ figure: `${name}: FAILED (exit ${run.status})`, value: '', target: '', command });
+    rows.push({ figure: `${name}: FAILED (exit ${run.status})`, value: '', target: '', reached: '', command });
   }
 }
 
@@ -59,9 +60,9 @@ const when = kept.length === 0 ? `Date: ${date} UTC.` : `Rows from several runs:
 const MARKER = '<!-- notes: kept across runs -->';
 const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER)) : '';
 const table = [
-  '| figure | value | target | command |',
-  '| --- | --- | --- | --- |',
-  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | \`${r.command}\` (${date} UTC) |`),
+  '| figure | value | target | reached | command |',
+  '| --- | --- | --- | --- | --- |',
+  ...rows.map((r) => `| ${cell(r.figure)} | ${cell(r.value)} | ${cell(r.target)} | ${r.reached} | \`${r.command}\` (${date} UTC) |`),
   ...kept,
 ].join('\n');
 writeFileSync(
