@@ -107,7 +107,9 @@ function fileBackend(c: Contender): string {
     const initiated = /Initiated '(\w+)' backend/.exec(log)?.[1];
     const uses = /Jail '[^']+' uses (\w+)/.exec(log)?.[1];
     const backend = initiated ?? (uses === 'poller' ? 'polling' : uses) ?? 'unknown (not in its log)';
-    return backend === 'polling' ? 'polling (pyinotify not installed; stat every 0.2 s rising to 2 s while idle)' : backend;
+    return backend === 'polling'
+      ? 'polling (python3-pyinotify missing, unlike docker-mailserver; stat every 0.2 s rising to 2 s while idle)'
+      : `${backend}, as in docker-mailserver`;
   }
   return 'inotify (fs.watch) with a 1 s stat poll as safety net';
 }
