@@ -7,7 +7,7 @@
 // Run: npm run build && node dist/bench/fleet.js
 import type { BanTicket } from '../src/jail/bans.js';
 import { Fleet, type FleetJail } from '../src/fleet/fleet.js';
-import { fleetSettings } from '../src/fleet/settings.js';
+import { fleetSettings } from '../src/config/fleet-settings.js';
 import { FleetMemoryStore } from '../src/store/fleet-store.js';
 import { startRedis } from '../test/e2e/redis-process.js';
 import { percentile } from './measure.js';

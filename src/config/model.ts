@@ -1,6 +1,6 @@
 // The one typed model that every stage reads. Only src/config/ knows the Fail2Ban INI dialect; it
 // translates a tree into these types once (Caddy's "adapter" idea) and the rest of the code never sees INI.
-import type { FleetSettings } from '../fleet/settings.js';
+import type { FleetSettings } from './fleet-settings.js';
 import type { ListenAddress } from '../net/listen-address.js';
 
 /** A duration in seconds. -1 means permanent (Fail2Ban's `bantime = -1`). */

@@ -1,6 +1,6 @@
 // fail2ban.conf / fail2ban.local, section [Definition]: where the daemon logs, listens and stores bans.
 import { type ListenAddress, parseListenAddress } from '../net/listen-address.js';
-import { type FleetSettings, fleetSettings } from '../fleet/settings.js';
+import { type FleetSettings, fleetSettings } from './fleet-settings.js';
 import { parseDuration } from './duration.js';
 import type { PolicyListen, ServerSettings } from './model.js';
 import type { PyValue } from './pyvalue.js';

@@ -4,7 +4,7 @@ import type { BanTicket } from '../jail/bans.js';
 import { FleetMemoryStore } from '../store/fleet-store.js';
 import { Fleet, type FleetJail } from './fleet.js';
 import { type FleetMessage, sign } from './message.js';
-import { fleetSettings } from './settings.js';
+import { fleetSettings } from '../config/fleet-settings.js';
 
 const SECRET = 'a-fleet-secret-of-32-characters!';
 

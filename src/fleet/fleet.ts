@@ -15,7 +15,7 @@ import type { BanTicket } from '../jail/bans.js';
 import type { FleetState } from '../store/fleet-store.js';
 import { type FleetMessage, type SignedFields, sign, verify } from './message.js';
 import { banOf, ticketOf } from './remaining.js';
-import type { FleetSettings } from './settings.js';
+import type { FleetSettings } from '../config/fleet-settings.js';
 
 /** A running jail as the fleet sees it. */
 export interface FleetJail {

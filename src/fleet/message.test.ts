@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FleetBan, sign, verify } from './message.js';
 import { banOf, remaining, ticketOf } from './remaining.js';
-import { fleetSettings, parseRedisUrl } from './settings.js';
+import { fleetSettings, parseRedisUrl } from '../config/fleet-settings.js';
 
 const SECRET = 'a-fleet-secret-of-32-characters!';
 const ban: FleetBan = { kind: 'ban', origin: 'mx1', jail: 'dovecot', ip: '203.0.113.7', start: 1_800_000_000, end: 1_800_003_600, failures: 5, banCount: 1 };

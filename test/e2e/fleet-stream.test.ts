@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Fleet, type FleetJail } from '../../src/fleet/fleet.js';
-import { fleetSettings } from '../../src/fleet/settings.js';
+import { fleetSettings } from '../../src/config/fleet-settings.js';
 import type { BanTicket } from '../../src/jail/bans.js';
 import { FleetMemoryStore } from '../../src/store/fleet-store.js';
 import { sleep, waitFor } from './daemon-process.js';
@@ -100,7 +100,7 @@ describe('fleet link on a real Redis', { concurrency: false, timeout: 60_000 }, 
     // In a child: the CA must be known to Node before TLS starts (NODE_EXTRA_CA_CERTS, as an admin would).
     const script = `
       const { Fleet } = await import(${JSON.stringify(new URL('../../src/fleet/fleet.js', import.meta.url).href)});
-      const { fleetSettings } = await import(${JSON.stringify(new URL('../../src/fleet/settings.js', import.meta.url).href)});
+      const { fleetSettings } = await import(${JSON.stringify(new URL('../../src/config/fleet-settings.js', import.meta.url).href)});
       const { FleetMemoryStore } = await import(${JSON.stringify(new URL('../../src/store/fleet-store.js', import.meta.url).href)});
       const got = [];
       const jail = { name: 'dovecot', receive: (t) => got.push(t.ip) > 0, receiveUnban: () => true };

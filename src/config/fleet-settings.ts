@@ -1,6 +1,6 @@
 // The fleet's settings ([Definition] of fail2ban.local): `fleet` is the Redis URL that turns sharing on,
 // `fleetsecret` the shared HMAC key, `fleetname` this node's name, `fleetjail` the jail that takes bans
-// of jails this node does not run. Parsed here so the config layer only reads strings.
+// of jails this node does not run. Part of the config layer: fleet/ consumes these settings, config/ never imports fleet/.
 import { hostname } from 'node:os';
 
 /** Where Redis is: TCP (optionally TLS) or a unix socket; credentials for AUTH (ACL user or password). */
