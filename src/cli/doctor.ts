@@ -16,6 +16,7 @@ import { databaseProblem } from '../store/health.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { ControlClient } from './client.js';
 import { type Finding, formatFindings, ignoreipFinding, type LogFacts, logFindings } from './doctor-checks.js';
+import { policyFindings } from './doctor-policy.js';
 
 const TAIL_BYTES = 8192;
 
@@ -28,7 +29,7 @@ interface Options {
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('check the setup (capability, kernel, logs, clock, lost client address, database, socket) and explain each finding')
+    .description('check the setup (capability, kernel, logs, clock, lost client address, database, socket, policy servers) and explain each finding')
     .option('-c, --config <dir>', 'configuration directory (default: /etc/fail2ban if present, else built-in)')
     .option('-s, --socket <path>', 'control socket (default: from the config)')
     .option('--json', 'print one JSON object')
@@ -47,6 +48,7 @@ export async function doctor(opts: Options, io: CliIo): Promise<number> {
   }
   findings.push(databaseFinding(config.server.dbfile));
   findings.push(...(await daemonFindings(opts.socket ?? config.server.socket, config)));
+  findings.push(...(await policyFindings(config.server.policy)));
   const ok = findings.every((f) => f.ok);
   if (opts.json) io.out(`${JSON.stringify({ ok, findings })}\n`);
   else io.out(formatFindings(findings));
