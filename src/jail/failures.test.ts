@@ -61,6 +61,26 @@ describe('FailureCounter (Fail2Ban FailManager semantics)', () => {
     assert.equal(c.total, 3);
   });
 
+  it('adopt() takes over every IP with its counts, times and last lines, oldest first, under the new limits', () => {
+    const old = new FailureCounter({ findtime: 60, maxMatches: 3 });
+    old.add('a', 1, 1, 'a1');
+    old.add('b', 5, 5, 'b1');
+    old.add('a', 10, 10, 'a2');
+    old.add('a', 12, 12, 'a3');
+    const next = new FailureCounter({ findtime: 1200, maxMatches: 2, maxEntries: 1 });
+    next.adopt(old);
+    // The cap of 1 keeps the most recently failing IP, as eviction does.
+    assert.equal(next.size, 1);
+    assert.equal(next.count('b'), 0);
+    assert.deepEqual(next.take('a'), { retry: 3, failures: 3, firstTime: 1, lastTime: 12, matches: ['a2', 'a3'] });
+    assert.equal(old.size, 2, 'the previous counter is left as it was');
+    const wide = new FailureCounter({ findtime: 1200 });
+    wide.adopt(old);
+    // The new findtime applies from the next failure on: 2000 s after b's, b starts afresh.
+    assert.equal(wide.add('a', 13, 13), 4);
+    assert.equal(wide.add('b', 2005, 2005), 1);
+  });
+
   it('keeps no lines with maxmatches 0, and at most MAX_MATCH_LENGTH characters of one', () => {
     const none = new FailureCounter({ findtime: 60 });
     none.add('a', 1, 1, 'x');

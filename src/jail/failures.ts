@@ -103,6 +103,29 @@ export class FailureCounter {
     this.#total = Math.max(this.#total, total);
   }
 
+  /**
+   * Takes over every IP `previous` tracks, oldest first, with its counts, times and kept matches: a
+   * reload rebuilds a changed jail, but Fail2Ban reconfigures it in place and keeps its failures. The new
+   * findtime, cap and maxmatches apply from here on; `previous` is left as it was.
+   */
+  adopt(previous: FailureCounter): void {
+    for (let from = previous.#head; from !== -1; from = previous.#next[from] ?? -1) {
+      const ip = previous.#keys[from];
+      if (ip === undefined) continue;
+      const existing = this.#slots.get(ip);
+      if (existing !== undefined) this.#release(existing);
+      const slot = this.#allocate();
+      this.#slots.set(ip, slot);
+      this.#keys[slot] = ip;
+      this.#first[slot] = previous.#first[from] ?? 0;
+      this.#last[slot] = previous.#last[from] ?? 0;
+      this.#retry[slot] = previous.#retry[from] ?? 0;
+      this.#failures[slot] = previous.#failures[from] ?? 0;
+      if (this.maxMatches > 0) this.#matches[slot] = (previous.#matches[from] ?? []).slice(-this.maxMatches);
+      this.#append(slot);
+    }
+  }
+
   /** IPs dropped because the cap was reached. */
   get evicted(): number {
     return this.#evicted;

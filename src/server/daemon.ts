@@ -568,6 +568,8 @@ export class Daemon implements ControlHandler {
         const sameRules = sameTargets(old.config, replacement.config, this.actionsFor.bind(this));
         await old.stop({ keepRules: sameRules });
         this.runtimes.delete(name);
+        // Fail2Ban reconfigures a changed jail in place, so its failures count on; `--restart` starts afresh.
+        if (!restart) replacement.jail.failures.adopt(old.jail.failures);
       }
       try {
         await this.startJail(replacement, carried);

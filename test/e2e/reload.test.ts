@@ -1,5 +1,5 @@
-// `reload` as Fail2Ban does it, against the real daemon (log backend): unchanged jails keep their failure
-// counts and read positions, `--restart` and changed jails are rebuilt with their bans, reloads run one
+// `reload` as Fail2Ban does it, against the real daemon (log backend): jails keep their failure counts
+// and read positions, changed ones too; `--restart` rebuilds them with their bans only; reloads run one
 // at a time (SIGHUP included), and a broken configuration is refused with exit 3 and file:line.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +39,19 @@ describe('reload', () => {
     appendFileSync(mailLog, dovecotFailure('198.51.100.1'));
     await waitFor('ban after the third failure', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes('198.51.100.1'));
     assert.match(daemon.log(), /Reload all jails\n[\s\S]*Reload finished\./);
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  it('keeps a changed jail’s failures, as Fail2Ban reconfigures it in place: two failures, reload, a third bans', async () => {
+    const { dirs, mailLog, daemon } = await start();
+    appendFileSync(mailLog, dovecotFailure('198.51.100.5') + dovecotFailure('198.51.100.5'));
+    await failed(dirs, 2);
+    writeConfig(dirs, { 'jail.d/z.local': '[dovecot]\nfindtime = 20m\n' });
+    assert.equal(cli(dirs, ['reload']).status, 0);
+    assert.equal(await control(dirs).request({ cmd: 'get', jail: 'dovecot', key: 'findtime' }), 1200, 'the jail was rebuilt');
+    assert.equal((await jailStatus(dirs, 'dovecot')).currentlyFailed, 1, 'the count survived the rebuild');
+    appendFileSync(mailLog, dovecotFailure('198.51.100.5'));
+    await waitFor('ban after the third failure', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes('198.51.100.5'));
     assert.equal(await daemon.stop(), 0);
   });
 
