@@ -15,7 +15,7 @@ import type { Firewall } from '../firewall/firewall.js';
 import { probeFirewall } from '../firewall/probe.js';
 import type { Runner } from '../firewall/runner.js';
 import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
-import type { BanTicket } from '../jail/bans.js';
+import { type BanTicket, MemoryBanHistory } from '../jail/bans.js';
 import type { ListenAddress } from '../net/listen-address.js';
 import { openPolicyServers, type PolicyServers } from '../policy/policy-servers.js';
 import { openStore } from '../store/open-store.js';
@@ -100,6 +100,8 @@ export class Daemon implements ControlHandler {
   private reloading: Promise<void> | null = null;
   /** Read positions when there is no database (`dbfile = None`), so a rebuilt jail does not re-read its logs. */
   private readonly memory = new MemoryPositions();
+  /** The ban history without a database: shared by every jail (overalljails) and kept over reloads. */
+  private readonly memoryHistory = new MemoryBanHistory();
   private readonly own = new OwnAddresses();
   private readonly ownNetworks = new OwnAddresses(interfaceNetworks);
   private readonly gateways = new Gateways();
@@ -305,6 +307,7 @@ export class Daemon implements ControlHandler {
         counters: this.counters.jail(jailConfig.name),
         positions: this.store === null ? this.memory.positions(jailConfig.name) : undefined,
         cursors: this.store === null ? this.memory.cursors : undefined,
+        history: this.store === null ? this.memoryHistory : undefined,
         onBans: (tickets) => this.fleet?.publishBans(tickets),
         onUnbans: (jail, ips) => this.fleet?.publishUnbans(jail, ips),
       });

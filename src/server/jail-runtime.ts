@@ -10,7 +10,7 @@ import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
 import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
-import { type BanCommit, Jail } from '../jail/jail.js';
+import { type BanCommit, Jail, type JailHistory } from '../jail/jail.js';
 import { LOST_CLIENT_PROBLEM, LostClientWatch } from '../jail/lost-client.js';
 import { JailPipeline, PipelineOutput } from '../jail/pipeline.js';
 import { FileSource } from '../sources/file.js';
@@ -55,6 +55,8 @@ export interface JailRuntimeDeps {
   isOwnNetwork?: (ip: string) => boolean;
   /** How long a manual ban or unban waits for the firewall before answering that it is not confirmed (ms). */
   confirmTimeoutMs?: number;
+  /** The ban history when there is no store: one for every jail, as the database's is (overalljails). */
+  history?: JailHistory;
   /** Where read positions and journal cursors are kept when there is no store. */
   positions?: PositionStore;
   cursors?: CursorStore;
@@ -100,7 +102,7 @@ export class JailRuntime {
       (ip) => deps.isGateway?.(ip) === true || deps.isOwnNetwork?.(ip) === true,
     );
     this.jail = new Jail(config, {
-      history: this.history ?? undefined,
+      history: this.history ?? deps.history,
       selfAddresses: deps.selfAddresses,
     });
     const def = config.filter;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ServerReplyError } from '../../src/cli/client.js';
 import { cli, cliPath, control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor, writeConfig } from './daemon-process.js';
-import { dovecotFailure, jailStatus, mailSetup } from './mail-log.js';
+import { dovecotFailure, jailStatus, mailSetup, postfixSaslFailure } from './mail-log.js';
 
 describe('reload', () => {
   const running: RunningDaemon[] = [];
@@ -96,6 +96,27 @@ describe('reload', () => {
     // Totals carry over a reload, as in Fail2Ban: 3 before, this one makes 4 (7 had the log been re-read).
     await failed(dirs, 4);
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, [], 'the old lines were not read again');
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  it('with dbfile = None every jail shares one ban history: overalljails increments across jails, and a reload keeps it', async () => {
+    const setup = mailSetup({}, 'bantime = 600\nbantime.increment = true\nbantime.overalljails = true\n');
+    trees.push(setup.dirs);
+    const daemon = await startDaemon(setup.dirs, { args: ['--dry-run', '--dbfile', 'None'] });
+    running.push(daemon);
+    const { dirs, mailLog } = setup;
+    const bantime = (jail: string) => {
+      const run = spawnSync(process.execPath, [cliPath, 'client', '-s', dirs.socket, 'get', jail, 'banip', '--with-time'], { encoding: 'utf8' });
+      return Number(/ \+ (\d+) = /.exec(run.stdout)?.[1]);
+    };
+    appendFileSync(mailLog, dovecotFailure('198.51.100.6').repeat(3));
+    await waitFor('dovecot ban', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes('198.51.100.6'));
+    assert.equal(bantime('dovecot'), 600, 'a first ban');
+    writeConfig(dirs, { 'jail.d/z.local': '[postfix]\nfindtime = 20m\n' });
+    await control(dirs).request({ cmd: 'reload' });
+    appendFileSync(mailLog, postfixSaslFailure('198.51.100.6').repeat(3));
+    await waitFor('postfix ban', async () => (await jailStatus(dirs, 'postfix')).bannedIps.includes('198.51.100.6'));
+    assert.equal(bantime('postfix'), 1200, "the dovecot ban counts in postfix's increment, over the reload");
     assert.equal(await daemon.stop(), 0);
   });
 
