@@ -68,9 +68,12 @@ for (const n of nodes) await n.stop();
 await redis.stop();
 
 latencies.sort((x, y) => x - y);
-report('fleet: bans published by one node', `${total} in ${publishSeconds.toFixed(1)} s (${Math.round(total / publishSeconds)}/s)`, '1,000/s sustained');
-report('fleet: bans applied at the 2 other nodes', `${latencies.length} of ${total * 2}`, 'all');
-report('fleet: propagation publish → applied at the others', `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`, 'p99 < 1 s');
+const rate = total / publishSeconds;
+const p99 = percentile(latencies, 99);
+// 1,000/s is the offered rate (one batch per tick); 2% under it is the timer's slack, not a shortfall.
+report('fleet: bans published by one node', `${total} in ${publishSeconds.toFixed(1)} s (${Math.round(rate)}/s)`, '1,000/s sustained', rate >= 980);
+report('fleet: bans applied at the 2 other nodes', `${latencies.length} of ${total * 2}`, 'all', latencies.length === total * 2);
+report('fleet: propagation publish → applied at the others', `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`, 'p99 < 1 s', p99 < 1000);
 report('fleet: Redis memory per ban (stream entry)', `${Math.round((memoryAfter - memoryBefore) / entries)} bytes (${entries} entries)`);
 process.exit(latencies.length === total * 2 ? 0 : 1);
 

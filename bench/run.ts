@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url).pathname;
-const benches = ['regex', 'client', 'daemon', 'firewall', 'flood', 'compare', 'fleet'];
+const benches = ['regex', 'client', 'daemon', 'firewall', 'flood', 'compare', 'fleet', 'policy'];
 const only = process.argv.slice(2);
 
 interface Row {
