@@ -113,3 +113,32 @@ test("Fail2Ban's own filter files: the alternation gate keeps every candidate li
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the byte gate agrees with reading every line: across 1 MiB chunks, a line over 4 MiB, no final newline', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-regex-'));
+  try {
+    const log = join(dir, 'mail.log');
+    const stamp = 'Nov 24 10:00:00 mail';
+    const fail = (i: number) => `${stamp} dovecot: auth: passwd-file(bob,192.0.2.${i % 250},<Xy1>): unknown user`;
+    const quiet = `${stamp} dovecot: imap-login: Disconnected: Logged out in=1 out=2`;
+    const lines: string[] = [];
+    let size = 0;
+    for (let i = 0; size < 3 * 1024 * 1024; i++) {
+      const l = i % 97 === 0 ? fail(i) : `${quiet}${' x'.repeat(i % 50)}`;
+      lines.push(l);
+      size += l.length + 1;
+    }
+    // A hostile line: cut and matched at its first 64 KiB, the rest (past the 4 MiB held) skipped.
+    lines.push(`${fail(1)} ${'y'.repeat(5 * 1024 * 1024)}`, fail(2), 'é'.repeat(3), fail(3));
+    writeFileSync(log, lines.join('\n'));
+    const gated = runRegex(log, 'dovecot', { config: '/etc/fail2ban', timezone: 'UTC' });
+    const every = runRegex(log, 'dovecot', { config: '/etc/fail2ban', timezone: 'UTC', printAllMissed: true });
+    assert.equal(gated.lines, lines.length);
+    assert.equal(every.lines, lines.length);
+    assert.deepEqual(gated.matches, every.matches);
+    assert.ok(gated.matches.length > 100);
+    assert.equal(gated.matches.at(-1)?.line, lines.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
