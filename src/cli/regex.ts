@@ -5,7 +5,6 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultConfigDir } from '../config/defaults-dir.js';
-import { loadConfig } from '../config/load.js';
 import type { FilterDefinition } from '../config/model.js';
 import { loadFilterDefinition } from '../config/filter-def.js';
 import { ExitCode, UserError } from '../errors.js';
@@ -181,7 +180,7 @@ function scanLines(buf: Buffer, from: number, to: number, lineNo: number, run: R
 }
 
 /** The filter to run: FILTER as fail2ban-regex reads it, or exactly what `--jail NAME` runs in the daemon. */
-function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): { def: FilterDefinition; zone?: string; useDns: string } {
+async function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): Promise<{ def: FilterDefinition; zone?: string; useDns: string }> {
   const dir = opts.config ?? defaultConfigDir();
   if (opts.config !== undefined && !existsSync(opts.config))
     throw new UserError(`configuration directory ${opts.config} does not exist`, ExitCode.config);
@@ -190,6 +189,8 @@ function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): { def
     return { def: loadFilterDefinition(filterSpec, { dir }), zone: opts.timezone, useDns: opts.usedns ?? 'raw' };
   }
   if (filterSpec !== undefined) throw new UserError(`regex: give a FILTER or --jail ${opts.jail}, not both`);
+  // The whole jail configuration is loaded only for --jail (~10 ms of module loading otherwise).
+  const { loadConfig } = await import('../config/load.js');
   const jails = loadConfig({ dir }).jails;
   const jail = jails.find((j) => j.name === opts.jail);
   const tree = dir ?? 'the built-in defaults';
@@ -200,8 +201,8 @@ function chooseFilter(filterSpec: string | undefined, opts: RegexOptions): { def
 }
 
 /** Runs FILTER (or the filter of `opts.jail`) over LOG (a file path, or the text itself when no such file exists). */
-export function runRegex(log: string, filterSpec: string | undefined, opts: RegexOptions): RegexReport {
-  const { def, zone, useDns } = chooseFilter(filterSpec, opts);
+export async function runRegex(log: string, filterSpec: string | undefined, opts: RegexOptions): Promise<RegexReport> {
+  const { def, zone, useDns } = await chooseFilter(filterSpec, opts);
   let filter: Filter;
   const guard = threadGuard();
   try {
@@ -298,14 +299,14 @@ export function register(program: Command): void {
     .option('--print-all-matched', 'print every matched line')
     .option('--timezone <zone>', 'zone of log times written without one (default: TZ, else the host zone)')
     .option('--usedns <mode>', 'yes | warn | no | raw: whether <HOST> may match host names', 'raw')
-    .action((log: string, filterSpec: string | undefined, opts: RegexOptions) => {
+    .action(async (log: string, filterSpec: string | undefined, opts: RegexOptions) => {
       // fail2ban-regex takes it as a line too, silently; a path-like argument was most likely meant as a file.
       if (!/\s/.test(log) && !(existsSync(log) && statSync(log).isFile())) {
         const why = existsSync(log) ? 'is not a file' : 'no such file';
         process.stderr.write(`portcullis: regex: ${log}: ${why}; matching it as one log line\n`);
       }
       const started = process.hrtime.bigint();
-      const report = runRegex(log, filterSpec, opts);
+      const report = await runRegex(log, filterSpec, opts);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (opts.json) {
         const body = { lines: report.lines, matches: report.matches, ignored: report.ignored };
