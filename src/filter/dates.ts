@@ -431,7 +431,7 @@ export function fieldsToTime(g: Record<string, string | undefined>, now: number,
   }
   const nowLocal = (): Date => new Date((now + zone.offsetAtLocal(now)) * 1000);
   const assumeYear = year === null;
-  if (year === null) year = nowLocal().getUTCFullYear();
+  if (year === null) year = currentYear(now, zone);
   if ((month === null || day === null) && julian !== null) {
     const d = new Date(Date.UTC(year, 0, julian));
     month = d.getUTCMonth() + 1;
@@ -448,14 +448,31 @@ export function fieldsToTime(g: Record<string, string | undefined>, now: number,
     if (second === 60 || second === 61) second = 59;
     if (month === null || day === null || hour > 23) return Number.NaN;
   }
-  const toEpoch = (y: number): number => {
-    const wall = Date.UTC(y, (month as number) - 1, day as number, hour, minute, second) / 1000;
-    const check = new Date(wall * 1000);
-    if (check.getUTCDate() !== day) return Number.NaN;
-    return offsetMin !== null ? wall - offsetMin * 60 : wall - zone.offsetAtLocal(wall);
-  };
-  let t = toEpoch(year);
+  let t = toEpoch(year, month, day, hour, minute, second, offsetMin, zone);
   if (assumeToday && t > now) t -= 86400;
-  if (assumeYear && t > now + 86400) t = toEpoch(year - 1);
+  if (assumeYear && t > now + 86400) t = toEpoch(year - 1, month, day, hour, minute, second, offsetMin, zone);
   return t;
+}
+
+/** Epoch seconds of a wall-clock time; NaN when the day does not exist in that month. */
+function toEpoch(y: number, month: number, day: number, hour: number, minute: number, second: number, offsetMin: number | null, zone: TimeZone): number {
+  const wall = Date.UTC(y, month - 1, day, hour, minute, second) / 1000;
+  // Date.UTC rolls a day past the month's end into the next month: such a date is invalid. Checked
+  // without a Date object in the common case (this runs for every dated line).
+  const valid = y >= 100 && month >= 1 && month <= 12 ? day >= 1 && day <= daysIn(y, month) : new Date(wall * 1000).getUTCDate() === day;
+  if (!valid) return Number.NaN;
+  return offsetMin !== null ? wall - offsetMin * 60 : wall - zone.offsetAtLocal(wall);
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const daysIn = (y: number, month: number): number =>
+  month === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : (MONTH_DAYS[month - 1] as number);
+
+/** The year at `now` in `zone`; the last answer is kept (every syslog line asks it, with the same `now`). */
+let yearAt = { now: Number.NaN, zone: null as TimeZone | null, year: 0 };
+function currentYear(now: number, zone: TimeZone): number {
+  if (yearAt.now !== now || yearAt.zone !== zone) {
+    yearAt = { now, zone, year: new Date((now + zone.offsetAtLocal(now)) * 1000).getUTCFullYear() };
+  }
+  return yearAt.year;
 }
