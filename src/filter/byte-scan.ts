@@ -219,8 +219,10 @@ function findBody(lits: readonly Buffer[], table: readonly number[]): number[] {
   }
   const verify: number[] = [];
   for (const [i, l] of lits.entries()) {
-    // if (s + len <= end && eq(s, table[i], len)) return s
-    verify.push(...get(s), ...i32(l.length), ADD, ...get(end), LE_U, IF, VOID);
+    // if (s + len <= end && its probe bytes are there && eq(s, table[i], len)) return s
+    const [a, b] = probes(l);
+    verify.push(...get(s), ...load8(a), ...i32(l[a] as number), 0x46, ...get(s), ...load8(b), ...i32(l[b] as number), 0x46, AND);
+    verify.push(...get(s), ...i32(l.length), ADD, ...get(end), LE_U, AND, IF, VOID);
     verify.push(...get(s), ...i32(table[i] as number), ...i32(l.length), 0x10, ...uleb(EQ_FN), IF, VOID);
     verify.push(...get(s), RETURN, END, END);
   }
