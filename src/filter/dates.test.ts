@@ -64,3 +64,15 @@ test('the last template is tried first and still re-searched when the format cha
   assert.notEqual(a?.template.name, b?.template.name);
   assert.equal(d.match('no date here', NOW), null);
 });
+
+test('a day the month does not have is no date (leap years counted); the span of a date after a prefix is exact', () => {
+  const d = new DateDetector({ zone: UTC });
+  assert.ok(Number.isNaN(d.match('2005-02-29 10:00:00 x', NOW)?.time));
+  assert.ok(Number.isNaN(d.match('2005-04-31 10:00:00 x', NOW)?.time));
+  assert.equal(iso(d.match('2004-02-29 10:00:00 x', NOW)?.time ?? 0), '2004-02-29T10:00:00.000Z');
+  assert.equal(iso(d.match('2000-02-29 10:00:00 x', NOW)?.time ?? 0), '2000-02-29T10:00:00.000Z');
+  // Syslog without a year: Feb 29 of 2005 (the year `now` gives) does not exist.
+  assert.ok(Number.isNaN(d.match('Feb 29 10:00:00 host x', NOW)?.time));
+  const m = d.match('[] Aug 14 11:00:00 host x', NOW);
+  assert.deepEqual([m?.start, m?.end], [3, 18]);
+});

@@ -93,6 +93,18 @@ export interface DateTemplate {
   readonly anchored: boolean;
   /** Index of the capture holding the date text (1 for most). */
   readonly group: number;
+  /**
+   * The date capture ends where the match ends (only zero-width assertions follow it): its span is read
+   * off the match, and the regex runs without the `d` flag, whose indices for every named group made
+   * date matching the costliest step per line in profiles of `portcullis regex`.
+   */
+  readonly endsMatch: boolean;
+}
+
+/** Where the date text starts in the line. */
+function dateStart(t: DateTemplate, m: RegExpExecArray): number {
+  if (t.endsMatch) return m.index + m[0].length - (m[t.group]?.length ?? 0);
+  return m.indices?.[t.group]?.[0] ?? m.index;
 }
 
 export interface DateMatch {
@@ -107,9 +119,9 @@ export interface DateMatch {
 const EPOCH_RE = '\\d{10,11}\\b(?:\\.\\d{3,6})?';
 const LEPOCH_RE = '\\d{10,11}(?:\\d{3}(?:\\.\\d{1,6}|\\d{3})?)?';
 
-function compile(regex: string, ci: boolean): RegExp {
+function compile(regex: string, ci: boolean, indices: boolean): RegExp {
   const t = translate(regex, { ascii: true, plainInput: true });
-  let flags = `${t.flags}d`;
+  let flags = indices ? `${t.flags}d` : t.flags;
   if (ci && !flags.includes('i')) flags += 'i';
   return new RegExp(t.source, flags);
 }
@@ -134,7 +146,7 @@ export function makeTemplate(pattern: string, lazy = false): DateTemplate {
     p = p.slice(9);
     lineBegin = true;
   }
-  if (key === '{NONE}') return { name: '{NONE}', kind: 'none', re: /^/d, anchored: true, group: 0 };
+  if (key === '{NONE}') return { name: '{NONE}', kind: 'none', re: /^/, anchored: true, group: 0, endsMatch: true };
   const bare = key.replace(/^\{\^LN-BEG\}|^\^/, '');
   if (bare === 'TAI64N' && !/\{L?EPOCH\}/i.test(p)) {
     const begin = key !== 'TAI64N';
@@ -174,7 +186,10 @@ function build(
   let regex = src.trim();
   const boundBegin = begin !== 'none' && !/^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)/.test(regex);
   const boundEnd = end && !/(?<!\\)(?:\$\)?|\\b|\\s|\*\*\)*)$/.test(regex);
-  if (!/(?<!\(\?)(?<!\\)\((?!\?)/.test(regex)) {
+  // Without a capture of its own the pattern is wrapped in one (group 1): only `^`/`$`, inline flags and
+  // the bounds added below (zero-width at the end) surround it, so it ends where the match ends.
+  const wrapped = !/(?<!\(\?)(?<!\\)\((?!\?)/.test(regex);
+  if (wrapped) {
     regex = regex.replace(/^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$/s, '$1($2)$3');
   }
   let anchored = false;
@@ -188,15 +203,17 @@ function build(
   if (boundEnd) regex += '(?=\\b|\\W|$)';
   if (/^(?:\(\?\w+\))?(?:\^|\((?:\?:)?\^(?!\|))/.test(regex) || /(?<![\\|])(?:\$\)?)$/.test(regex)) anchored = true;
   regex = regex.replace(/^\(*(?:\(\?\w+\))?\(*\*\*|(?<!\\)\*\*\)*$/g, (m) => m.replace('**', ''));
-  if (!lazy) return { name, kind, re: compile(regex, ci), anchored, group };
+  const endsMatch = wrapped && group === 1;
+  if (!lazy) return { name, kind, re: compile(regex, ci, !endsMatch), anchored, group, endsMatch };
   let re: RegExp | null = null;
   return {
     name,
     kind,
     anchored,
     group,
+    endsMatch,
     get re() {
-      re ??= compile(regex, ci);
+      re ??= compile(regex, ci, !endsMatch);
       return re;
     },
   };
@@ -301,7 +318,7 @@ export class DateDetector {
       const slot = slots[last] as Slot;
       const m = slot.template.re.exec(line);
       if (m) {
-        const start = m.indices?.[slot.template.group]?.[0] ?? m.index;
+        const start = dateStart(slot.template, m);
         if (slot.template.anchored || slots.length === 1 || start === slot.distance) {
           found = m;
           index = last;
@@ -318,7 +335,7 @@ export class DateDetector {
         const slot = slots[i] as Slot;
         const m = slot.template.re.exec(line);
         if (!m) continue;
-        const start = m.indices?.[slot.template.group]?.[0] ?? m.index;
+        const start = dateStart(slot.template, m);
         if (i + 1 >= slots.length || slot.template.anchored) {
           found = m;
           index = i;
@@ -330,7 +347,7 @@ export class DateDetector {
           break;
         }
         if (start > slot.distance || start > this.lastDistance) {
-          const altStart = bestAlt ? (bestAlt.indices?.[slots[bestAltIndex]?.template.group ?? 1]?.[0] ?? 0) : Infinity;
+          const altStart = bestAlt ? dateStart((slots[bestAltIndex] as Slot).template, bestAlt) : Infinity;
           if (start < altStart) {
             bestAlt = m;
             bestAltIndex = i;
@@ -349,12 +366,13 @@ export class DateDetector {
     if (!found) return null;
     const slot = slots[index] as Slot;
     const t = slot.template;
-    const span = found.indices?.[t.group] ?? [found.index, found.index + found[0].length];
+    const start = dateStart(t, found);
+    const end = t.endsMatch ? found.index + found[0].length : (found.indices?.[t.group]?.[1] ?? found.index + found[0].length);
     slot.hits++;
-    slot.distance = span[0];
-    this.lastDistance = span[0];
+    slot.distance = start;
+    this.lastDistance = start;
     this.last = index;
-    return { time: this.parse(t, found, now), start: span[0], end: span[1], template: t };
+    return { time: this.parse(t, found, now), start, end, template: t };
   }
 
   private parse(t: DateTemplate, m: RegExpExecArray, now: number): number {
@@ -413,7 +431,7 @@ export function fieldsToTime(g: Record<string, string | undefined>, now: number,
   }
   const nowLocal = (): Date => new Date((now + zone.offsetAtLocal(now)) * 1000);
   const assumeYear = year === null;
-  if (year === null) year = nowLocal().getUTCFullYear();
+  if (year === null) year = currentYear(now, zone);
   if ((month === null || day === null) && julian !== null) {
     const d = new Date(Date.UTC(year, 0, julian));
     month = d.getUTCMonth() + 1;
@@ -430,14 +448,31 @@ export function fieldsToTime(g: Record<string, string | undefined>, now: number,
     if (second === 60 || second === 61) second = 59;
     if (month === null || day === null || hour > 23) return Number.NaN;
   }
-  const toEpoch = (y: number): number => {
-    const wall = Date.UTC(y, (month as number) - 1, day as number, hour, minute, second) / 1000;
-    const check = new Date(wall * 1000);
-    if (check.getUTCDate() !== day) return Number.NaN;
-    return offsetMin !== null ? wall - offsetMin * 60 : wall - zone.offsetAtLocal(wall);
-  };
-  let t = toEpoch(year);
+  let t = toEpoch(year, month, day, hour, minute, second, offsetMin, zone);
   if (assumeToday && t > now) t -= 86400;
-  if (assumeYear && t > now + 86400) t = toEpoch(year - 1);
+  if (assumeYear && t > now + 86400) t = toEpoch(year - 1, month, day, hour, minute, second, offsetMin, zone);
   return t;
+}
+
+/** Epoch seconds of a wall-clock time; NaN when the day does not exist in that month. */
+function toEpoch(y: number, month: number, day: number, hour: number, minute: number, second: number, offsetMin: number | null, zone: TimeZone): number {
+  const wall = Date.UTC(y, month - 1, day, hour, minute, second) / 1000;
+  // Date.UTC rolls a day past the month's end into the next month: such a date is invalid. Checked
+  // without a Date object in the common case (this runs for every dated line).
+  const valid = y >= 100 && month >= 1 && month <= 12 ? day >= 1 && day <= daysIn(y, month) : new Date(wall * 1000).getUTCDate() === day;
+  if (!valid) return Number.NaN;
+  return offsetMin !== null ? wall - offsetMin * 60 : wall - zone.offsetAtLocal(wall);
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const daysIn = (y: number, month: number): number =>
+  month === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : (MONTH_DAYS[month - 1] as number);
+
+/** The year at `now` in `zone`; the last answer is kept (every syslog line asks it, with the same `now`). */
+let yearAt = { now: Number.NaN, zone: null as TimeZone | null, year: 0 };
+function currentYear(now: number, zone: TimeZone): number {
+  if (yearAt.now !== now || yearAt.zone !== zone) {
+    yearAt = { now, zone, year: new Date((now + zone.offsetAtLocal(now)) * 1000).getUTCFullYear() };
+  }
+  return yearAt.year;
 }

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { normalizeIp, parseCidr } from '../net/ip.js';
 import { DateDetector, type DateTemplate } from './dates.js';
 import type { Failure } from './failure.js';
-import { type LiteralPlan, literalPlan, mayContain } from './prefilter.js';
+import { allHit, type LiteralPlan, literalPlan, mayContain } from './prefilter.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
 import { type CompiledRegex, compileRegex, execOn, namedGroups, PLAIN_TEXT, RegexError, RegexTimeout } from './regex.js';
 import { standInText } from './unicode-classes.js';
@@ -251,7 +251,10 @@ export class Filter {
     }
 
     let out: Failure[] | null = null;
+    const per = multi ? null : (this.plan?.perRegex ?? null);
     for (let i = 0; i < this.failregex.length; i++) {
+      // A failregex whose required texts are not all in the text cannot match it: not run.
+      if (per !== null && !allHit(per[i] as string[][], buf)) continue;
       const fr = this.failregex[i] as CompiledRegex;
       const m = this.exec(fr, this.failExec[i] ?? null, buf);
       if (!m) continue;

@@ -93,12 +93,14 @@ export function mayContain(plan: LiteralPlan, line: string): boolean {
   for (let s = 0; s < pre.length; s++) if (!hits(pre[s] as string[], line)) return false;
   const per = plan.perRegex;
   if (per === null) return true;
-  outer: for (let r = 0; r < per.length; r++) {
-    const sets = per[r] as string[][];
-    for (let s = 0; s < sets.length; s++) if (!hits(sets[s] as string[], line)) continue outer;
-    return true;
-  }
+  for (let r = 0; r < per.length; r++) if (allHit(per[r] as string[][], line)) return true;
   return false;
+}
+
+/** True when `text` holds a member of every set (one failregex's sets in LiteralPlan.perRegex). */
+export function allHit(sets: readonly string[][], text: string): boolean {
+  for (let s = 0; s < sets.length; s++) if (!hits(sets[s] as string[], text)) return false;
+  return true;
 }
 
 function hits(set: readonly string[], line: string): boolean {

@@ -9,9 +9,10 @@ let bmp: string | null = null;
 
 function ranges(cls: RegExp): string {
   if (bmp === null) {
-    const codes: number[] = [];
-    for (let c = 0; c <= 0xffff; c++) codes.push(c >= 0xd800 && c <= 0xdfff ? 0 : c);
-    bmp = String.fromCharCode(...codes);
+    // Decoded from UTF-16 bytes: String.fromCharCode(...65536 codes) took ~5 ms of start-up.
+    const codes = new Uint16Array(0x10000);
+    for (let c = 0; c <= 0xffff; c++) codes[c] = c >= 0xd800 && c <= 0xdfff ? 0 : c;
+    bmp = Buffer.from(codes.buffer).toString('utf16le');
   }
   const hex = (n: number) => `\\u${n.toString(16).padStart(4, '0')}`;
   let out = '';
