@@ -8,7 +8,7 @@
 // are left to require().
 // Usage: node scripts/bundle.mjs ENTRY OUT   (paths relative to the package root, ENTRY under dist/)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -80,4 +80,3 @@ parts.push(
 );
 writeFileSync(out, `${parts.join('\n')}\n`);
 console.log(`bundle: ${relative(root, out)}, ${modules.size} modules, ${(Buffer.byteLength(parts.join('\n')) / 1024).toFixed(0)} kB`);
-void join;
