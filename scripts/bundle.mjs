@@ -32,7 +32,7 @@ while (pending.length > 0) {
   source = source.replaceAll('import.meta.url', '__bundle_meta_url');
   const { outputText } = ts.transpileModule(source, {
     fileName: file,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: false },
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
   });
   const code = outputText.replace(/\n\/\/# sourceMappingURL=.*$/, '');
   for (const [, , spec] of code.matchAll(/\brequire\((["'])(\.{1,2}\/[^"']+)\1\)/g)) {

@@ -1,11 +1,13 @@
 // What the idle daemon keeps in memory: every module it loads stays there. With docker-mailserver's mail
-// jails and nothing else configured, the fleet (ioredis), the policy servers and the metrics endpoint
-// must not be loaded (ioredis alone was ~7 MB of idle RSS); configured, they are.
+// jails and nothing else configured, the fleet (ioredis), the policy servers, the metrics endpoint and
+// Fail2Ban's pickle protocol must not be loaded (ioredis alone was ~7 MB of idle RSS); configured, or
+// when Fail2Ban's own client calls, they are.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { type RunningDaemon, removeDirs, startDaemon } from './daemon-process.js';
+import { type RunningDaemon, removeDirs, startDaemon, waitFor } from './daemon-process.js';
 import { mailSetup } from './mail-log.js';
 
 const optional = [
@@ -15,6 +17,8 @@ const optional = [
   'policy/postfix-policy.js',
   'policy/dovecot-policy.js',
   'server/metrics-http.js',
+  'server/pickle-connection.js',
+  'server/pickle.js',
 ];
 
 /** Our modules and packages the daemon loaded, from Node's own module trace (NODE_DEBUG). */
@@ -56,15 +60,20 @@ describe('daemon modules', () => {
     assert.equal(mods.has('ioredis'), false, 'ioredis is loaded');
   });
 
-  it('loads the policy servers and the metrics endpoint once configured', async () => {
+  it("loads the policy servers and the metrics endpoint once configured, the pickle protocol on Fail2Ban's client", async () => {
     const { dirs } = mailSetup();
     const policy = join(dirs.root, 'policy.sock');
     daemon = await startDaemon(dirs, {
       args: ['--dry-run', '--postfix-policy', policy, '--dovecot-policy', `127.0.0.1:${await freePort()}`, '--metrics', `127.0.0.1:${await freePort()}`],
       env: { NODE_DEBUG: 'esm,module' },
     });
+    const ping = spawnSync('fail2ban-client', ['-s', dirs.socket, 'ping'], { encoding: 'utf8' });
+    assert.equal(ping.stdout, 'Server replied: pong\n', ping.stderr);
+    // The daemon's stderr (the trace) is read as it comes: give it the moment spawnSync held back.
+    const running = daemon;
+    await waitFor('the pickle modules in the trace', () => loaded(running).has('server/pickle-connection.js') || null, 5000).catch(() => {});
     const mods = loaded(daemon);
-    for (const m of ['policy/ban-lookup.js', 'policy/postfix-policy.js', 'policy/dovecot-policy.js', 'server/metrics-http.js']) {
+    for (const m of ['policy/ban-lookup.js', 'policy/postfix-policy.js', 'policy/dovecot-policy.js', 'server/metrics-http.js', 'server/pickle-connection.js']) {
       assert.ok(mods.has(m), `${m} was not loaded`);
     }
   });
