@@ -35,6 +35,12 @@ while (pending.length > 0) {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
   });
   const code = outputText.replace(/\n\/\/# sourceMappingURL=.*$/, '');
+  // A computed specifier cannot be followed here, and a real import() or import.meta does not run in
+  // the bundle's vm.Script: refuse at build time rather than fail at run time.
+  if (/\brequire\((?!["'])|\bimport\(|\bimport\.meta\b/.test(code)) {
+    console.error(`bundle: ${relative(root, file)} imports a module by a computed name; bundle.mjs cannot follow it`);
+    process.exit(1);
+  }
   for (const [, , spec] of code.matchAll(/\brequire\((["'])(\.{1,2}\/[^"']+)\1\)/g)) {
     pending.push(resolve(dirname(file), spec));
   }
