@@ -2,7 +2,7 @@
 // none of the daemon's, and still answer as before when the bundle or its code cache is missing.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -46,17 +46,21 @@ describe('fail2ban-client start-up', () => {
     );
   });
 
-  it('writes its code cache on first use and runs from it afterwards', () => {
+  it('writes its code cache on first use and runs from it afterwards (V8 accepts it: not rewritten)', () => {
     const copy = join(tmp, 'cli');
     cpSync(cliDir, copy, { recursive: true, filter: (src) => !src.endsWith('.cache') && !src.endsWith('.map') });
     const cache = join(copy, 'fail2ban-client.bundle.cjs.cache');
     assert.equal(existsSync(cache), false);
+    const written: number[] = [];
     for (let i = 0; i < 2; i++) {
       const run = spawnSync(process.execPath, [join(copy, 'fail2ban-client.cjs'), '-h'], { encoding: 'utf8' });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /^Usage: fail2ban-client \[OPTIONS\] <COMMAND>$/m);
       assert.ok(existsSync(cache), 'no code cache written');
+      written.push(statSync(cache).ino);
     }
+    // A rejected cache would be written again (a new file renamed over the old one).
+    assert.equal(written[1], written[0]);
   });
 
   it('falls back to the modules when the bundle was not built', () => {
