@@ -20,7 +20,8 @@ import { report } from './report.js';
 
 const RUNS = Number(process.env.RUNS ?? 21);
 const JAILS = ['custom', 'dovecot', 'postfix'];
-const CLIENT = fileURLToPath(new URL('../src/cli/fail2ban-client-main.js', import.meta.url));
+// The installed bin (package.json's `bin`, what the image links to /usr/bin/fail2ban-client).
+const CLIENT = fileURLToPath(new URL('../src/cli/fail2ban-client.cjs', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const skip = fail2banUnavailable();
@@ -109,8 +110,9 @@ try {
     const theirT = get(b);
     report(
       figure,
-      `portcullis ${fmt(ourT)}; Python ${fmt(theirT)}; Python ÷ portcullis ×${(theirT.median / ourT.median).toFixed(2)} (${RUNS} interleaved runs each)`,
+      `portcullis ${fmt(ourT)}; Python ${fmt(theirT)}; Python ÷ portcullis ×${(theirT.median / ourT.median).toFixed(2)}; \`node -e 0\` ${fmt(get('node -e 0'))} (${RUNS} interleaved runs each)`,
       target,
+      target ? ourT.median <= theirT.median : undefined,
     );
   };
   versus('portcullis status', 'python status', 'no slower than Python (ratio ≥ 1)', 'client: `fail2ban-client status JAIL`, spawn → exit, each against its own server on the same tree');

@@ -1,11 +1,17 @@
 // Builds the daemon's fleet link from the server settings: null when `fleet` is not set, so a daemon
 // without it runs exactly as before. State goes in the ban database when there is a file.
+// The fleet and its Redis client are imported only when `fleet` is set: ioredis alone adds about 11 MB
+// to the daemon's idle RSS (measured: `node -e "require('ioredis')"` 52 MB against 41 MB for `node -e 0`).
 import type { ServerSettings } from '../config/model.js';
-import { FleetMemoryStore, FleetSqliteStore, type FleetState } from '../store/fleet-store.js';
-import { Fleet, type FleetDeps } from './fleet.js';
+import type { FleetState } from '../store/fleet-store.js';
+import type { Fleet, FleetDeps } from './fleet.js';
 
-export function openFleet(server: ServerSettings, deps: Omit<FleetDeps, 'state'>): Fleet | null {
+export async function openFleet(server: ServerSettings, deps: Omit<FleetDeps, 'state'>): Promise<Fleet | null> {
   if (!server.fleet) return null;
+  const [{ FleetMemoryStore, FleetSqliteStore }, { Fleet }] = await Promise.all([
+    import('../store/fleet-store.js'),
+    import('./fleet.js'),
+  ]);
   const file = server.dbfile.toLowerCase() !== 'none' && server.dbfile !== ':memory:';
   let state: FleetState = new FleetMemoryStore();
   try {

@@ -1,14 +1,14 @@
 // Opens the policy servers the configuration asks for. Each is optional and independent: one that cannot
 // listen is logged and the daemon runs on without it (Postfix and Dovecot are told to fail open, so a
 // missing policy server never stops mail; the firewall bans of other jails go on regardless).
+// The servers' modules are imported only when one is configured: most daemons run without them, and
+// every module loaded stays in the idle daemon's memory.
 import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { PolicyListen, PolicySettings } from '../config/model.js';
 import { formatListenAddress } from '../net/listen-address.js';
-import { BanLookup, type BanSource } from './ban-lookup.js';
-import { startDovecotPolicyServer } from './dovecot-policy.js';
-import { startPostfixPolicyServer } from './postfix-policy.js';
+import type { BanSource } from './ban-lookup.js';
 
 export interface PolicyLog {
   log(target: string, level: 'INFO' | 'ERROR', message: string): void;
@@ -22,7 +22,11 @@ export function describeListen(at: PolicyListen): string {
   return 'path' in at ? `unix:${at.path}` : `inet:${formatListenAddress(at)}`;
 }
 
+const none: PolicyServers = { close: async () => {} };
+
 export async function openPolicyServers(settings: PolicySettings, log: PolicyLog, sources: () => Iterable<BanSource>): Promise<PolicyServers> {
+  if (settings.postfix === null && settings.dovecot === null) return none;
+  const { BanLookup } = await import('./ban-lookup.js');
   const lookup = new BanLookup(sources);
   const bannedBy = (address: string) => lookup.bannedBy(address);
   const servers: { server: Server; sockets: Set<Socket> }[] = [];
@@ -48,6 +52,7 @@ export async function openPolicyServers(settings: PolicySettings, log: PolicyLog
         mkdirSync(dirname(postfix.path), { recursive: true });
         removeStaleSocket(postfix.path);
       }
+      const { startPostfixPolicyServer } = await import('./postfix-policy.js');
       const server = await startPostfixPolicyServer(postfix, { bannedBy, action: settings.postfixAction });
       // smtpd runs as the postfix user; the socket tells no more than whether an address is banned.
       if ('path' in postfix) chmodSync(postfix.path, 0o666);
@@ -56,7 +61,10 @@ export async function openPolicyServers(settings: PolicySettings, log: PolicyLog
   }
   const dovecot = settings.dovecot;
   if (dovecot !== null) {
-    await open('Dovecot', dovecot, () => startDovecotPolicyServer(dovecot, { bannedBy, message: settings.dovecotMessage }));
+    await open('Dovecot', dovecot, async () => {
+      const { startDovecotPolicyServer } = await import('./dovecot-policy.js');
+      return startDovecotPolicyServer(dovecot, { bannedBy, message: settings.dovecotMessage });
+    });
   }
   return {
     close: async () => {

@@ -7,7 +7,6 @@ import { type Server, type Socket, createConnection, createServer } from 'node:n
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 import { describeError, dispatch } from './control-dispatch.js';
-import { servePickle } from './pickle-connection.js';
 import {
   ControlError,
   type ControlHandler,
@@ -163,9 +162,23 @@ function serveConnection(socket: Socket, handler: ControlHandler, maxBytes: numb
   socket.setTimeout(idleMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.once('data', (first: Buffer) => {
-    if (isPickleStart(first[0] as number)) servePickle(socket, handler, maxBytes, idleMs);
-    else serveJson(socket, handler, maxBytes);
-    socket.emit('data', first);
+    if (!isPickleStart(first[0] as number)) {
+      serveJson(socket, handler, maxBytes);
+      socket.emit('data', first);
+      return;
+    }
+    // Fail2Ban's own clients are rare next to ours: the pickle modules load on the first one, not at
+    // start (they stay in the idle daemon's memory once loaded). Bytes arriving meanwhile wait in the socket.
+    socket.pause();
+    import('./pickle-connection.js').then(
+      ({ servePickle }) => {
+        servePickle(socket, handler, maxBytes, idleMs);
+        // resume() lets buffered bytes flow only on the next tick, after `first`; servePickle may pause again.
+        socket.resume();
+        socket.emit('data', first);
+      },
+      () => socket.destroy(),
+    );
   });
 }
 

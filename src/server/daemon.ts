@@ -196,7 +196,7 @@ export class Daemon implements ControlHandler {
     await this.lockFirewall(this.config.jails);
     await clearPath(socket, this.options.removeStaleSocket ?? false);
     await this.probeBackends(this.config.jails);
-    this.fleet = openFleet(this.config.server, {
+    this.fleet = await openFleet(this.config.server, {
       now: this.now,
       log: (level, message) => this.log.log('fleet', level, message),
       jail: (name) => this.runtimes.get(name),

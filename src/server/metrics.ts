@@ -1,6 +1,7 @@
 // What /metrics shows: fail2ban-prometheus-exporter's names (so its dashboards and alerts work unchanged,
 // but with the `_total` series as real counters), then what only the daemon itself can see, under
-// `portcullis_`. Built on each scrape from the running jails; nothing here is on the hot path.
+// `portcullis_`. Built on each scrape from the running jails; nothing here is on the hot path. The HTTP
+// server and the text format are imported only when metrics are on, to keep them out of an idle daemon.
 import type { FleetStatus } from '../fleet/fleet.js';
 import type { Firewall } from '../firewall/firewall.js';
 import type { DropCount } from '../firewall/nftables-counters.js';
@@ -8,8 +9,7 @@ import { formatListenAddress, type ListenAddress } from '../net/listen-address.j
 import type { DaemonLog } from './daemon-log.js';
 import type { JailRuntime } from './jail-runtime.js';
 import { Monotonic, type ServerCounters } from './metrics-counters.js';
-import { type MetricsServer, startMetricsServer } from './metrics-http.js';
-import { MetricsText } from './metrics-text.js';
+import type { MetricsServer } from './metrics-http.js';
 
 /** What the collector reads from the daemon. */
 export interface MetricsView {
@@ -38,6 +38,7 @@ export async function openMetrics(at: ListenAddress | null, log: DaemonLog, view
   if (at === null) return null;
   const collector = new MetricsCollector(view);
   try {
+    const { startMetricsServer } = await import('./metrics-http.js');
     const server = await startMetricsServer(at, () => collector.collect());
     log.log('server', 'INFO', `Metrics at http://${formatListenAddress(server.address)}/metrics`);
     return server;
@@ -61,6 +62,7 @@ export class MetricsCollector {
 
   async collect(): Promise<string> {
     const drops = await this.dropCounts();
+    const { MetricsText } = await import('./metrics-text.js');
     const runtimes = [...this.view.runtimes()];
     const m = this.monotonic;
     const out = new MetricsText();

@@ -26,7 +26,7 @@ const skip =
   mailServerMissing() ??
   fail2banUnavailable() ??
   (spawnSync('nft', ['--version']).status === 0 ? null : 'nft is not installed');
-const ourClient = new URL('../../src/cli/fail2ban-client-main.js', import.meta.url).pathname;
+const ourClient = new URL('../../src/cli/fail2ban-client.cjs', import.meta.url).pathname;
 
 interface Run {
   status: number | null;

@@ -14,7 +14,7 @@ import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/net
 import { fail2banUnavailable, type RealFail2ban, startRealFail2ban } from './fail2ban-server.js';
 
 const skip = netnsUnavailable(['nft']) ?? fail2banUnavailable() ?? (spawnSync('test', ['-d', '/etc/fail2ban']).status !== 0 ? 'no /etc/fail2ban' : null);
-const ourClient = new URL('../../src/cli/fail2ban-client-main.js', import.meta.url).pathname;
+const ourClient = new URL('../../src/cli/fail2ban-client.cjs', import.meta.url).pathname;
 
 /** Debian's tree, the DMS jails as docker-mailserver's fail2ban-jail.cf sets them, a temp mail log. */
 function sharedTree(root: string): string {

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// Bundles one entry of dist/ (tsc's ESM output) and every module it imports, statically or dynamically,
+// into a single CommonJS script for src/cli/bundle-loader.ts to run. Why: a short client command spent
+// more time in Node's ESM loader (resolving, reading and compiling ~20 files one by one) than in its own
+// work; one script, with V8's code cache beside it, skips all of that. A module runs only when first
+// required, as with import(), so a bundled but unused module costs its share of the one parse only.
+// TypeScript (already the build's compiler) does the ESM → CommonJS rewrite; packages and node: builtins
+// are left to require().
+// Usage: node scripts/bundle.mjs ENTRY OUT   (paths relative to the package root, ENTRY under dist/)
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import ts from 'typescript';
+
+const root = new URL('..', import.meta.url).pathname;
+const [entryArg, outArg] = process.argv.slice(2);
+if (!entryArg || !outArg) {
+  console.error('usage: node scripts/bundle.mjs ENTRY OUT');
+  process.exit(2);
+}
+const entry = resolve(root, entryArg);
+const out = resolve(root, outArg);
+
+/** Module id (path relative to the bundle's directory) → CommonJS source. */
+const modules = new Map();
+const pending = [entry];
+while (pending.length > 0) {
+  const file = pending.pop();
+  const id = relative(dirname(out), file);
+  if (modules.has(id)) continue;
+  let source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
+  // import.meta has no CommonJS form: each module gets the URL of the file it was built from.
+  source = source.replaceAll('import.meta.url', '__bundle_meta_url');
+  const { outputText } = ts.transpileModule(source, {
+    fileName: file,
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  });
+  const code = outputText.replace(/\n\/\/# sourceMappingURL=.*$/, '');
+  // A computed specifier cannot be followed here, and a real import() or import.meta does not run in
+  // the bundle's vm.Script: refuse at build time rather than fail at run time.
+  if (/\brequire\((?!["'])|\bimport\(|\bimport\.meta\b/.test(code)) {
+    console.error(`bundle: ${relative(root, file)} imports a module by a computed name; bundle.mjs cannot follow it`);
+    process.exit(1);
+  }
+  for (const [, , spec] of code.matchAll(/\brequire\((["'])(\.{1,2}\/[^"']+)\1\)/g)) {
+    pending.push(resolve(dirname(file), spec));
+  }
+  modules.set(id, code);
+}
+
+// `require` inside a module resolves relative specifiers against that module's own path.
+const parts = [
+  '"use strict";',
+  '(function (__bundle_dir, __bundle_require, __bundle_url) {',
+  'const path = __bundle_require("node:path");',
+  'const defs = Object.create(null);',
+  'const cache = Object.create(null);',
+  'function load(id) {',
+  '  const done = cache[id];',
+  '  if (done !== undefined) return done.exports;',
+  '  const def = defs[id];',
+  '  if (def === undefined) throw new Error("bundle: no module " + id);',
+  '  const module = { exports: {} };',
+  '  cache[id] = module;',
+  '  const base = path.posix.dirname(id);',
+  '  const req = (spec) => spec.startsWith(".") ? load(path.posix.join(base, spec)) : __bundle_require(spec);',
+  '  def(module.exports, req, module, __bundle_url(id));',
+  '  return module.exports;',
+  '}',
+];
+const entryId = relative(dirname(out), entry);
+for (const [id, code] of modules) {
+  const isEntry = id === entryId;
+  // The entry may use top-level await: its body runs as an async function, and the bundle returns its promise.
+  parts.push(
+    `defs[${JSON.stringify(id)}] = ${isEntry ? 'async ' : ''}function (exports, require, module, __bundle_meta_url) {`,
+    code,
+    isEntry ? 'module.exports = { done: true };\n};' : '};',
+  );
+}
+parts.push(
+  `const entry = ${JSON.stringify(entryId)};`,
+  'const module = { exports: {} };',
+  'cache[entry] = module;',
+  'return defs[entry](module.exports, (spec) => spec.startsWith(".") ? load(path.posix.join(path.posix.dirname(entry), spec)) : __bundle_require(spec), module, __bundle_url(entry));',
+  '})',
+);
+writeFileSync(out, `${parts.join('\n')}\n`);
+console.log(`bundle: ${relative(root, out)}, ${modules.size} modules, ${(Buffer.byteLength(parts.join('\n')) / 1024).toFixed(0)} kB`);
