@@ -100,6 +100,12 @@ export interface Firewall {
   list(jail: FirewallJail): Promise<KernelEntry[]>;
 }
 
+/**
+ * Part of the refusal of a subnet ban on a kernel without nftables interval sets: no retry can enforce
+ * it, so callers do not promise one.
+ */
+export const HASH_SET_LIMIT = 'the plain hash sets used instead hold single addresses only';
+
 /** A firewall command failed. One line: what, for which jail, the command's own message. */
 export class FirewallError extends UserError {
   /** Addresses that the kernel does not hold because of this failure (empty when unknown or none). */

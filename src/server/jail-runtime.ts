@@ -8,7 +8,7 @@ import type { JailConfig } from '../config/model.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
-import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
+import { type BanEntry, type Firewall, type FirewallJail, HASH_SET_LIMIT, type KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
 import { type BanCommit, Jail } from '../jail/jail.js';
 import { LOST_CLIENT_PROBLEM, LostClientWatch } from '../jail/lost-client.js';
@@ -488,7 +488,9 @@ export class JailRuntime {
     );
     const count = banned.length;
     if (errors.length > 0) {
-      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
+      // A subnet ban a hash set cannot hold is not retried: saying so would promise what cannot come.
+      const retry = errors.every((e) => e.includes(HASH_SET_LIMIT)) ? '' : '; the firewall check retries them';
+      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}${retry}`, { count });
     }
     // Acknowledged means durable: a ban the database cannot take yet is said to be only in memory.
     const store = this.deps.store;
