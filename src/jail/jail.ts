@@ -41,6 +41,11 @@ export interface JailOptions {
   selfAddresses?: readonly string[];
   /** Cap on IPs with failures tracked at once (default 1,000,000). */
   maxTrackedIps?: number;
+  /**
+   * Keep each running ban's matched lines (default true). Off, a ban's matches go with the ticket that
+   * commitBan() returns (for the store and the firewall) and the ban list holds the ticket without them.
+   */
+  keepMatches?: boolean;
 }
 
 /** The numbers of `fail2ban-client status JAIL`. */
@@ -60,6 +65,8 @@ export type ManualBanResult =
   /** `prolonged`: the running ban, made to end at now + bantime when that is later (Fail2Ban's addBanTicket). */
   | { ok: false; reason: 'already-banned'; prolonged: BanTicket | null };
 
+const NO_MATCHES: readonly string[] = Object.freeze([]);
+
 export class Jail {
   readonly name: string;
   readonly config: JailConfig;
@@ -69,6 +76,7 @@ export class Jail {
   readonly #history: JailHistory;
   readonly #random: RandomSource;
   readonly #bantimeFor: ReturnType<typeof bantimeCalculator>;
+  readonly #keepMatches: boolean;
   #ignored = 0;
 
   /** Throws RangeError/FormulaError for settings the jail cannot work with (the config layer reports them). */
@@ -88,6 +96,12 @@ export class Jail {
     this.#history = options.history ?? new MemoryBanHistory();
     this.#random = options.random ?? Math.random;
     this.#bantimeFor = bantimeCalculator(config.increment);
+    this.#keepMatches = options.keepMatches ?? true;
+  }
+
+  /** The ticket as the ban list keeps it: without its matches unless they are kept (see keepMatches). */
+  #held(ticket: BanTicket): BanTicket {
+    return this.#keepMatches || ticket.matches.length === 0 ? ticket : { ...ticket, matches: NO_MATCHES };
   }
 
   /** The command to run before committing a failure-driven ban ('' when none). */
@@ -149,7 +163,7 @@ export class Jail {
     if (base >= 0 && ticket.time + base < now) return null;
     const current = this.bans.get(ticket.ip);
     if (current === undefined) {
-      this.bans.add(ticket);
+      this.bans.add(this.#held(ticket));
       if (!this.#seenBefore(ticket)) this.#history.record?.(ticket);
       return { kind: 'ban', ticket };
     }
@@ -189,7 +203,7 @@ export class Jail {
   restore(ticket: BanTicket, now: number): boolean {
     const target = this.#target(ticket.ip);
     if (target === null || banEnd(ticket) <= now || target.ignored !== null) return false;
-    return this.bans.add(target.text === ticket.ip && ticket.jail === this.name ? ticket : { ...ticket, ip: target.text, jail: this.name });
+    return this.bans.add(this.#held(target.text === ticket.ip && ticket.jail === this.name ? ticket : { ...ticket, ip: target.text, jail: this.name }));
   }
 
   /**

@@ -87,6 +87,8 @@ export class JailRuntime {
   private readonly files: string[];
   /** Matches in a thread with a deadline per line when the filter can backtrack catastrophically. */
   private readonly thread: FilterThread | null = null;
+  /** An action reads tickets' matches and fields (`<matches>`, `<F-USER>`): they are kept with each ban. */
+  private readonly keepDetails: boolean;
 
   constructor(
     readonly config: JailConfig,
@@ -99,9 +101,12 @@ export class JailRuntime {
       config.findtime,
       (ip) => deps.isGateway?.(ip) === true || deps.isOwnNetwork?.(ip) === true,
     );
+    // Only action.d scripts read a ban's matches and fields after it is made (see usesTicketDetails).
+    this.keepDetails = deps.actions.some((a) => a.firewall.usesTicketDetails === true);
     this.jail = new Jail(config, {
       history: this.history ?? undefined,
       selfAddresses: deps.selfAddresses,
+      keepMatches: this.keepDetails,
     });
     const def = config.filter;
     this.filter =
@@ -359,7 +364,7 @@ export class JailRuntime {
     for (const ip of out.ignoredGateway)
       this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip}: a gateway of this host is never banned automatically`);
     for (const { ip, users } of out.lostClient) this.clientLost(ip, users);
-    for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, fields);
+    if (this.keepDetails) for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, ownFields(fields));
     const lifted = out.lifted.splice(0);
     const commits = out.commits.splice(0);
     const due = out.due.splice(0);
@@ -692,6 +697,16 @@ export class JailRuntime {
     }
     return out;
   }
+}
+
+/**
+ * Captured fields as standalone strings: a capture is a slice of the read chunk and would keep the whole
+ * chunk (64 KiB and more) alive for as long as the ban runs.
+ */
+function ownFields(fields: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = Buffer.from(v, 'utf8').toString('utf8');
+  return out;
 }
 
 const DNS_TIMEOUT_MS = 3000;
