@@ -11,6 +11,7 @@ import { type BanHistory, BanList, type BanTicket, banEnd, bantimeCalculator, Me
 import { DEFAULT_MAX_ENTRIES, FailureCounter } from './failures.js';
 import { type IgnoreReason, IgnoreList } from './ignore.js';
 import { cidrsOverlap, parseCidr, parseIp } from '../net/ip.js';
+import { ownString } from './own-string.js';
 
 /** The outcome of commitBan(): a new ban, or the running ban of the address made longer. */
 export interface BanCommit {
@@ -148,9 +149,10 @@ export class Jail {
     const current = this.bans.get(ip);
     if (current !== undefined) {
       // Prolongs the running ban with the jail's plain bantime (Fail2Ban's addBanTicket); no new ban count.
-      return { ip, jail: this.name, time: record.lastTime, bantime: this.config.bantime, banCount: current.banCount, failures: record.failures, matches: record.matches };
+      return { ip: current.ip, jail: this.name, time: record.lastTime, bantime: this.config.bantime, banCount: current.banCount, failures: record.failures, matches: record.matches };
     }
-    return this.#ticket(ip, record.lastTime, record.failures, record.matches);
+    // The ban outlives the chunk the address was read from (see own-string.ts).
+    return this.#ticket(ownString(ip), record.lastTime, record.failures, record.matches);
   }
 
   /**

@@ -3,6 +3,7 @@
 // proxy in front of the server (Docker's userland proxy, IPv6 reaching an IPv4-only container), and it
 // means every user shares one address. Pure: the caller gives the clock and says which addresses are
 // suspect (it reads the routing table), and is asked only when an address reaches the user threshold.
+import { ownString } from './own-string.js';
 
 /** How the condition starts in `status JAIL`'s problems (doctor looks for it). */
 export const LOST_CLIENT_PROBLEM = 'real client address lost';
@@ -37,9 +38,10 @@ export class LostClientWatch {
     if (byUser === undefined) {
       if (this.users.size >= SWEEP_AT) this.sweep(now);
       byUser = new Map();
-      this.users.set(ip, byUser);
+      this.users.set(ownString(ip), byUser);
     }
-    byUser.set(user, time);
+    // Kept keys are copies (see own-string.ts); a known user keeps its key, so no copy per failure.
+    byUser.set(byUser.has(user) ? user : ownString(user), time);
     if (byUser.size < this.threshold) return 0;
     const since = now - this.findtime;
     for (const [u, t] of byUser) if (t < since) byUser.delete(u);

@@ -23,6 +23,7 @@ import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
 import { FilterThread, LINE_DEADLINE_MS } from './filter-thread.js';
+import { ownString } from '../jail/own-string.js';
 
 /** One action of a jail: the backend and what it acts on. */
 export interface JailAction {
@@ -681,10 +682,17 @@ export class JailRuntime {
       const address = parseAddress(ticket.ip);
       if (address === null) continue;
       const end = banEnd(ticket);
+      const timeout = end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now));
+      // For action.d scripts' tags; references only, nothing is copied per ban. Native backends never
+      // read them, and a flood's bans can wait seconds in their queue: the matches would outlive the
+      // young generation for nothing.
+      if (!this.keepDetails) {
+        out.push({ address, timeout });
+        continue;
+      }
       out.push({
         address,
-        timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)),
-        // For action.d scripts' tags; references only, nothing is copied per ban.
+        timeout,
         ticket: {
           failures: ticket.failures,
           time: ticket.time,
@@ -705,7 +713,7 @@ export class JailRuntime {
  */
 function ownFields(fields: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) out[k] = Buffer.from(v, 'utf8').toString('utf8');
+  for (const [k, v] of Object.entries(fields)) out[k] = ownString(v);
   return out;
 }
 
