@@ -358,8 +358,9 @@ export class JailRuntime {
     counts.matched += out.matchedLines;
     out.matchedLines = 0;
     if (out.empty) return;
-    for (const { ip, time } of out.found) {
-      this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
+    // One line per failure: at a level that hides them, no date is formatted for nothing.
+    if (this.deps.log.enabled('INFO')) {
+      for (const { ip, time } of out.found) this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
     }
     for (const ip of out.ignoredSelf) this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip} by ignoreself rule`);
     for (const ip of out.ignoredGateway)
