@@ -8,7 +8,7 @@
 //     fail2ban ban` does (FLOOD_MANUAL_JAIL=dovecot: in the flooded jail), until the control call
 //     returns, which it does once the kernel holds the ban; checked in the kernel afterwards; goal: 1 s;
 //   - the daemon's memory at the end: RSS, and of it the JavaScript heap (in use, reserved), external
-//     buffers, and the rest (code, SQLite, the allocator), read from its /metrics.
+//     buffers, and the rest (code, SQLite, the allocator), read from its /metrics; and its CPU time.
 // Usage: npm run build && node dist/bench/flood.js [--rate 50000] [--seconds 20] [--per 3]
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { removeDirs, sleep, startDaemon } from '../test/e2e/daemon-process.js';
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 import { createPair, inNamespace } from '../test/e2e/netns.js';
-import { daemonMemoryMb } from './measure.js';
+import { cpuSeconds, daemonMemoryMb } from './measure.js';
 import { report } from './report.js';
 
 const { values } = parseArgs({
@@ -163,6 +163,8 @@ try {
   report('flood: daemon JS heap at the end, in use / reserved', `${mb(memory.heapUsed)} / ${mb(memory.heapTotal)}`);
   report('flood: daemon external buffers at the end', mb(memory.external));
   report('flood: daemon RSS besides heap and buffers (code, SQLite, allocator)', mb(memory.rss - memory.heapTotal - memory.external));
+  // Wall-clock figures move with the machine's other load; the daemon's own CPU time much less.
+  report('flood: daemon CPU time, start to end', `${cpuSeconds(daemon.child.pid as number).toFixed(1)} s`);
   if (!kernelHas(pair.server, MANUAL_JAIL, MANUAL)) throw new Error('the manual ban is not in the kernel');
   const banned = (await status()).currentlyBanned;
   if (banned !== expected || count !== expected) throw new Error(`banned ${banned}, kernel ${count}, expected ${expected}`);
