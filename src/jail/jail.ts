@@ -243,7 +243,7 @@ export class Jail {
       totalFailed: this.failures.total,
       currentlyBanned: this.bans.size,
       totalBanned: this.bans.total,
-      bannedIps: this.bans.list().map((t) => t.ip),
+      bannedIps: this.bans.ips(),
     };
   }
 
