@@ -7,7 +7,8 @@
 //   - the latency of a manual ban made halfway through the flood, in the `custom` jail as DMS's `setup
 //     fail2ban ban` does (FLOOD_MANUAL_JAIL=dovecot: in the flooded jail), until the control call
 //     returns, which it does once the kernel holds the ban; checked in the kernel afterwards; goal: 1 s;
-//   - the daemon's RSS at the end.
+//   - the daemon's memory at the end: RSS, and of it the JavaScript heap (in use, reserved), external
+//     buffers, and the rest (code, SQLite, the allocator), read from its /metrics; and its CPU time.
 // Usage: npm run build && node dist/bench/flood.js [--rate 50000] [--seconds 20] [--per 3]
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { removeDirs, sleep, startDaemon } from '../test/e2e/daemon-process.js';
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 import { createPair, inNamespace } from '../test/e2e/netns.js';
-import { rssMb } from './measure.js';
+import { cpuSeconds, daemonMemoryMb } from './measure.js';
 import { report } from './report.js';
 
 const { values } = parseArgs({
@@ -100,7 +101,13 @@ exit $rc
 const pair = createPair('fl');
 const { dirs, mailLog } = mailSetup({}, `maxretry = ${PER}\nfindtime = 1d\nbantime = 1d\n`);
 const nft = timingNft(dirs.root);
-const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--loglevel', 'WARNING'], env: { PATH: `${nft.path}:${process.env.PATH}` } });
+/** /metrics on the server namespace's own loopback: the daemon's memory as Node sees it. */
+const METRICS_PORT = 9191;
+const daemon = await startDaemon(dirs, {
+  prefix: inNamespace(pair.server),
+  args: ['--loglevel', 'WARNING', '--metrics', String(METRICS_PORT)],
+  env: { PATH: `${nft.path}:${process.env.PATH}` },
+});
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 try {
   const lines = RATE * SECONDS;
@@ -149,7 +156,15 @@ try {
   console.log(`nft writes: ${nft.writes().length}`);
   report('flood: every ban in the kernel, after the writer stopped', sec(Math.max(0, inKernel - stopped)), 'under 10 s');
   report('flood: every line read, after the writer stopped', sec(readMs));
-  report('flood: daemon RSS at the end', `${rssMb(daemon.child.pid as number).toFixed(0)} MB`);
+  const memory = daemonMemoryMb(pair.server, METRICS_PORT);
+  if (memory === null) throw new Error('the daemon did not answer on /metrics');
+  const mb = (n: number) => `${n.toFixed(0)} MB`;
+  report('flood: daemon RSS at the end', mb(memory.rss));
+  report('flood: daemon JS heap at the end, in use / reserved', `${mb(memory.heapUsed)} / ${mb(memory.heapTotal)}`);
+  report('flood: daemon external buffers at the end', mb(memory.external));
+  report('flood: daemon RSS besides heap and buffers (code, SQLite, allocator)', mb(memory.rss - memory.heapTotal - memory.external));
+  // Wall-clock figures move with the machine's other load; the daemon's own CPU time much less.
+  report('flood: daemon CPU time, start to end', `${cpuSeconds(daemon.child.pid as number).toFixed(1)} s`);
   if (!kernelHas(pair.server, MANUAL_JAIL, MANUAL)) throw new Error('the manual ban is not in the kernel');
   const banned = (await status()).currentlyBanned;
   if (banned !== expected || count !== expected) throw new Error(`banned ${banned}, kernel ${count}, expected ${expected}`);

@@ -73,7 +73,9 @@ async function firewallFindings(config: Config): Promise<Finding[]> {
     out.push(
       problem === null
         ? { check: 'nftables', ok: true, message: 'the kernel has nftables sets with intervals and timeouts' }
-        : { check: 'nftables', ok: false, message: problem, fix: 'use a kernel with nf_tables set support, or set banaction = iptables-multiport' },
+        : problem.fallback
+          ? { check: 'nftables', ok: false, message: problem.message, fix: 'for subnet bans use a kernel with nftables interval sets, or set banaction = iptables-ipset (its hash:net sets hold subnets)' }
+          : { check: 'nftables', ok: false, message: problem.message, fix: 'use a kernel with nf_tables set support, or set banaction = iptables-multiport' },
     );
   }
   return out;

@@ -43,6 +43,7 @@ export function parseAddress(input: string): Address | null {
   const value = cidr.family === 4 ? v4Value(cidr.address) : v6Value(cidr.address);
   const hostBits = BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix);
   const first = (value >> hostBits) << hostBits;
-  const last = first | ((1n << hostBits) - 1n);
+  // A single address shares its one value: a bigint is a heap object, and 100,000s of bans hold these.
+  const last = hostBits === 0n ? first : first | ((1n << hostBits) - 1n);
   return { text: cidr.text, family: cidr.family, prefix: cidr.prefix, first, last };
 }

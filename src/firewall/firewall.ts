@@ -74,6 +74,12 @@ export interface Firewall {
   readonly name: string;
   /** Failures kept for `status` (most recent last, bounded); each one was also thrown to the caller. */
   readonly errors: readonly FirewallFailure[];
+  /**
+   * True when the backend reads BanEntry.ticket's matches and fields (action.d scripts, for unbans too).
+   * Without such a backend a jail keeps neither once a ban is made: under a flood they were most of the
+   * memory (a few hundred bytes per ban).
+   */
+  readonly usesTicketDetails?: boolean;
   /** Creates the jail's objects; idempotent (safe on rules left from a previous run). */
   start(jail: FirewallJail): Promise<void>;
   /** Removes the jail's rules and bans, or leaves them when `keepRules` (kernel timeouts end them). */
@@ -99,6 +105,12 @@ export interface Firewall {
   /** What the kernel holds for this jail. */
   list(jail: FirewallJail): Promise<KernelEntry[]>;
 }
+
+/**
+ * Part of the refusal of a subnet ban on a kernel without nftables interval sets: no retry can enforce
+ * it, so callers do not promise one.
+ */
+export const HASH_SET_LIMIT = 'the plain hash sets used instead hold single addresses only';
 
 /** A firewall command failed. One line: what, for which jail, the command's own message. */
 export class FirewallError extends UserError {

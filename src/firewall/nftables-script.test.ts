@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Address, parseAddress } from './address.js';
 import type { FirewallJail } from './firewall.js';
-import { elementScript, ruleText, startScript, stopScript } from './nftables-script.js';
+import { elementScript, familyScript, ruleText, setFlags, startScript, stopScript } from './nftables-script.js';
 
 const dovecot: FirewallJail = {
   name: 'dovecot',
@@ -32,7 +32,7 @@ test('allports, reject, udp, all protocols and an interface', () => {
 
 test("start creates the table, the chain at priority -1, DMS's interval set (no timeouts), and replaces stale rules", () => {
   assert.equal(
-    startScript({ ...dovecot, ports: null }, { timeouts: false }, { staleHandles: [7] }),
+    startScript({ ...dovecot, ports: null }, { type: 'interval', timeouts: false }, { staleHandles: [7] }),
     [
       'add table inet f2b-table',
       'add chain inet f2b-table f2b-chain { type filter hook input priority -1; }',
@@ -47,7 +47,7 @@ test("start creates the table, the chain at priority -1, DMS's interval set (no 
 
 test('with element timeouts on, and an IPv6 set kept from an earlier run, both sets get timeouts; a set with other flags is made anew', () => {
   assert.equal(
-    startScript(dovecot, { timeouts: true }, { families: [4, 6], recreate: ['addr-set-dovecot'] }),
+    startScript(dovecot, { type: 'interval', timeouts: true }, { families: [4, 6], recreate: ['addr-set-dovecot'] }),
     [
       'add table inet f2b-table',
       'add chain inet f2b-table f2b-chain { type filter hook input priority -1; }',
@@ -111,4 +111,15 @@ test('big batches are split into statements of 10,000 elements', () => {
   const many = Array.from({ length: 25_000 }, (_, i) => ({ address: a(`10.0.${i >> 8}.${i & 255}`), timeout: null }));
   const script = elementScript('x', [], many);
   assert.equal(script.split('\n').filter((l) => l.startsWith('add element')).length, 3);
+});
+
+test('on kernels without interval sets the sets are plain hash sets: no interval flag, timeouts kept when asked', () => {
+  assert.equal(setFlags({ type: 'hash', timeouts: false }), '');
+  assert.equal(setFlags({ type: 'hash', timeouts: true }), 'timeout');
+  assert.equal(setFlags({ type: 'interval', timeouts: false }), 'interval');
+  assert.equal(familyScript(dovecot, 4, { type: 'hash', timeouts: false })[0], 'add set inet f2b-table addr-set-dovecot { type ipv4_addr; }');
+  assert.equal(familyScript(dovecot, 6, { type: 'hash', timeouts: true })[0], 'add set inet f2b-table addr6-set-dovecot { type ipv6_addr; flags timeout; }');
+  const start = startScript(dovecot, { type: 'hash', timeouts: false }, { recreate: ['addr-set-dovecot'] });
+  assert.doesNotMatch(start, /interval/);
+  assert.match(start, /delete set inet f2b-table addr-set-dovecot\nadd set inet f2b-table addr-set-dovecot \{ type ipv4_addr; \}\n/);
 });

@@ -1,7 +1,8 @@
 // The nft text for docker-mailserver's objects: table `inet f2b-table`, chain `f2b-chain` (filter, hook
 // input, priority -1), sets `addr-set-<jail>` / `addr6-set-<jail>` with `flags interval` (DMS's patch of
 // Fail2Ban's nftables.conf; `interval, timeout` when the admin turns on element timeouts), and one rule
-// per set. The IPv6 set and its rule are created on the first IPv6 ban, as Fail2Ban does. Pure functions,
+// per set. On kernels without interval sets (some NAS kernels, DMS issue 3897) the sets are plain hash
+// sets instead: single addresses only. The IPv6 set and its rule are created on the first IPv6 ban, as Fail2Ban does. Pure functions,
 // so the exact text is unit-tested; nftables.ts feeds it to `nft -f -`.
 import type { Address } from './address.js';
 import type { FirewallJail } from './firewall.js';
@@ -55,20 +56,30 @@ export function counterRuleText(jail: FirewallJail, family: 4 | 6): string {
   return `${matchText(jail, family)} counter`;
 }
 
-/** How a jail's sets are made: with or without per-element timeouts (see NftablesOptions). */
+/**
+ * The set type: `interval` holds addresses and CIDRs (DMS's sets); `hash` (no `flags interval`) holds
+ * single addresses only, for kernels that refuse interval sets with "Operation not supported".
+ */
+export type SetType = 'interval' | 'hash';
+
+/** How a jail's sets are made: interval or plain hash, with or without per-element timeouts. */
 export interface SetKind {
+  type: SetType;
   timeouts: boolean;
 }
 
-function setFlags(kind: SetKind): string {
-  return kind.timeouts ? 'interval, timeout' : 'interval';
+/** The set's flags as written; `nft list` prints them the same, without the spaces. */
+export function setFlags(kind: SetKind): string {
+  const flags = [...(kind.type === 'interval' ? ['interval'] : []), ...(kind.timeouts ? ['timeout'] : [])];
+  return flags.join(', ');
 }
 
 /** One family's set and rule; `add set` is idempotent, the rule is added once per start. */
 export function familyScript(jail: FirewallJail, family: 4 | 6, kind: SetKind): string[] {
   const type = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  const flags = setFlags(kind);
   return [
-    `add set inet ${TABLE} ${setName(jail.name, family)} { type ${type}; flags ${setFlags(kind)}; }`,
+    `add set inet ${TABLE} ${setName(jail.name, family)} { type ${type};${flags === '' ? '' : ` flags ${flags};`} }`,
     `add rule inet ${TABLE} ${CHAIN} ${counterRuleText(jail, family)}`,
     `add rule inet ${TABLE} ${CHAIN} ${ruleText(jail, family)}`,
   ];

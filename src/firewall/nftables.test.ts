@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Address, parseAddress } from './address.js';
-import type { FirewallJail } from './firewall.js';
+import { FirewallError, type FirewallJail } from './firewall.js';
 import { NftablesFirewall } from './nftables.js';
 import type { RunResult } from './runner.js';
 
@@ -11,9 +11,10 @@ const a = (t: string) => parseAddress(t) as Address;
 const jail: FirewallJail = { name: 'dovecot', ports: null, protocol: 'tcp', blocktype: 'drop', interface: null };
 const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
 
-function fake(answer: (argv: readonly string[], stdin: string) => RunResult) {
+function fake(answer: (argv: readonly string[], stdin: string) => RunResult, setType: 'interval' | 'hash' = 'interval') {
   const calls: Array<{ argv: string; stdin: string }> = [];
   const fw = new NftablesFirewall({
+    setType,
     now: () => 1_000_000,
     runner: async (argv, stdin = '') => {
       calls.push({ argv: argv.join(' '), stdin });
@@ -164,4 +165,53 @@ test('audit puts back lost elements and reports an accept rule placed before the
   assert.deepEqual(calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin), ['add element inet f2b-table addr-set-dovecot { 192.0.2.1 }\n']);
   assert.ok(fw.errors.some((e) => e.operation === 'check' && /lets banned addresses in/.test(e.message)));
   assert.ok(fw.errors.some((e) => /1 ban\(s\) were missing from the kernel/.test(e.message)));
+});
+
+test('plain hash sets: single addresses go in, a subnet ban is refused with the kernel limit and noted, never sent to nft', async () => {
+  const { fw, calls } = fake((argv) => (argv.includes('ruleset') ? ok('table inet f2b-table {\n}\n') : ok()), 'hash');
+  await fw.start(jail);
+  assert.equal(fw.setKind('dovecot'), 'hash');
+  assert.match(calls.at(-1)?.stdin ?? '', /add set inet f2b-table addr-set-dovecot \{ type ipv4_addr; \}\n/);
+  calls.length = 0;
+  await assert.rejects(
+    fw.ban(jail, [
+      { address: a('192.0.2.1'), timeout: 60 },
+      { address: a('198.51.100.0/24'), timeout: 60 },
+    ]),
+    (e: unknown) => {
+      assert.ok(e instanceof FirewallError);
+      assert.deepEqual(e.addresses, ['198.51.100.0/24']);
+      assert.match(e.message, /firewall ban failed for jail dovecot: cannot enforce the subnet ban\(s\) 198\.51\.100\.0\/24: this kernel lacks nftables interval sets/);
+      return true;
+    },
+  );
+  assert.deepEqual(calls.map((c) => c.stdin), ['add element inet f2b-table addr-set-dovecot { 192.0.2.1 }\n'], 'the single address still goes in');
+  assert.match(fw.errors.at(-1)?.message ?? '', /plain hash sets used instead hold single addresses only/);
+  // Unbanning the subnet sends nothing (a hash set never held it); reconcile writes the rest and notes it.
+  calls.length = 0;
+  await fw.unban(jail, [a('198.51.100.0/24')]);
+  assert.equal(calls.length, 0);
+  const kernel = JSON.stringify({ nftables: [{ set: { elem: [] } }] });
+  const r = fake((argv) => (argv.includes('-j') ? ok(kernel) : ok()), 'hash');
+  await r.fw.reconcile(jail, [
+    { address: a('192.0.2.7'), timeout: null },
+    { address: a('2001:db8::/64'), timeout: null },
+  ]);
+  assert.equal(r.calls.at(-1)?.stdin, 'add element inet f2b-table addr-set-dovecot { 192.0.2.7 }\n');
+  assert.match(r.fw.errors.at(-1)?.message ?? '', /2001:db8::\/64/);
+});
+
+test('a set left by an earlier run with other flags (interval where the kernel now needs hash) is made anew, subnets not carried', async () => {
+  const table = 'table inet f2b-table {\n\tset addr-set-dovecot {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n}\n';
+  const kernel = JSON.stringify({ nftables: [{ set: { elem: ['192.0.2.5', { prefix: { addr: '10.0.0.0', len: 8 } }] } }] });
+  const { fw, calls } = fake((argv) => (argv.includes('ruleset') ? ok(table) : argv.includes('-j') ? ok(kernel) : ok()), 'hash');
+  await fw.start(jail);
+  const script = calls.at(-1)?.stdin ?? '';
+  assert.match(script, /delete set inet f2b-table addr-set-dovecot\nadd set inet f2b-table addr-set-dovecot \{ type ipv4_addr; \}/);
+  assert.match(script, /add element inet f2b-table addr-set-dovecot \{ 192\.0\.2\.5 \}\n$/);
+  // And a hash set from a fallback run, on a kernel that has interval sets again, becomes an interval set.
+  const hashTable = table.replace('\t\tflags interval\n', '');
+  const back = fake((argv) => (argv.includes('ruleset') ? ok(hashTable) : argv.includes('-j') ? ok(kernel) : ok()));
+  await back.fw.start(jail);
+  assert.match(back.calls.at(-1)?.stdin ?? '', /delete set inet f2b-table addr-set-dovecot\nadd set inet f2b-table addr-set-dovecot \{ type ipv4_addr; flags interval; \}/);
 });

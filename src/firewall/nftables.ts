@@ -2,7 +2,8 @@
 // batched into one `nft -f -` transaction. As in DMS, sets have no element timeouts: the daemon removes
 // a ban when it ends (a jail's expiry unbans through this backend, batched like bans). An admin may turn
 // kernel-side timeouts on per jail (`element_timeouts`); a ban longer than nft accepts then goes in
-// without one and is removed by the daemon all the same.
+// without one and is removed by the daemon all the same. On kernels without interval sets the sets are
+// plain hash sets (`setType: 'hash'`): single addresses as usual, subnet bans refused with the reason.
 import { type Address, parseAddress } from './address.js';
 import { Cover, emptyDelta, type Wanted } from './cover.js';
 import {
@@ -13,6 +14,7 @@ import {
   type Firewall,
   FirewallError,
   type FirewallFailure,
+  HASH_SET_LIMIT,
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
@@ -24,6 +26,8 @@ import {
   familyScript,
   MAX_ELEMENT_TIMEOUT,
   type SetKind,
+  type SetType,
+  setFlags,
   setName,
   startScript,
   stopScript,
@@ -40,6 +44,8 @@ export interface NftablesOptions {
   nft?: string;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /** 'hash' where the kernel refuses interval sets (the daemon's probe decides); default 'interval'. */
+  setType?: SetType;
 }
 
 type Op = { kind: 'ban'; entries: readonly BanEntry[] } | { kind: 'unban'; addresses: readonly Address[] };
@@ -81,11 +87,18 @@ export class NftablesFirewall implements Firewall {
   private readonly failures = new FailureLog();
   private readonly jails = new Map<string, JailState>();
   private readonly pending = new Map<string, Batch>();
+  private readonly setType: SetType;
 
   constructor(options: NftablesOptions = {}) {
     this.run = options.runner ?? commandRunner();
     this.nft = options.nft ?? 'nft';
     this.now = options.now ?? Date.now;
+    this.setType = options.setType ?? 'interval';
+  }
+
+  /** The type of a started jail's sets: 'hash' holds single addresses only (no CIDRs); null before start. */
+  setKind(jail: string): SetType | null {
+    return this.jails.get(jail)?.kind.type ?? null;
   }
 
   get errors(): readonly FirewallFailure[] {
@@ -95,10 +108,31 @@ export class NftablesFirewall implements Firewall {
   private state(jail: FirewallJail): JailState {
     let state = this.jails.get(jail.name);
     if (!state) {
-      state = { cover: new Cover(), kind: { timeouts: jail.elementTimeouts === true }, v6: false, nextElementCheck: 0 };
+      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0 };
       this.jails.set(jail.name, state);
     }
     return state;
+  }
+
+  private kindFor(jail: FirewallJail): SetKind {
+    return { type: this.setType, timeouts: jail.elementTimeouts === true };
+  }
+
+  /**
+   * The subnet bans among `addresses` that the jail's sets cannot hold (plain hash sets), noted for
+   * `status` with the reason; null when there are none.
+   */
+  private unfit(jail: string, operation: string, state: JailState, addresses: readonly Address[]): FirewallError | null {
+    const texts = addresses.filter((a) => !fits(state.kind, a)).map((a) => a.text);
+    if (texts.length === 0) return null;
+    const shown = texts.length > 5 ? `${texts.slice(0, 5).join(', ')} and ${texts.length - 5} more` : texts.join(', ');
+    const err = this.failures.record(
+      jail,
+      operation,
+      `cannot enforce the subnet ban(s) ${shown}: this kernel lacks nftables interval sets, and ${HASH_SET_LIMIT} (banaction = iptables-ipset can enforce subnets)`,
+    );
+    err.addresses = texts;
+    return err;
   }
 
   /**
@@ -137,18 +171,22 @@ export class NftablesFirewall implements Firewall {
     checkJail(jail);
     return this.queue.run(jail.name, async () => {
       const state = this.state(jail);
-      state.kind = { timeouts: jail.elementTimeouts === true };
+      state.kind = this.kindFor(jail);
       const table = (await this.terseTable(jail.name, 'start')) ?? '';
       const stale = chainRules(table).filter((r) => uses(r.text, jail.name)).map((r) => r.handle);
       const sets = new Map(listedSets(table).map((s) => [s.name, s.flags]));
-      const flags = state.kind.timeouts ? 'interval,timeout' : 'interval';
-      // A set made with other flags (element timeouts turned on or off since) is made anew, its elements
-      // carried over without their timeouts; the store's bans then refresh them.
+      const flags = setFlags(state.kind).replace(/\s/g, '');
+      // A set made with other flags (element timeouts turned on or off since, an interval set where the
+      // kernel now needs a hash set or back) is made anew, its elements carried over without their
+      // timeouts; the store's bans then refresh them. A hash set cannot carry subnets.
       const recreate = [setName(jail.name, 4), setName(jail.name, 6)].filter((s) => sets.has(s) && sets.get(s) !== flags);
       const carried = recreate.length > 0 ? await this.listKernel(jail.name, 'start', sets.has(setName(jail.name, 6))) : [];
       state.v6 = sets.has(setName(jail.name, 6)) || carried.some((k) => k.text.includes(':'));
       const families: Array<4 | 6> = state.v6 ? [4, 6] : [4];
-      const adds: ElementAdd[] = carried.flatMap((k) => parseAddress(k.text) ?? []).map((address) => ({ address, timeout: null }));
+      const adds: ElementAdd[] = carried
+        .flatMap((k) => parseAddress(k.text) ?? [])
+        .filter((address) => fits(state.kind, address))
+        .map((address) => ({ address, timeout: null }));
       const script = startScript(jail, state.kind, { families, staleHandles: stale, recreate }) + elementScript(jail.name, [], adds);
       await this.nftScript(jail.name, 'start', script);
     });
@@ -320,16 +358,22 @@ export class NftablesFirewall implements Firewall {
     const cover = state.cover;
     const delta = emptyDelta();
     const lifted = new Set<string>();
+    const unfit: Address[] = [];
     cover.expire(now, delta);
     for (const op of ops) {
       if (op.kind === 'ban') {
         for (const e of op.entries) {
           if (e.timeout !== null && e.timeout <= 0) continue;
+          if (!fits(state.kind, e.address)) {
+            unfit.push(e.address);
+            continue;
+          }
           lifted.delete(e.address.text);
           cover.add(this.wanted(state, e, now), delta);
         }
       } else {
         for (const address of op.addresses) {
+          if (!fits(state.kind, address)) continue; // never in a hash set
           lifted.add(address.text);
           // Not ours but maybe in the kernel (kept from an earlier run): remove it all the same.
           if (!cover.remove(address, delta) && !cover.coveredBy(address)) delta.remove.set(address.text, address);
@@ -338,6 +382,8 @@ export class NftablesFirewall implements Firewall {
     }
     const adds = [...delta.add.values()].flatMap((w) => toAdd(w, now) ?? []);
     await this.write(jail, ops.some((o) => o.kind === 'ban') ? 'ban' : 'unban', [...delta.remove.values()], adds, lifted);
+    const refused = this.unfit(jail.name, 'ban', state, unfit);
+    if (refused) throw refused;
   }
 
   ban(jail: FirewallJail, entries: readonly BanEntry[], options: { urgent?: boolean } = {}): Promise<void> {
@@ -364,7 +410,10 @@ export class NftablesFirewall implements Firewall {
       const state = this.state(jail);
       state.cover.clear();
       const scratch = emptyDelta();
-      for (const e of wanted) {
+      const fitting = wanted.filter((e) => fits(state.kind, e.address));
+      // Noted for `status`, not thrown: the rest of the bans must still reach the kernel.
+      this.unfit(jail.name, 'reconcile', state, wanted.map((e) => e.address));
+      for (const e of fitting) {
         if (e.timeout !== null && e.timeout <= 0) continue;
         state.cover.add(this.wanted(state, e, now), scratch);
       }
@@ -427,7 +476,9 @@ export class NftablesFirewall implements Firewall {
       // Bans the jail holds but this process's picture lacks (none normally) join the picture first.
       const scratch = emptyDelta();
       for (const e of wanted) {
-        if ((e.timeout === null || e.timeout > 0) && !state.cover.get(e.address)) state.cover.add(this.wanted(state, e, now), scratch);
+        if ((e.timeout === null || e.timeout > 0) && fits(state.kind, e.address) && !state.cover.get(e.address)) {
+          state.cover.add(this.wanted(state, e, now), scratch);
+        }
       }
       const missing = state.cover
         .outermost()
@@ -474,6 +525,11 @@ export class NftablesFirewall implements Firewall {
     }
     return entries;
   }
+}
+
+/** Whether a set of this kind can hold the address: a plain hash set takes single addresses only. */
+function fits(kind: SetKind, address: Address): boolean {
+  return kind.type === 'interval' || address.prefix === (address.family === 4 ? 32 : 128);
 }
 
 /** The element for a wanted entry: its remaining time as the kernel timeout, none when permanent. */

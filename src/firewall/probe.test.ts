@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExitCode, UserError } from '../errors.js';
-import { CAP_MESSAGE, hasCapNetAdmin, probeFirewall } from './probe.js';
+import { CAP_MESSAGE, hasCapNetAdmin, nftIntervalProblem, probeFirewall } from './probe.js';
 import type { Runner } from './runner.js';
 
 const answering =
@@ -40,4 +40,21 @@ test('an nft that hangs and is killed is reported as a timeout (exit 1), not as 
     assert.doesNotMatch(e.message, /lacks/);
     return true;
   });
+});
+
+test('a kernel that refuses interval sets but has hash sets (DMS issue 3897) makes nftables fall back, with the reason', { skip }, async () => {
+  const scripts: string[] = [];
+  const nas: Runner = async (_argv, stdin = '') => {
+    scripts.push(stdin);
+    if (!stdin.includes('flags interval')) return { code: 0, stdout: '', stderr: '' };
+    const stderr = '/dev/stdin:2:1-69: Error: Could not process rule: Operation not supported\nadd set inet f2b-probe v4 { type ipv4_addr; flags interval, timeout; }\n^^^^\n';
+    return { code: 1, stdout: '', stderr };
+  };
+  assert.deepEqual(await probeFirewall('nftables', nas), { sets: 'hash', reason: 'Error: Could not process rule: Operation not supported' });
+  assert.equal(scripts.length, 2);
+  assert.doesNotMatch(scripts[1] ?? '', /flags/, 'the second probe asks for plain hash sets');
+  const problem = await nftIntervalProblem(nas);
+  assert.equal(problem?.fallback, true);
+  assert.match(problem?.message ?? '', /refuses nftables interval sets \(Error: Could not process rule: Operation not supported\): using plain hash sets instead; .*subnet bans .* cannot be enforced/);
+  assert.deepEqual(await probeFirewall('nftables', answering(0, '')), { sets: 'interval' });
 });

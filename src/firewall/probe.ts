@@ -37,25 +37,49 @@ add set inet f2b-probe v4 { type ipv4_addr; flags interval, timeout; }
 add set inet f2b-probe v6 { type ipv6_addr; flags interval, timeout; }
 `;
 
-async function probeNftables(run: Runner): Promise<void> {
+/** Plain hash sets: what kernels without interval sets still have (DMS issue 3897). */
+const NFT_HASH_PROBE = `add table inet f2b-probe
+add set inet f2b-probe v4 { type ipv4_addr; }
+add set inet f2b-probe v6 { type ipv6_addr; }
+`;
+
+/** What nftables can do here: full (interval) sets, or plain hash sets only, with the kernel's refusal. */
+export type NftSupport = { sets: 'interval' } | { sets: 'hash'; reason: string };
+
+async function probeNftables(run: Runner): Promise<NftSupport> {
   const result = await run(['nft', '-c', '-f', '-'], NFT_PROBE);
-  if (result.code === 0) return;
+  if (result.code === 0) return { sets: 'interval' };
   if (result.code === 127) throw environment(`cannot use nftables: the nft command is not installed; install nftables or ${FALLBACK}`);
   if (result.code === TIMED_OUT) throw hung(result);
   if (denied(result)) throw environment(CAP_MESSAGE);
+  // Some NAS kernels refuse `flags interval` with "Operation not supported" but have hash sets.
+  if (/Operation not supported/.test(result.stderr) && (await run(['nft', '-c', '-f', '-'], NFT_HASH_PROBE)).code === 0) {
+    return { sets: 'hash', reason: kernelError(result) };
+  }
   throw environment(`this kernel lacks nftables sets with intervals and timeouts (${firstLine(result)}); ${FALLBACK}`);
+}
+
+/** nft's error without its `/dev/stdin:L:C-C: ` location: "Error: Could not process rule: Operation not supported". */
+function kernelError(result: RunResult): string {
+  return firstLine(result).replace(/^\S+:\d+:\d+-\d+: /, '');
+}
+
+/** The one WARNING line (log, `status`, `doctor`) of a kernel that makes nftables fall back to hash sets. */
+export function hashFallbackMessage(reason: string): string {
+  return `this kernel refuses nftables interval sets (${reason}): using plain hash sets instead; single-address bans work as usual, but subnet bans (ipv4_subnet, ipv6_subnet, manual CIDR bans) cannot be enforced and are refused`;
 }
 
 /**
  * `portcullis doctor`: null when the kernel has nftables sets with intervals and timeouts, else one line
- * saying why not (missing nft, capability, or the kernel's own error, as on some NAS kernels).
+ * saying why not (missing nft, capability, or the kernel's own error, as on some NAS kernels) or that
+ * the daemon falls back to plain hash sets.
  */
-export async function nftIntervalProblem(runner: Runner = commandRunner()): Promise<string | null> {
+export async function nftIntervalProblem(runner: Runner = commandRunner()): Promise<{ message: string; fallback: boolean } | null> {
   try {
-    await probeNftables(runner);
-    return null;
+    const support = await probeNftables(runner);
+    return support.sets === 'hash' ? { message: hashFallbackMessage(support.reason), fallback: true } : null;
   } catch (err) {
-    return (err as Error).message;
+    return { message: (err as Error).message, fallback: false };
   }
 }
 
@@ -80,12 +104,14 @@ async function probeIpset(run: Runner): Promise<void> {
 
 /**
  * Throws a UserError (exit code `environment`) naming what is missing and how to fix it. Script
- * actions (action.d) cannot be probed: their own `actioncheck` runs at start instead.
+ * actions (action.d) cannot be probed: their own `actioncheck` runs at start instead. For nftables it
+ * returns what the kernel's sets can do (plain hash sets only on some NAS kernels).
  */
-export async function probeFirewall(backend: BackendName, runner: Runner = commandRunner()): Promise<void> {
-  if (backend === 'log') return;
+export async function probeFirewall(backend: BackendName, runner: Runner = commandRunner()): Promise<NftSupport | null> {
+  if (backend === 'log') return null;
   if (hasCapNetAdmin() === false) throw environment(CAP_MESSAGE);
   if (backend === 'nftables') return probeNftables(runner);
   for (const tool of ['iptables', 'ip6tables']) await probeTool(runner, [tool, '-w', '-n', '-L', 'INPUT'], tool);
   if (backend === 'iptables-ipset') await probeIpset(runner);
+  return null;
 }

@@ -100,6 +100,7 @@ type Operation = 'actionstart' | 'actionstop' | 'actioncheck' | 'actionban' | 'a
 
 export class ScriptFirewall implements Firewall {
   readonly name: string;
+  readonly usesTicketDetails = true;
   private readonly run: Runner;
   private readonly shell: string;
   private readonly serial = new Serial();

@@ -8,6 +8,7 @@ import { IpsetFirewall } from './ipset.js';
 import { IptablesFirewall } from './iptables.js';
 import { LogFirewall } from './log.js';
 import { NftablesFirewall } from './nftables.js';
+import type { SetType } from './nftables-script.js';
 import { resolvePorts } from './ports.js';
 import type { Runner } from './runner.js';
 import { ScriptFirewall } from './script.js';
@@ -43,10 +44,12 @@ export interface BackendOptions {
   runner?: Runner;
   /** For the log backend: where its lines go. */
   write?: (line: string) => void;
+  /** For nftables: 'hash' where the kernel refuses interval sets (see probe.ts). */
+  nftSets?: SetType;
 }
 
 const BACKENDS: Readonly<Record<BackendName, (o: BackendOptions) => Firewall>> = {
-  nftables: (o) => new NftablesFirewall({ runner: o.runner }),
+  nftables: (o) => new NftablesFirewall({ runner: o.runner, setType: o.nftSets }),
   iptables: (o) => new IptablesFirewall({ runner: o.runner }),
   'iptables-ipset': (o) => new IpsetFirewall({ runner: o.runner }),
   log: (o) => new LogFirewall(o.write),

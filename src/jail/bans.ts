@@ -248,6 +248,11 @@ export class BanList {
     return out;
   }
 
+  /** The banned addresses in the order they were banned: one array, where list().map() makes two. */
+  ips(): string[] {
+    return Array.from(this.#tickets.keys());
+  }
+
   /** Current bans in the order they were made. */
   list(): BanTicket[] {
     return [...this.#tickets.values()];

@@ -12,6 +12,8 @@
 // insertion order instead — delete + re-insert, then a fresh iterator for the head — goes quadratic: V8
 // iterators skip every deleted entry left at the front.)
 
+import { ownString } from './own-string.js';
+
 export interface FailureCounterOptions {
   /** Window length in seconds (Fail2Ban's findtime, FailManager's maxTime). */
   findtime: number;
@@ -144,8 +146,10 @@ export class FailureCounter {
     }
     if (slot === undefined) {
       slot = this.#allocate();
-      this.#slots.set(ip, slot);
-      this.#keys[slot] = ip;
+      // Once per new address, never per line: the key outlives the chunk it was read from.
+      const key = ownString(ip);
+      this.#slots.set(key, slot);
+      this.#keys[slot] = key;
       this.#first[slot] = time;
       this.#last[slot] = time;
       this.#retry[slot] = 1;
@@ -314,5 +318,5 @@ export class FailureCounter {
  * a V8 sliced string that keeps the whole buffer alive; a kept match must hold only its own characters.
  */
 function ownCopy(line: string): string {
-  return Buffer.from(line.length > MAX_MATCH_LENGTH ? line.slice(0, MAX_MATCH_LENGTH) : line, 'utf8').toString('utf8');
+  return ownString(line.length > MAX_MATCH_LENGTH ? line.slice(0, MAX_MATCH_LENGTH) : line);
 }

@@ -157,6 +157,19 @@ describe('Jail', () => {
     assert.deepEqual(j.addFailure(fail('192.0.2.1', 3, 'l3'), 3)?.matches, ['l2', 'l3']);
   });
 
+  it('with keepMatches off the running ban drops its matches; the committed ticket still has them for the store', () => {
+    const j = new Jail(config({ maxretry: 2, maxmatches: 2 }), { keepMatches: false });
+    j.addFailure(fail('192.0.2.1', 1, 'l1'), 1);
+    const commit = j.commitBan(j.addFailure(fail('192.0.2.1', 2, 'l2'), 2)!, 2);
+    assert.deepEqual(commit?.ticket.matches, ['l1', 'l2']);
+    assert.deepEqual(j.bans.get('192.0.2.1')?.matches, []);
+    assert.ok(j.restore({ ip: '192.0.2.2', jail: j.name, time: 2, bantime: 600, banCount: 1, failures: 2, matches: ['x'] }, 2));
+    assert.deepEqual(j.bans.get('192.0.2.2')?.matches, []);
+    const kept = new Jail(config({ maxretry: 1, maxmatches: 2 }));
+    kept.commitBan(kept.addFailure(fail('192.0.2.3', 1, 'l1'), 1)!, 1);
+    assert.deepEqual(kept.bans.get('192.0.2.3')?.matches, ['l1'], 'kept by default');
+  });
+
   it('bans a <SUBNET> network, unless it overlaps loopback or an ignored address', () => {
     const j = new Jail(config({ maxretry: 1, ignoreip: ['198.51.100.5'] }));
     const t = j.addFailure(fail('203.0.113.77/24', 5), 5);

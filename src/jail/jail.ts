@@ -11,6 +11,7 @@ import { type BanHistory, BanList, type BanTicket, banEnd, bantimeCalculator, Me
 import { DEFAULT_MAX_ENTRIES, FailureCounter } from './failures.js';
 import { type IgnoreReason, IgnoreList } from './ignore.js';
 import { cidrsOverlap, parseCidr, parseIp } from '../net/ip.js';
+import { ownString } from './own-string.js';
 
 /** The outcome of commitBan(): a new ban, or the running ban of the address made longer. */
 export interface BanCommit {
@@ -41,6 +42,11 @@ export interface JailOptions {
   selfAddresses?: readonly string[];
   /** Cap on IPs with failures tracked at once (default 1,000,000). */
   maxTrackedIps?: number;
+  /**
+   * Keep each running ban's matched lines (default true). Off, a ban's matches go with the ticket that
+   * commitBan() returns (for the store and the firewall) and the ban list holds the ticket without them.
+   */
+  keepMatches?: boolean;
 }
 
 /** The numbers of `fail2ban-client status JAIL`. */
@@ -60,6 +66,8 @@ export type ManualBanResult =
   /** `prolonged`: the running ban, made to end at now + bantime when that is later (Fail2Ban's addBanTicket). */
   | { ok: false; reason: 'already-banned'; prolonged: BanTicket | null };
 
+const NO_MATCHES: readonly string[] = Object.freeze([]);
+
 export class Jail {
   readonly name: string;
   readonly config: JailConfig;
@@ -69,6 +77,7 @@ export class Jail {
   readonly #history: JailHistory;
   readonly #random: RandomSource;
   readonly #bantimeFor: ReturnType<typeof bantimeCalculator>;
+  readonly #keepMatches: boolean;
   #ignored = 0;
 
   /** Throws RangeError/FormulaError for settings the jail cannot work with (the config layer reports them). */
@@ -88,6 +97,12 @@ export class Jail {
     this.#history = options.history ?? new MemoryBanHistory();
     this.#random = options.random ?? Math.random;
     this.#bantimeFor = bantimeCalculator(config.increment);
+    this.#keepMatches = options.keepMatches ?? true;
+  }
+
+  /** The ticket as the ban list keeps it: without its matches unless they are kept (see keepMatches). */
+  #held(ticket: BanTicket): BanTicket {
+    return this.#keepMatches || ticket.matches.length === 0 ? ticket : { ...ticket, matches: NO_MATCHES };
   }
 
   /** The command to run before committing a failure-driven ban ('' when none). */
@@ -134,9 +149,10 @@ export class Jail {
     const current = this.bans.get(ip);
     if (current !== undefined) {
       // Prolongs the running ban with the jail's plain bantime (Fail2Ban's addBanTicket); no new ban count.
-      return { ip, jail: this.name, time: record.lastTime, bantime: this.config.bantime, banCount: current.banCount, failures: record.failures, matches: record.matches };
+      return { ip: current.ip, jail: this.name, time: record.lastTime, bantime: this.config.bantime, banCount: current.banCount, failures: record.failures, matches: record.matches };
     }
-    return this.#ticket(ip, record.lastTime, record.failures, record.matches);
+    // The ban outlives the chunk the address was read from (see own-string.ts).
+    return this.#ticket(ownString(ip), record.lastTime, record.failures, record.matches);
   }
 
   /**
@@ -149,7 +165,7 @@ export class Jail {
     if (base >= 0 && ticket.time + base < now) return null;
     const current = this.bans.get(ticket.ip);
     if (current === undefined) {
-      this.bans.add(ticket);
+      this.bans.add(this.#held(ticket));
       if (!this.#seenBefore(ticket)) this.#history.record?.(ticket);
       return { kind: 'ban', ticket };
     }
@@ -189,7 +205,7 @@ export class Jail {
   restore(ticket: BanTicket, now: number): boolean {
     const target = this.#target(ticket.ip);
     if (target === null || banEnd(ticket) <= now || target.ignored !== null) return false;
-    return this.bans.add(target.text === ticket.ip && ticket.jail === this.name ? ticket : { ...ticket, ip: target.text, jail: this.name });
+    return this.bans.add(this.#held(target.text === ticket.ip && ticket.jail === this.name ? ticket : { ...ticket, ip: target.text, jail: this.name }));
   }
 
   /**
@@ -227,7 +243,7 @@ export class Jail {
       totalFailed: this.failures.total,
       currentlyBanned: this.bans.size,
       totalBanned: this.bans.total,
-      bannedIps: this.bans.list().map((t) => t.ip),
+      bannedIps: this.bans.ips(),
     };
   }
 

@@ -76,3 +76,13 @@ test("flush (fail2ban-client flushlogs) reopens a rotated file, as logrotate's p
   assert.equal(stream.flush(), 'flushed');
   stream.close();
 });
+
+test('enabled() says whether a level is written, following setLevel and close', () => {
+  const log = new DaemonLog(join(mkdtempSync(join(tmpdir(), 'portcullis-log-')), 'l.log'), 'WARNING');
+  assert.equal(log.enabled('INFO'), false);
+  assert.equal(log.enabled('ERROR'), true);
+  log.setLevel('DEBUG');
+  assert.equal(log.enabled('INFO'), true);
+  log.close();
+  assert.equal(log.enabled('ERROR'), false);
+});

@@ -199,6 +199,11 @@ export class DaemonLog {
     return 'rolled over';
   }
 
+  /** Whether a line at `level` would be written: lets a caller skip formatting one per failure. */
+  enabled(level: LogLevel): boolean {
+    return !this.closed && logLevels[level] >= this.threshold;
+  }
+
   /** `name` is Fail2Ban's logger name without the prefix: `actions`, `filter`, `server`, `jail`… */
   log(name: string, level: LogLevel, message: string): void {
     // Work still finishing during shutdown (a firewall check, a last batch) may log after close().

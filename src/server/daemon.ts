@@ -12,7 +12,7 @@ import { substituteTags } from '../config/tags.js';
 import { ExitCode, UserError } from '../errors.js';
 import { FilterError, filterConfigError } from '../filter/filter.js';
 import type { Firewall } from '../firewall/firewall.js';
-import { probeFirewall } from '../firewall/probe.js';
+import { hashFallbackMessage, probeFirewall } from '../firewall/probe.js';
 import type { Runner } from '../firewall/runner.js';
 import { type BackendName, createBackend, firewallFor, firewallJail, nativeAction } from '../firewall/select.js';
 import { type BanTicket, MemoryBanHistory } from '../jail/bans.js';
@@ -113,6 +113,8 @@ export class Daemon implements ControlHandler {
   private readonly now = () => Date.now() / 1000;
   /** Lasting database problems for `status`: a corrupt file moved aside, a file deleted while running. */
   private readonly storeProblems: string[] = [];
+  /** The kernel's refusal of nftables interval sets when the nftables backend uses plain hash sets. */
+  private nftFallback: string | null = null;
 
   private constructor(
     private readonly options: DaemonOptions,
@@ -259,7 +261,14 @@ export class Daemon implements ControlHandler {
         if (native) names.add(native.backend);
       }
     }
-    for (const name of names) await probeFirewall(name, this.options.firewallRunner);
+    for (const name of names) {
+      const support = await probeFirewall(name, this.options.firewallRunner);
+      // Decided once, when the shared backend is first made: its sets keep their type across reloads.
+      if (support?.sets === 'hash' && !this.backends.has('nftables') && this.nftFallback === null) {
+        this.nftFallback = support.reason;
+        this.log.log('server', 'WARNING', `nftables: ${hashFallbackMessage(support.reason)}`);
+      }
+    }
   }
 
   private backend(name: BackendName): Firewall {
@@ -267,6 +276,7 @@ export class Daemon implements ControlHandler {
     if (fw === undefined) {
       fw = createBackend(name, {
         runner: this.options.firewallRunner,
+        nftSets: this.nftFallback === null ? 'interval' : 'hash',
         write: (line) => this.log.log('actions', 'INFO', line),
       });
       this.backends.set(name, fw);
@@ -435,6 +445,9 @@ export class Daemon implements ControlHandler {
     const runtime = this.runtime(jail);
     const status = runtime.jail.status();
     const problems = [...runtime.firewallProblems(), ...runtime.clientProblems()];
+    if (this.nftFallback !== null && runtime.config.actions.some((a) => nativeAction(a.name)?.backend === 'nftables')) {
+      problems.push(`nftables: ${hashFallbackMessage(this.nftFallback)}`);
+    }
     if (this.store?.degraded) problems.push(`database: ${this.store.degraded}`);
     for (const p of this.storeProblems) problems.push(`database: ${p}`);
     problems.push(...(jailProblems(this.config).get(jail) ?? []));

@@ -206,3 +206,30 @@ test('a gateway: failures never ban it, many users from it log one WARNING and a
   assert.ok(runtime.jail.bans.has(gateway));
   log.close();
 });
+
+test('ban details (matches, <F-USER>) stay with running bans only for a backend that reads them', async () => {
+  const clock = Date.UTC(2025, 2, 1) / 1000;
+  const userFilter: FilterDefinition = { ...filter, failregex: ['auth failed for <F-USER>\\S+</F-USER> from <HOST>$'] };
+  const lines = Array.from({ length: 3 }, () => `${stamp(clock)} host mail: auth failed for bob from 192.0.2.7`);
+  for (const details of [false, true]) {
+    const { firewall, banned } = recordingFirewall();
+    const fw: Firewall = details ? { ...firewall, usesTicketDetails: true } : firewall;
+    const log = new DaemonLog(join(root, `details-${details}.log`), 'INFO');
+    const runtime = new JailRuntime({ ...config, filter: userFilter, maxmatches: 3 }, {
+      now: () => clock,
+      log,
+      store: null,
+      actions: [{ firewall: fw, target: { name: 'mail', ports: null, protocol: 'all', blocktype: 'drop', interface: null } }],
+      selfAddresses: [],
+      runIgnoreCommand: async () => false,
+    });
+    await runtime.handleBatch({ path: 'mail.log', lines });
+    await runtime.checkFirewall();
+    assert.equal(banned.length, 1);
+    // Handed to a backend that reads them; a native backend gets the address and timeout alone.
+    assert.equal(banned[0]?.ticket?.matches?.length, details ? 3 : undefined);
+    assert.deepEqual(banned[0]?.ticket?.fields, details ? { user: 'bob', ip4: '192.0.2.7' } : undefined);
+    assert.equal(runtime.jail.bans.get('192.0.2.7')?.matches.length, details ? 3 : 0);
+    log.close();
+  }
+});

@@ -8,7 +8,7 @@ import type { JailConfig } from '../config/model.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
 import { parseAddress } from '../firewall/address.js';
-import type { BanEntry, Firewall, FirewallJail, KernelEntry } from '../firewall/firewall.js';
+import { type BanEntry, type Firewall, type FirewallJail, HASH_SET_LIMIT, type KernelEntry } from '../firewall/firewall.js';
 import { type BanTicket, BufferedBanHistory, banEnd } from '../jail/bans.js';
 import { type BanCommit, Jail, type JailHistory } from '../jail/jail.js';
 import { LOST_CLIENT_PROBLEM, LostClientWatch } from '../jail/lost-client.js';
@@ -23,6 +23,7 @@ import { type DaemonLog, formatLocalTime } from './daemon-log.js';
 import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
 import { FilterThread, LINE_DEADLINE_MS } from './filter-thread.js';
+import { ownString } from '../jail/own-string.js';
 
 /** One action of a jail: the backend and what it acts on. */
 export interface JailAction {
@@ -89,6 +90,8 @@ export class JailRuntime {
   private readonly files: string[];
   /** Matches in a thread with a deadline per line when the filter can backtrack catastrophically. */
   private readonly thread: FilterThread | null = null;
+  /** An action reads tickets' matches and fields (`<matches>`, `<F-USER>`): they are kept with each ban. */
+  private readonly keepDetails: boolean;
 
   constructor(
     readonly config: JailConfig,
@@ -101,9 +104,12 @@ export class JailRuntime {
       config.findtime,
       (ip) => deps.isGateway?.(ip) === true || deps.isOwnNetwork?.(ip) === true,
     );
+    // Only action.d scripts read a ban's matches and fields after it is made (see usesTicketDetails).
+    this.keepDetails = deps.actions.some((a) => a.firewall.usesTicketDetails === true);
     this.jail = new Jail(config, {
       history: this.history ?? deps.history,
       selfAddresses: deps.selfAddresses,
+      keepMatches: this.keepDetails,
     });
     const def = config.filter;
     this.filter =
@@ -354,14 +360,15 @@ export class JailRuntime {
     counts.matched += out.matchedLines;
     out.matchedLines = 0;
     if (out.empty) return;
-    for (const { ip, time } of out.found) {
-      this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
+    // One line per failure: at a level that hides them, no date is formatted for nothing.
+    if (this.deps.log.enabled('INFO')) {
+      for (const { ip, time } of out.found) this.deps.log.log('filter', 'INFO', `[${this.name}] Found ${ip} - ${formatLocalTime(time * 1000)}`);
     }
     for (const ip of out.ignoredSelf) this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip} by ignoreself rule`);
     for (const ip of out.ignoredGateway)
       this.deps.log.log('filter', 'INFO', `[${this.name}] Ignore ${ip}: a gateway of this host is never banned automatically`);
     for (const { ip, users } of out.lostClient) this.clientLost(ip, users);
-    for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, fields);
+    if (this.keepDetails) for (const [ticket, fields] of out.fields) this.fieldsOf.set(ticket, ownFields(fields));
     const lifted = out.lifted.splice(0);
     const commits = out.commits.splice(0);
     const due = out.due.splice(0);
@@ -490,7 +497,9 @@ export class JailRuntime {
     );
     const count = banned.length;
     if (errors.length > 0) {
-      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}; the firewall check retries them`, { count });
+      // A subnet ban a hash set cannot hold is not retried: saying so would promise what cannot come.
+      const retry = errors.every((e) => e.includes(HASH_SET_LIMIT)) ? '' : '; the firewall check retries them';
+      throw new ControlError('failed', `${this.name}: ${count} ban(s) recorded, but ${errors[0]}${retry}`, { count });
     }
     // Acknowledged means durable: a ban the database cannot take yet is said to be only in memory.
     const store = this.deps.store;
@@ -676,10 +685,17 @@ export class JailRuntime {
       const address = parseAddress(ticket.ip);
       if (address === null) continue;
       const end = banEnd(ticket);
+      const timeout = end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now));
+      // For action.d scripts' tags; references only, nothing is copied per ban. Native backends never
+      // read them, and a flood's bans can wait seconds in their queue: the matches would outlive the
+      // young generation for nothing.
+      if (!this.keepDetails) {
+        out.push({ address, timeout });
+        continue;
+      }
       out.push({
         address,
-        timeout: end === Number.POSITIVE_INFINITY ? null : Math.max(1, Math.ceil(end - now)),
-        // For action.d scripts' tags; references only, nothing is copied per ban.
+        timeout,
         ticket: {
           failures: ticket.failures,
           time: ticket.time,
@@ -692,6 +708,16 @@ export class JailRuntime {
     }
     return out;
   }
+}
+
+/**
+ * Captured fields as standalone strings: a capture is a slice of the read chunk and would keep the whole
+ * chunk (64 KiB and more) alive for as long as the ban runs.
+ */
+function ownFields(fields: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = ownString(v);
+  return out;
 }
 
 const DNS_TIMEOUT_MS = 3000;

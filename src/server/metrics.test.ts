@@ -74,6 +74,12 @@ describe('MetricsCollector', () => {
     assert.equal(value(text, 'portcullis_ban_latency_seconds_bucket{jail="dovecot",le="0.01"}'), 0);
     assert.equal(value(text, 'portcullis_database_errors_total'), 2);
     assert.equal(value(text, 'portcullis_database_degraded'), 1);
+    // Memory, under the Node client library's names: the resident set holds the heap in use.
+    const rss = value(text, 'process_resident_memory_bytes') ?? 0;
+    const heapUsed = value(text, 'nodejs_heap_size_used_bytes') ?? 0;
+    assert.ok(heapUsed > 0 && rss > heapUsed, `rss ${rss}, heap used ${heapUsed}`);
+    assert.ok((value(text, 'nodejs_heap_size_total_bytes') ?? 0) >= heapUsed);
+    assert.ok((value(text, 'nodejs_external_memory_bytes') ?? -1) >= 0);
   });
 
   it('totals keep growing over a reload, which replaces the runtime and its Jail', async () => {

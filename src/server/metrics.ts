@@ -112,6 +112,17 @@ export class MetricsCollector {
     out.sample('portcullis_database_errors_total', this.view.counters.databaseErrors);
     out.family('portcullis_database_degraded', 'gauge', '1 while the ban database cannot be written (bans are queued in memory)');
     out.sample('portcullis_database_degraded', this.view.databaseDegraded() ? 1 : 0);
+    // The Node client library's standard names, so existing dashboards show them.
+    const memory = process.memoryUsage();
+    for (const [name, help, value] of [
+      ['process_resident_memory_bytes', 'Resident memory size in bytes', memory.rss],
+      ['nodejs_heap_size_total_bytes', 'Size of the JavaScript heap in bytes', memory.heapTotal],
+      ['nodejs_heap_size_used_bytes', 'JavaScript heap in use in bytes', memory.heapUsed],
+      ['nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript (buffers) in bytes', memory.external],
+    ] as const) {
+      out.family(name, 'gauge', help);
+      out.sample(name, value);
+    }
     const fleet = this.view.fleet?.() ?? null;
     if (fleet !== null) {
       for (const [name, type, help, value] of [
