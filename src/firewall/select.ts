@@ -43,10 +43,12 @@ export interface BackendOptions {
   runner?: Runner;
   /** For the log backend: where its lines go. */
   write?: (line: string) => void;
+  /** Warnings about the backend itself (nftables: bans go through nft because netlink is unavailable). */
+  warn?: (line: string) => void;
 }
 
 const BACKENDS: Readonly<Record<BackendName, (o: BackendOptions) => Firewall>> = {
-  nftables: (o) => new NftablesFirewall({ runner: o.runner }),
+  nftables: (o) => new NftablesFirewall({ runner: o.runner, ...(o.warn ? { warn: o.warn } : {}) }),
   iptables: (o) => new IptablesFirewall({ runner: o.runner }),
   'iptables-ipset': (o) => new IpsetFirewall({ runner: o.runner }),
   log: (o) => new LogFirewall(o.write),

@@ -266,6 +266,7 @@ export class Daemon implements ControlHandler {
       fw = createBackend(name, {
         runner: this.options.firewallRunner,
         write: (line) => this.log.log('actions', 'INFO', line),
+        warn: (line) => this.log.log('actions', 'WARNING', line),
       });
       this.backends.set(name, fw);
     }
