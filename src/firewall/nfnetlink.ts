@@ -79,6 +79,14 @@ export class MessageWriter {
     else this.buf.writeUInt32LE(this.at - top.at, top.at);
   }
 
+  /** Room for `n` bytes written by the caller at `at` (hot loops that encode fixed layouts in place). */
+  reserve(n: number): { buf: Buffer; at: number } {
+    this.room(n);
+    const at = this.at;
+    this.at += n;
+    return { buf: this.buf, at };
+  }
+
   attr(type: number, payload: Uint8Array): void {
     const len = 4 + payload.length;
     this.room(align(len));

@@ -14,11 +14,11 @@ import type { Address, IpFamily } from './address.js';
 import { parseAddress } from './address.js';
 import type { KernelEntry } from './firewall.js';
 import {
-  attrList,
   batchFailure,
   errnoText,
   MessageWriter,
   NFNL_SUBSYS_NFTABLES,
+  NLA_F_NESTED,
   NLM_F_ACK,
   NLM_F_CREATE,
   NLM_F_DUMP,
@@ -84,25 +84,54 @@ function keyBytes(value: bigint, family: IpFamily): Buffer {
   return b;
 }
 
-function writeKey(w: MessageWriter, value: bigint, family: IpFamily): void {
-  w.nest(ELEM_KEY);
-  w.attr(DATA_VALUE, keyBytes(value, family));
-  w.end();
+/** Writes NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE = value } at `at`; returns the offset after it. */
+function writeKey(buf: Buffer, at: number, value: bigint, family: IpFamily): number {
+  const len = family === 4 ? 4 : 16;
+  buf.writeUInt16LE(8 + len, at);
+  buf.writeUInt16LE(ELEM_KEY | NLA_F_NESTED, at + 2);
+  buf.writeUInt16LE(4 + len, at + 4);
+  buf.writeUInt16LE(DATA_VALUE, at + 6);
+  if (family === 4) buf.writeUInt32BE(Number(value), at + 8);
+  else for (let i = 0; i < 4; i++) buf.writeUInt32BE(Number((value >> BigInt(96 - 32 * i)) & 0xffffffffn), at + 8 + 4 * i);
+  return at + 8 + len;
 }
 
-/** Writes one address's elements; `index` numbers them within the message as libnftnl does. */
+/**
+ * Writes one address's elements in place (100,000 of them per batch at start-up); `index` numbers them
+ * within the message as libnftnl does. Layout, as nft sends it: start { [TIMEOUT], KEY, [USERDATA open] },
+ * end { FLAGS = INTERVAL_END, KEY = last + 1 }.
+ */
 function writeElements(w: MessageWriter, set: SetRef, address: Address, timeout: number | null, index: number): number {
-  const top = (1n << BigInt(bits(set.family))) - 1n;
-  w.nest(index++);
-  if (timeout !== null) w.u64be(ELEM_TIMEOUT, BigInt(timeout) * 1000n);
-  writeKey(w, address.first, set.family);
-  if (set.interval && address.last === top) w.attr(ELEM_USERDATA, OPEN_INTERVAL);
-  w.end();
-  if (set.interval && address.last !== top) {
-    w.nest(index++);
-    w.u32be(ELEM_FLAGS, INTERVAL_END);
-    writeKey(w, address.last + 1n, set.family);
-    w.end();
+  const keyAttr = 8 + (set.family === 4 ? 4 : 16);
+  const open = set.interval && address.last === (1n << BigInt(bits(set.family))) - 1n;
+  const startLen = 4 + (timeout === null ? 0 : 12) + keyAttr + (open ? 12 : 0);
+  const endLen = set.interval && !open ? 4 + 8 + keyAttr : 0;
+  const { buf, at } = w.reserve(startLen + endLen);
+  let o = at;
+  buf.writeUInt16LE(startLen, o);
+  buf.writeUInt16LE(index++ | NLA_F_NESTED, o + 2);
+  o += 4;
+  if (timeout !== null) {
+    buf.writeUInt16LE(12, o);
+    buf.writeUInt16LE(ELEM_TIMEOUT, o + 2);
+    buf.writeBigUInt64BE(BigInt(timeout) * 1000n, o + 4);
+    o += 12;
+  }
+  o = writeKey(buf, o, address.first, set.family);
+  if (open) {
+    buf.writeUInt16LE(4 + OPEN_INTERVAL.length, o);
+    buf.writeUInt16LE(ELEM_USERDATA, o + 2);
+    OPEN_INTERVAL.copy(buf, o + 4);
+    buf.fill(0, o + 4 + OPEN_INTERVAL.length, o + 12);
+    o += 12;
+  }
+  if (endLen > 0) {
+    buf.writeUInt16LE(endLen, o);
+    buf.writeUInt16LE(index++ | NLA_F_NESTED, o + 2);
+    buf.writeUInt16LE(8, o + 4);
+    buf.writeUInt16LE(ELEM_FLAGS, o + 6);
+    buf.writeUInt32BE(INTERVAL_END, o + 8);
+    writeKey(buf, o + 12, address.last + 1n, set.family);
   }
   return index;
 }
@@ -173,22 +202,39 @@ interface RawElement {
   expiration: number | null;
 }
 
-function readKey(buf: Buffer): bigint {
-  let v = 0n;
-  for (const byte of buf) v = (v << 8n) | BigInt(byte);
-  return v;
-}
-
 /** Canonical text of the range [first, last] when it is one CIDR block, else null (not ours). */
 function rangeText(first: bigint, last: bigint, family: IpFamily): string | null {
   const size = last - first + 1n;
   if (size <= 0n || (size & (size - 1n)) !== 0n || first % size !== 0n) return null;
   const prefix = bits(family) - (size.toString(2).length - 1);
+  if (family === 4) {
+    const n = Number(first);
+    const text = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+    return prefix === 32 ? text : `${text}/${prefix}`;
+  }
   const key = keyBytes(first, family);
-  let text: string;
-  if (family === 4) text = [...key].join('.');
-  else text = Array.from({ length: 8 }, (_, i) => key.readUInt16BE(i * 2).toString(16)).join(':');
-  return parseAddress(prefix === bits(family) ? text : `${text}/${prefix}`)?.text ?? null;
+  const text = Array.from({ length: 8 }, (_, i) => key.readUInt16BE(i * 2).toString(16)).join(':');
+  return parseAddress(prefix === 128 ? text : `${text}/${prefix}`)?.text ?? null;
+}
+
+/** One element's key, INTERVAL_END flag and expiration, walked in place (a dump holds 200,000). */
+function readElement(buf: Buffer, start: number, end: number): RawElement | null {
+  let key: bigint | null = null;
+  let flags = 0;
+  let expiration: number | null = null;
+  for (let at = start; at + 4 <= end; ) {
+    const len = buf.readUInt16LE(at);
+    if (len < 4) break;
+    const type = buf.readUInt16LE(at + 2) & 0x7fff;
+    if (type === ELEM_KEY && len >= 12) {
+      const size = buf.readUInt16LE(at + 4) - 4; // the nested NFTA_DATA_VALUE
+      if (size === 4) key = BigInt(buf.readUInt32BE(at + 8));
+      else if (size === 16) key = (buf.readBigUInt64BE(at + 8) << 64n) | buf.readBigUInt64BE(at + 16);
+    } else if (type === ELEM_FLAGS && len >= 8) flags = buf.readUInt32BE(at + 4);
+    else if (type === ELEM_EXPIRATION && len >= 12) expiration = Number(buf.readBigUInt64BE(at + 4));
+    at += (len + 3) & ~3;
+  }
+  return key === null ? null : { key, end: (flags & INTERVAL_END) !== 0, expiration };
 }
 
 /**
@@ -207,14 +253,13 @@ export function parseDump(replies: Buffer, set: Pick<SetRef, 'family' | 'interva
     }
     if (m.type !== msgType(NFT_MSG_NEWSETELEM)) continue;
     const list = parseAttrs(m.payload.subarray(4)).get(LIST_ELEMENTS);
-    for (const [, elem] of list ? attrList(list) : []) {
-      const a = parseAttrs(elem);
-      const key = a.get(ELEM_KEY);
-      const value = key ? parseAttrs(key).get(DATA_VALUE) : undefined;
-      if (!value) continue;
-      const flags = a.get(ELEM_FLAGS)?.readUInt32BE(0) ?? 0;
-      const exp = a.get(ELEM_EXPIRATION);
-      raw.push({ key: readKey(value), end: (flags & INTERVAL_END) !== 0, expiration: exp ? Number(exp.readBigUInt64BE(0)) : null });
+    if (!list) continue;
+    for (let at = 0; at + 4 <= list.length; ) {
+      const len = list.readUInt16LE(at);
+      if (len < 4) break;
+      const e = readElement(list, at + 4, Math.min(at + len, list.length));
+      if (e) raw.push(e);
+      at += (len + 3) & ~3;
     }
   }
   const entries: KernelEntry[] = [];
