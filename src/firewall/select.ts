@@ -48,7 +48,9 @@ export interface BackendOptions {
 }
 
 const BACKENDS: Readonly<Record<BackendName, (o: BackendOptions) => Firewall>> = {
-  nftables: (o) => new NftablesFirewall({ runner: o.runner, ...(o.warn ? { warn: o.warn } : {}) }),
+  // PORTCULLIS_NETLINK=off sends set elements through `nft -f -` only (see nftables-netlink.ts).
+  nftables: (o) =>
+    new NftablesFirewall({ runner: o.runner, ...(o.warn ? { warn: o.warn } : {}), ...(process.env.PORTCULLIS_NETLINK === 'off' ? { netlink: false } : {}) }),
   iptables: (o) => new IptablesFirewall({ runner: o.runner }),
   'iptables-ipset': (o) => new IpsetFirewall({ runner: o.runner }),
   log: (o) => new LogFirewall(o.write),
