@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Address, parseAddress } from './address.js';
 import { attrList, batchFailure, type Message, parseAttrs, parseMessages } from './nfnetlink.js';
-import { dumpRequest, elementBatch, NetlinkRefusal, parseDump, type SetRef } from './nftables-netlink.js';
+import { dumpRequest, elementBatch, getRequest, NetlinkRefusal, parseDump, type SetRef } from './nftables-netlink.js';
 
 const a = (t: string) => parseAddress(t) as Address;
 const hex = (escaped: string) => Buffer.from(escaped.replace(/\\x/g, ''), 'hex');
@@ -141,6 +141,13 @@ test('dump request: GETSETELEM with NLM_F_DUMP for the table and set', () => {
   const attrs = parseAttrs((m as Message).payload.subarray(4));
   assert.equal(attrs.get(1)?.toString(), 'f2b-table\0');
   assert.equal(attrs.get(2)?.toString(), 'addr-set-dovecot\0');
+});
+
+test("get request: one key, as nft's `get element` asks (REQUEST|ACK)", () => {
+  const [m] = parseMessages(getRequest(v4, a('10.0.0.2')));
+  assert.equal(m?.type, 0x0a0d);
+  assert.equal(m?.flags, 0x5);
+  assert.deepEqual(parseAttrs((m as Message).payload.subarray(4)).get(3), hex('\\x10\\x00\\x01\\x80\\x0c\\x00\\x01\\x80\\x08\\x00\\x01\\x00\\x0a\\x00\\x00\\x02'));
 });
 
 // The kernel's reply to a dump of a set that nft filled with 10.0.0.1, 10.1.0.0/16 and 255.255.255.0/24

@@ -188,6 +188,19 @@ export function dumpRequest(set: Pick<SetRef, 'table' | 'set'>, seq = 1): Buffer
   return w.finish();
 }
 
+/** The request that asks whether the set holds an element starting at `address` (nft's `get element`). */
+export function getRequest(set: SetRef, address: Address, seq = 1): Buffer {
+  const w = new MessageWriter(seq);
+  w.begin(msgType(NFT_MSG_GETSETELEM), NLM_F_REQUEST | NLM_F_ACK, NFPROTO_INET);
+  w.string(LIST_TABLE, set.table);
+  w.string(LIST_SET, set.set);
+  w.nest(LIST_ELEMENTS);
+  writeElements(w, { ...set, interval: false }, address, null, 1); // the key alone, as nft sends it
+  w.end();
+  w.end();
+  return w.finish();
+}
+
 /** The kernel refused a request; `errno` says why (2, ENOENT: the set does not exist). */
 export class NetlinkRefusal extends Error {
   constructor(readonly errno: number) {
@@ -317,6 +330,18 @@ export class NetlinkSets {
     const { request, acked } = elementBatch(changes);
     if (acked.length === 0) return null;
     return batchFailure(this.exchange(request, false), acked);
+  }
+
+  /** True when the set holds an element for `address` (one lookup, however many elements are held). */
+  has(set: SetRef, address: Address): boolean {
+    for (const m of parseMessages(this.exchange(getRequest(set, address), false))) {
+      if (m.type === msgType(NFT_MSG_NEWSETELEM)) return true;
+      if (m.type !== NLMSG_ERROR) continue;
+      const errno = -m.payload.readInt32LE(0);
+      if (errno === 2) return false;
+      if (errno !== 0) throw new NetlinkRefusal(errno);
+    }
+    return false;
   }
 
   /** The set's elements; throws NetlinkRefusal (errno 2) when the set does not exist. */
