@@ -281,11 +281,10 @@ export class NftablesFirewall implements Firewall {
       throw this.refused(jail.name, operation, result, add); // the set itself is gone: the check rebuilds it
     }
     const now = this.now();
-    const scratch = emptyDelta();
     for (const k of kernel) {
       const address = parseAddress(k.text) as Address;
       if (lifted.has(k.text) || state.cover.get(address)) continue;
-      state.cover.add({ address, expiresAt: k.expires === null ? null : now + k.expires * 1000 }, scratch);
+      state.cover.add({ address, expiresAt: k.expires === null ? null : now + k.expires * 1000 });
     }
     const diff = this.diff(state, kernel, add);
     await this.writeSplit(jail, operation, diff.remove, diff.add);
@@ -442,10 +441,9 @@ export class NftablesFirewall implements Firewall {
       const now = this.now();
       const state = this.state(jail);
       state.cover.clear();
-      const scratch = emptyDelta();
       for (const e of wanted) {
         if (e.timeout !== null && e.timeout <= 0) continue;
-        state.cover.add(this.wanted(state, e, now), scratch);
+        state.cover.add(this.wanted(state, e, now));
       }
       const kernel = await this.listKernel(jail.name, 'reconcile', state.v6);
       const adopted: KernelEntry[] = [];
@@ -454,7 +452,7 @@ export class NftablesFirewall implements Firewall {
           const address = parseAddress(k.text) as Address;
           if (state.cover.get(address) || state.cover.coveredBy(address)) continue;
           adopted.push(k);
-          state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null }, scratch);
+          state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null });
         }
       }
       const diff = this.diff(state, kernel);
@@ -504,9 +502,8 @@ export class NftablesFirewall implements Firewall {
       state.nextElementCheck = this.now() + (this.now() - now) / ELEMENT_CHECK_SHARE;
       const kernel = new Set(listed.map((k) => k.text));
       // Bans the jail holds but this process's picture lacks (none normally) join the picture first.
-      const scratch = emptyDelta();
       for (const e of wanted) {
-        if ((e.timeout === null || e.timeout > 0) && !state.cover.get(e.address)) state.cover.add(this.wanted(state, e, now), scratch);
+        if ((e.timeout === null || e.timeout > 0) && !state.cover.get(e.address)) state.cover.add(this.wanted(state, e, now));
       }
       const missing = state.cover
         .outermost()
