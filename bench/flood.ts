@@ -135,7 +135,7 @@ try {
   const stopped = Date.now();
   console.log(`writer: ${written} lines in ${sec(stopped - started)}`);
   const manualMs = await (manual ?? Promise.resolve(Number.NaN));
-  report('flood: manual ban during the flood, until the kernel holds it', sec(manualMs), 'under 1 s', manualMs < 1000);
+  report('flood: manual ban during the flood, until the kernel holds it', `${manualMs} ms`, 'under 1 s', manualMs < 1000);
   // Element writes through nft show in the timing wrapper; none means the daemon writes through netlink.
   const viaNetlink = nft.writes().length === setupWrites;
   const sets = new NetlinkSets(loadExchange(`/run/netns/${pair.server}`) as Exchange);
