@@ -125,7 +125,7 @@ async function startupInKernel(count: number, env: NodeJS.ProcessEnv = {}): Prom
     const log = () => daemon.log().slice(logged);
     const line = await waitFor('the Restored line', () => /^(\S+ \S+) fail2ban\.actions.*\[dovecot\] Restored (\d+) ban/m.exec(log()), 60_000);
     const restored = asctimeMs(line[1]!) - started;
-    const held = sets.list({ table: 'f2b-table', set: 'addr-set-dovecot', family: 4, interval: true, timeouts: false }).length;
+    const held = (await sets.list({ table: 'f2b-table', set: 'addr-set-dovecot', family: 4, interval: true, timeouts: false })).length;
     if (held !== count) throw new Error(`start-up: the kernel holds ${held} of ${count} restored bans`);
     const path = /bans go through `nft -f -`/.test(log()) ? 'nft -f - (netlink unavailable)' : 'netlink';
     return { timing: { ms: Math.max(ready, restored), ready, restored, path }, daemon };

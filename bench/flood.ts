@@ -144,7 +144,7 @@ try {
   let lastSeen = 0;
   const watching = (async () => {
     while (viaNetlink && lastSeen === 0) {
-      if (sets.has(dovecotSet, last)) lastSeen = Date.now();
+      if (await sets.has(dovecotSet, last)) lastSeen = Date.now();
       else if (Date.now() - stopped > 900_000) throw new Error('the last ban was not in the kernel after 15 min');
       else await sleep(100);
     }

@@ -299,11 +299,11 @@ export function parseDump(replies: Buffer, set: Pick<SetRef, 'family' | 'interva
   return entries;
 }
 
-/** Sends a request and returns every reply message (native/nfnetlink.c); throws when the socket fails. */
-export type Exchange = (request: Buffer, dump: boolean) => Buffer;
+/** Sends a request and returns every reply message (native/nfnetlink.c); fails when the socket does. */
+export type Exchange = (request: Buffer, dump: boolean) => Buffer | Promise<Buffer>;
 
 interface Addon {
-  exchange(request: Buffer, dump: boolean, netns?: string): Buffer;
+  exchangeAsync(request: Buffer, dump: boolean, netns?: string): Promise<Buffer>;
 }
 
 /**
@@ -318,7 +318,8 @@ export function loadExchange(netns?: string): Exchange | string {
   } catch (err) {
     return `the netlink addon is not built (${(err as Error).message.split('\n')[0]})`;
   }
-  return (request, dump) => addon.exchange(request, dump, netns);
+  // The kernel's part runs on a libuv thread: a big set's commit must not stall log reading.
+  return (request, dump) => addon.exchangeAsync(request, dump, netns);
 }
 
 /** Element writes and reads for nftables.ts over one Exchange. */
@@ -326,15 +327,15 @@ export class NetlinkSets {
   constructor(private readonly exchange: Exchange) {}
 
   /** Applies the changes in one transaction: null when the kernel took all of them, else why not. */
-  write(changes: readonly SetChange[]): string | null {
+  async write(changes: readonly SetChange[]): Promise<string | null> {
     const { request, acked } = elementBatch(changes);
     if (acked.length === 0) return null;
-    return batchFailure(this.exchange(request, false), acked);
+    return batchFailure(await this.exchange(request, false), acked);
   }
 
   /** True when the set holds an element for `address` (one lookup, however many elements are held). */
-  has(set: SetRef, address: Address): boolean {
-    for (const m of parseMessages(this.exchange(getRequest(set, address), false))) {
+  async has(set: SetRef, address: Address): Promise<boolean> {
+    for (const m of parseMessages(await this.exchange(getRequest(set, address), false))) {
       if (m.type === msgType(NFT_MSG_NEWSETELEM)) return true;
       if (m.type !== NLMSG_ERROR) continue;
       const errno = -m.payload.readInt32LE(0);
@@ -345,7 +346,7 @@ export class NetlinkSets {
   }
 
   /** The set's elements; throws NetlinkRefusal (errno 2) when the set does not exist. */
-  list(set: SetRef): KernelEntry[] {
-    return parseDump(this.exchange(dumpRequest(set), true), set);
+  async list(set: SetRef): Promise<KernelEntry[]> {
+    return parseDump(await this.exchange(dumpRequest(set), true), set);
   }
 }

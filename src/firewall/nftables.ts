@@ -158,7 +158,7 @@ export class NftablesFirewall implements Firewall {
     }));
     let refused: string | null;
     try {
-      refused = netlink.write(changes.filter((c) => c.remove.length + c.add.length > 0));
+      refused = await netlink.write(changes.filter((c) => c.remove.length + c.add.length > 0));
     } catch (err) {
       this.netlinkUnavailable(`netlink failed (${(err as Error).message})`);
       return viaNft();
@@ -536,7 +536,7 @@ export class NftablesFirewall implements Firewall {
     const state = this.jails.get(jail);
     if (this.netlink && state) {
       try {
-        return this.listNetlink(this.netlink, jail, operation, state, v6);
+        return await this.listNetlink(this.netlink, jail, operation, state, v6);
       } catch (err) {
         if (err instanceof FirewallError) throw err;
         this.netlinkUnavailable(`netlink failed (${(err as Error).message})`);
@@ -561,11 +561,11 @@ export class NftablesFirewall implements Firewall {
   }
 
   /** listKernel through a netlink dump: 100,000 elements in about 0.1 s, where `nft -j list set` takes 4 s. */
-  private listNetlink(netlink: NetlinkSets, jail: string, operation: string, state: JailState, v6: boolean): KernelEntry[] {
+  private async listNetlink(netlink: NetlinkSets, jail: string, operation: string, state: JailState, v6: boolean): Promise<KernelEntry[]> {
     const entries: KernelEntry[] = [];
     for (const family of v6 ? ([4, 6] as const) : ([4] as const)) {
       try {
-        entries.push(...netlink.list(this.setRef(jail, state, family)));
+        entries.push(...(await netlink.list(this.setRef(jail, state, family))));
       } catch (err) {
         if (!(err instanceof NetlinkRefusal)) throw err;
         if (family === 6 && err.errno === 2) continue;
