@@ -58,6 +58,8 @@ type Op = { kind: 'ban'; entries: readonly BanEntry[] } | { kind: 'unban'; addre
 interface Batch {
   ops: Op[];
   task: QueuedTask<void> | null;
+  /** A manual ban is in it: no pacing wait (see paced()). */
+  urgent: boolean;
 }
 
 /** What this process knows of one jail's objects. */
@@ -80,6 +82,17 @@ const TIMEOUT_PER_100K_MS = 20_000;
 /** The share of time the periodic check may spend reading set elements. */
 const ELEMENT_CHECK_SHARE = 0.05;
 
+/**
+ * Netlink batches are paced: the kernel's commit of a big interval set costs time proportional to the
+ * set (15 ms at 200,000 elements, more during a flood), so a batch per few bans would keep a core busy
+ * committing, where nft's 0.5-3 s per run made batches big by itself. After a write that took T, the
+ * next batch of the jail waits up to PACE_FACTOR × T (at most PACE_CAP_MS), gathering what arrives.
+ * Only after a batch of PACE_MIN_BATCH changes or more (a flood): a lone ban is written at once.
+ */
+const PACE_FACTOR = 4;
+const PACE_CAP_MS = 250;
+const PACE_MIN_BATCH = 64;
+
 /** nft runs a failed batch may spend finding the elements the kernel refuses, before giving up on the rest. */
 const SPLIT_BUDGET = 24;
 
@@ -97,6 +110,8 @@ export class NftablesFirewall implements Firewall {
   /** Why netlink is not used, said once as a warning on first use; null when it is. */
   private netlinkDown: string | null = null;
   private readonly warn: (line: string) => void;
+  /** Per jail, the performance.now() before which its next batch waits (see PACE_FACTOR). */
+  private readonly paceUntil = new Map<string, number>();
 
   constructor(options: NftablesOptions = {}) {
     this.run = options.runner ?? commandRunner();
@@ -157,8 +172,12 @@ export class NftablesFirewall implements Firewall {
       add: add.filter((e) => e.address.family === family),
     }));
     let refused: string | null;
+    const began = performance.now();
     try {
       refused = await netlink.write(changes.filter((c) => c.remove.length + c.add.length > 0));
+      const took = performance.now() - began;
+      if (remove.length + add.length < PACE_MIN_BATCH) this.paceUntil.delete(jail.name);
+      else this.paceUntil.set(jail.name, performance.now() + Math.min(PACE_CAP_MS, took * PACE_FACTOR));
     } catch (err) {
       this.netlinkUnavailable(`netlink failed (${(err as Error).message})`);
       return viaNft();
@@ -374,17 +393,28 @@ export class NftablesFirewall implements Firewall {
   private enqueue(jail: FirewallJail, op: Op, urgent = false): Promise<void> {
     let batch = this.pending.get(jail.name);
     if (!batch) {
-      const fresh: Batch = { ops: [], task: null };
+      const fresh: Batch = { ops: [], task: null, urgent: false };
       batch = fresh;
       this.pending.set(jail.name, fresh);
-      fresh.task = this.queue.add(jail.name, () => {
+      fresh.task = this.queue.add(jail.name, async () => {
+        await this.paced(jail.name, fresh);
         this.pending.delete(jail.name);
         return this.flush(jail, fresh.ops);
       });
     }
     batch.ops.push(op);
+    if (urgent) batch.urgent = true;
     if (urgent && batch.task) this.queue.promote(batch.task);
     return (batch.task as QueuedTask<void>).done;
+  }
+
+  /** Waits out the jail's pace while its batch gathers bans; a manual ban in it ends the wait. */
+  private async paced(jail: string, batch: Batch): Promise<void> {
+    for (;;) {
+      const left = (this.paceUntil.get(jail) ?? 0) - performance.now();
+      if (left <= 0 || batch.urgent) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 10)));
+    }
   }
 
   private wanted(state: JailState, entry: BanEntry, now: number): Wanted {
