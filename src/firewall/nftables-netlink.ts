@@ -316,7 +316,8 @@ export function loadExchange(netns?: string): Exchange | string {
     // dist/src/firewall/ → the package root, where node-gyp builds at install.
     addon = createRequire(import.meta.url)('../../../build/Release/nfnetlink.node') as Addon;
   } catch (err) {
-    return `the netlink addon is not built (${(err as Error).message.split('\n')[0]})`;
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
+    return missing ? 'the netlink addon is not built (build/Release/nfnetlink.node is missing)' : `the netlink addon does not load (${(err as Error).message.split('\n')[0]})`;
   }
   // The kernel's part runs on a libuv thread: a big set's commit must not stall log reading.
   return (request, dump) => addon.exchangeAsync(request, dump, netns);

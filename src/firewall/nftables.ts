@@ -136,8 +136,15 @@ export class NftablesFirewall implements Firewall {
     this.netlink = null;
     this.warn(
       `nftables: ${why}; bans go through \`nft -f -\`, which takes about 0.5 s per change once 100,000 bans are held. ` +
-        'Fix: build the addon with `npm rebuild portcullis` (needs python3, make and g++), as root with CAP_NET_ADMIN',
+        'Fix: build the addon (`npm rebuild portcullis`, needs python3, make and g++) and run the daemon as root (CAP_NET_ADMIN)',
     );
+  }
+
+  /** The warning for an addon that was never loaded, once, at the first start or element write. */
+  private sayNetlinkDown(): void {
+    if (this.netlinkDown === null) return;
+    this.netlinkUnavailable(this.netlinkDown);
+    this.netlinkDown = null;
   }
 
   private setRef(jail: string, state: JailState, family: 4 | 6): SetRef {
@@ -155,10 +162,7 @@ export class NftablesFirewall implements Firewall {
   private async writeElements(jail: FirewallJail, state: JailState, remove: readonly Address[], add: readonly ElementAdd[]): Promise<RunResult> {
     const create = this.v6Lines(jail, state, add);
     const viaNft = () => this.run([this.nft, '-f', '-'], create + elementScript(jail.name, remove, add), this.limit());
-    if (this.netlinkDown !== null) {
-      this.netlinkUnavailable(this.netlinkDown);
-      this.netlinkDown = null;
-    }
+    this.sayNetlinkDown();
     const netlink = this.netlink;
     if (!netlink) return viaNft();
     if (create !== '') {
@@ -235,6 +239,7 @@ export class NftablesFirewall implements Firewall {
 
   start(jail: FirewallJail): Promise<void> {
     checkJail(jail);
+    this.sayNetlinkDown();
     return this.queue.run(jail.name, async () => {
       const state = this.state(jail);
       state.kind = { timeouts: jail.elementTimeouts === true };
