@@ -2,9 +2,11 @@
 // batches, and reading replies back. Pure byte work, unit-tested; nftables-netlink.ts says what goes in
 // the messages and native/nfnetlink.c carries them to the kernel.
 //
-// Hand-written because no well-kept Node library speaks nftables netlink: the npm packages found
-// (nfnetlink/netlink bindings) are unmaintained, cover rtnetlink or need libnftnl at build time, and
-// Node itself has no AF_NETLINK sockets. We need four message types, so the framing is ours.
+// Hand-written because no well-kept Node library speaks nftables netlink (searched): `netlink` on npm
+// (mildsunrise/node_netlink) says it is early stage without API stability and covers rtnetlink and
+// nl80211, not nftables sets; `linux-libnftables` wraps libnftables, which is nft itself (the same
+// whole-ruleset cache) and needs libnftables-dev and cmake. Node has no AF_NETLINK sockets of its own.
+// We need four message types, so the framing is ours and the socket is native/nfnetlink.c.
 
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_ACK = 0x4;
