@@ -21,8 +21,17 @@ export interface Address {
 
 // The converters below read the canonical text parseCidr produced, so they need no validation of their own.
 function v4Value(text: string): bigint {
-  const [a = 0, b = 0, c = 0, d = 0] = text.split('.').map(Number);
-  return BigInt(a * 0x1000000 + b * 0x10000 + c * 0x100 + d);
+  // A char loop, not split/map: 100,000 bans are parsed at every start.
+  let value = 0;
+  let octet = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      value = value * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + c - 48;
+  }
+  return BigInt(value * 256 + octet);
 }
 
 function v6Value(text: string): bigint {
@@ -41,6 +50,7 @@ export function parseAddress(input: string): Address | null {
   const cidr = parseCidr(input);
   if (cidr === null || cidr.prefix === 0) return null;
   const value = cidr.family === 4 ? v4Value(cidr.address) : v6Value(cidr.address);
+  if (cidr.prefix === (cidr.family === 4 ? 32 : 128)) return { text: cidr.text, family: cidr.family, prefix: cidr.prefix, first: value, last: value };
   const hostBits = BigInt((cidr.family === 4 ? 32 : 128) - cidr.prefix);
   const first = (value >> hostBits) << hostBits;
   // A single address shares its one value: a bigint is a heap object, and 100,000s of bans hold these.

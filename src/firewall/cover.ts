@@ -23,7 +23,8 @@ export function emptyDelta(): CoverDelta {
 }
 
 /** `inKernel`: the entry is outermost right now, so the kernel holds it (or this delta adds it). */
-function note(delta: CoverDelta, kind: 'add' | 'remove', wanted: Wanted, inKernel = false): void {
+function note(delta: CoverDelta | undefined, kind: 'add' | 'remove', wanted: Wanted, inKernel = false): void {
+  if (delta === undefined) return;
   const text = wanted.address.text;
   if (kind === 'add') {
     if (!inKernel && !delta.remove.has(text)) delta.born.add(text);
@@ -85,7 +86,8 @@ export class Cover {
     return found;
   }
 
-  add(wanted: Wanted, delta: CoverDelta): void {
+  /** Adds an entry; `delta` collects the kernel changes (left out when the caller diffs the kernel itself). */
+  add(wanted: Wanted, delta?: CoverDelta): void {
     const { address } = wanted;
     let map = this.byPrefix[address.family].get(address.prefix);
     if (!map) {

@@ -46,10 +46,19 @@ export interface BackendOptions {
   write?: (line: string) => void;
   /** For nftables: 'hash' where the kernel refuses interval sets (see probe.ts). */
   nftSets?: SetType;
+  /** Warnings about the backend itself (nftables: bans go through nft because netlink is unavailable). */
+  warn?: (line: string) => void;
 }
 
 const BACKENDS: Readonly<Record<BackendName, (o: BackendOptions) => Firewall>> = {
-  nftables: (o) => new NftablesFirewall({ runner: o.runner, setType: o.nftSets }),
+  // PORTCULLIS_NETLINK=off sends set elements through `nft -f -` only (see nftables-netlink.ts).
+  nftables: (o) =>
+    new NftablesFirewall({
+      runner: o.runner,
+      setType: o.nftSets,
+      ...(o.warn ? { warn: o.warn } : {}),
+      ...(process.env.PORTCULLIS_NETLINK === 'off' ? { netlink: false } : {}),
+    }),
   iptables: (o) => new IptablesFirewall({ runner: o.runner }),
   'iptables-ipset': (o) => new IpsetFirewall({ runner: o.runner }),
   log: (o) => new LogFirewall(o.write),

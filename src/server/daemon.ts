@@ -278,6 +278,7 @@ export class Daemon implements ControlHandler {
         runner: this.options.firewallRunner,
         nftSets: this.nftFallback === null ? 'interval' : 'hash',
         write: (line) => this.log.log('actions', 'INFO', line),
+        warn: (line) => this.log.log('actions', 'WARNING', line),
       });
       this.backends.set(name, fw);
     }

@@ -5,7 +5,7 @@
 // must become a ban in the kernel.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -70,6 +70,8 @@ describe('README Quick start', { skip, concurrency: false }, () => {
       };
       const installed = spawnSync('sh', ['-c', install], { cwd: clone, env, encoding: 'utf8', timeout: 900_000 });
       assert.equal(installed.status, 0, `${install}: ${installed.stderr.slice(-2000)}`);
+      // npm ci built the netlink addon (scripts/build-addon.mjs): without it bans take the slow nft path.
+      assert.ok(existsSync(join(clone, 'build/Release/nfnetlink.node')), `the netlink addon was not built: ${installed.stderr.slice(-2000)}`);
 
       const script = `
 set -e
