@@ -215,7 +215,8 @@ export class Daemon implements ControlHandler {
     await spawned();
     for (const runtime of runtimes) runtime.restoreBans(restored.get(runtime.name) ?? []);
     await objects;
-    for (const runtime of runtimes) await this.startJail(runtime, []);
+    // Side by side too: the other jails start their sources while one waits for the kernel to take its bans.
+    await Promise.all(runtimes.map((runtime) => this.startJail(runtime, [])));
     this.warnMissingLogs();
     this.control = await startControlServer({
       path: this.config.server.socket,
