@@ -282,6 +282,10 @@ export class NftablesFirewall implements Firewall {
     return this.queue.run(jail.name, async () => {
       const state = this.state(jail);
       state.kind = this.kindFor(jail);
+      state.listing = null;
+      // Sets that stay as they are (no flags changed) keep their elements through the start script, so
+      // their dump can begin now, beside nft's runs (after a kill -9 it is the slowest part of start-up).
+      const ahead = this.readAhead(jail.name, state);
       const table = (await this.terseTable(jail.name, 'start')) ?? '';
       const stale = chainRules(table).filter((r) => uses(r.text, jail.name)).map((r) => r.handle);
       const sets = new Map(listedSets(table).map((s) => [s.name, s.flags]));
@@ -298,14 +302,36 @@ export class NftablesFirewall implements Firewall {
         .filter((address) => fits(state.kind, address))
         .map((address) => ({ address, timeout: null }));
       const script = startScript(jail, state.kind, { families, staleHandles: stale, recreate }) + elementScript(jail.name, [], adds);
-      state.listing = null;
       await this.nftScript(jail.name, 'start', script);
       if (this.netlink) {
-        const listing = this.listKernel(jail.name, 'reconcile', state.v6);
+        const fresh = () => this.listKernel(jail.name, 'reconcile', state.v6);
+        const listing = recreate.length === 0 && ahead !== null ? ahead.then((read) => read ?? fresh()) : fresh();
         listing.catch(() => {}); // the sync that takes it sees the failure
         state.listing = listing;
       }
     });
+  }
+
+  /**
+   * Both sets' elements through netlink, before start() knows whether they exist; null when netlink is
+   * off or the IPv4 set cannot be read (not made yet): the sync then reads the sets itself. No failure
+   * is recorded here, since a set that is not there yet is no fault.
+   */
+  private readAhead(jail: string, state: JailState): Promise<KernelEntry[] | null> | null {
+    const netlink = this.netlink;
+    if (!netlink) return null;
+    return (async () => {
+      let entries: KernelEntry[] = [];
+      for (const family of [4, 6] as const) {
+        try {
+          entries = entries.concat(await netlink.list(this.setRef(jail, state, family)));
+        } catch (err) {
+          if (family === 6 && err instanceof NetlinkRefusal && err.errno === 2) continue;
+          return null;
+        }
+      }
+      return entries;
+    })();
   }
 
   stop(jail: FirewallJail, options: { keepRules?: boolean } = {}): Promise<void> {
