@@ -450,10 +450,16 @@ export class NftablesFirewall implements Firewall {
   private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
     const desired = state.cover.outermost();
-    const held = new Map(kernel.map((k) => [k.text, k]));
-    const keep = new Set(desired.map((w) => w.address.text));
+    // Plain loops: with 100,000 bans each intermediate array or pair is 100,000 more objects to collect.
+    const held = new Map<string, KernelEntry>();
+    for (const k of kernel) held.set(k.text, k);
+    const remove: Address[] = [];
+    if (kernel.length > 0) {
+      const keep = new Set<string>();
+      for (const w of desired) keep.add(w.address.text);
+      for (const k of kernel) if (!keep.has(k.text)) remove.push(parseAddress(k.text) as Address);
+    }
     const rewrite = new Set(fresh.map((e) => e.address.text));
-    const remove = kernel.filter((k) => !keep.has(k.text)).map((k) => parseAddress(k.text) as Address);
     const add: ElementAdd[] = [];
     for (const w of desired) {
       const k = held.get(w.address.text);
