@@ -199,7 +199,7 @@ export class Daemon implements ControlHandler {
     await clearPath(socket, this.options.removeStaleSocket ?? false);
     // nft's probe runs in its own process while the store is read.
     const probed = this.probeBackends(this.config.jails);
-    const restored = this.restorable();
+    const restored = this.restorable(this.config.jails);
     await probed;
     this.fleet = await openFleet(this.config.server, {
       now: this.now,
@@ -250,10 +250,12 @@ export class Daemon implements ControlHandler {
   }
 
   /** Bans of the store that are still running, by jail. Unexpired bans come back before any line is read. */
-  private restorable(): Map<string, BanTicket[]> {
+  private restorable(jails: readonly JailConfig[]): Map<string, BanTicket[]> {
     const byJail = new Map<string, BanTicket[]>();
     if (this.store === null) return byJail;
-    for (const ban of this.store.activeBans(this.now())) {
+    // Only action.d scripts read a ban's matched lines (JailRuntime's keepDetails); others drop them.
+    const matches = !this.options.dryRun && jails.some((j) => j.actions.some((a) => nativeAction(a.name) === null));
+    for (const ban of this.store.activeBans(this.now(), { matches })) {
       let list = byJail.get(ban.jail);
       if (list === undefined) byJail.set(ban.jail, (list = []));
       list.push(ban);
@@ -573,7 +575,7 @@ export class Daemon implements ControlHandler {
           .catch((err: Error) => this.log.log('server', 'ERROR', `reload --unban: ${err.message}`));
       }
     }
-    const restored = this.restorable();
+    const restored = this.restorable(next.jails);
     for (const name of names) {
       const old = this.runtimes.get(name);
       const replacement = fresh.get(name);
