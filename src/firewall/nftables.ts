@@ -76,6 +76,12 @@ interface JailState {
   v6: boolean;
   /** Epoch ms before which the periodic check does not read the elements again (see audit()). */
   nextElementCheck: number;
+  /**
+   * The set's elements, read through netlink as soon as start() made the set: the dump runs on a
+   * thread while the daemon builds the jail's picture, and the sync that always follows start() takes
+   * it. Any element write (or stop) drops it, so it is never older than the kernel's last change by us.
+   */
+  listing: Promise<KernelEntry[]> | null;
 }
 
 
@@ -171,6 +177,7 @@ export class NftablesFirewall implements Firewall {
    * tried through nft too, and when nft takes it netlink is turned off (it must not cost a ban).
    */
   private async writeElements(jail: FirewallJail, state: JailState, remove: readonly Address[], add: readonly ElementAdd[]): Promise<RunResult> {
+    state.listing = null;
     const create = this.v6Lines(jail, state, add);
     const viaNft = () => this.run([this.nft, '-f', '-'], create + elementScript(jail.name, remove, add), this.limit());
     this.sayNetlinkDown();
@@ -210,7 +217,7 @@ export class NftablesFirewall implements Firewall {
   private state(jail: FirewallJail): JailState {
     let state = this.jails.get(jail.name);
     if (!state) {
-      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0 };
+      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0, listing: null };
       this.jails.set(jail.name, state);
     }
     return state;
@@ -275,6 +282,10 @@ export class NftablesFirewall implements Firewall {
     return this.queue.run(jail.name, async () => {
       const state = this.state(jail);
       state.kind = this.kindFor(jail);
+      state.listing = null;
+      // Sets that stay as they are (no flags changed) keep their elements through the start script, so
+      // their dump can begin now, beside nft's runs (after a kill -9 it is the slowest part of start-up).
+      const ahead = this.readAhead(jail.name, state);
       const table = (await this.terseTable(jail.name, 'start')) ?? '';
       const stale = chainRules(table).filter((r) => uses(r.text, jail.name)).map((r) => r.handle);
       const sets = new Map(listedSets(table).map((s) => [s.name, s.flags]));
@@ -292,11 +303,41 @@ export class NftablesFirewall implements Firewall {
         .map((address) => ({ address, timeout: null }));
       const script = startScript(jail, state.kind, { families, staleHandles: stale, recreate }) + elementScript(jail.name, [], adds);
       await this.nftScript(jail.name, 'start', script);
+      if (this.netlink) {
+        const fresh = () => this.listKernel(jail.name, 'reconcile', state.v6);
+        const listing = recreate.length === 0 && ahead !== null ? ahead.then((read) => read ?? fresh()) : fresh();
+        listing.catch(() => {}); // the sync that takes it sees the failure
+        state.listing = listing;
+      }
     });
+  }
+
+  /**
+   * Both sets' elements through netlink, before start() knows whether they exist; null when netlink is
+   * off or the IPv4 set cannot be read (not made yet): the sync then reads the sets itself. No failure
+   * is recorded here, since a set that is not there yet is no fault.
+   */
+  private readAhead(jail: string, state: JailState): Promise<KernelEntry[] | null> | null {
+    const netlink = this.netlink;
+    if (!netlink) return null;
+    return (async () => {
+      let entries: KernelEntry[] = [];
+      for (const family of [4, 6] as const) {
+        try {
+          entries = entries.concat(await netlink.list(this.setRef(jail, state, family)));
+        } catch (err) {
+          if (family === 6 && err instanceof NetlinkRefusal && err.errno === 2) continue;
+          return null;
+        }
+      }
+      return entries;
+    })();
   }
 
   stop(jail: FirewallJail, options: { keepRules?: boolean } = {}): Promise<void> {
     return this.queue.run(jail.name, async () => {
+      const state = this.jails.get(jail.name);
+      if (state) state.listing = null;
       this.jails.delete(jail.name);
       if (options.keepRules) return;
       const table = await this.terseTable(jail.name, 'stop');
@@ -409,10 +450,16 @@ export class NftablesFirewall implements Firewall {
   private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
     const desired = state.cover.outermost();
-    const held = new Map(kernel.map((k) => [k.text, k]));
-    const keep = new Set(desired.map((w) => w.address.text));
+    // Plain loops: with 100,000 bans each intermediate array or pair is 100,000 more objects to collect.
+    const held = new Map<string, KernelEntry>();
+    for (const k of kernel) held.set(k.text, k);
+    const remove: Address[] = [];
+    if (kernel.length > 0) {
+      const keep = new Set<string>();
+      for (const w of desired) keep.add(w.address.text);
+      for (const k of kernel) if (!keep.has(k.text)) remove.push(parseAddress(k.text) as Address);
+    }
     const rewrite = new Set(fresh.map((e) => e.address.text));
-    const remove = kernel.filter((k) => !keep.has(k.text)).map((k) => parseAddress(k.text) as Address);
     const add: ElementAdd[] = [];
     for (const w of desired) {
       const k = held.get(w.address.text);
@@ -527,10 +574,17 @@ export class NftablesFirewall implements Firewall {
         if (e.timeout !== null && e.timeout <= 0) continue;
         state.cover.add(this.wanted(state, e, now));
       }
-      const kernel = await this.listKernel(jail.name, 'reconcile', state.v6);
+      const prefetched = state.listing;
+      state.listing = null;
+      const kernel = await (prefetched ?? this.listKernel(jail.name, 'reconcile', state.v6));
       const adopted: KernelEntry[] = [];
       if (adopt) {
+        // An element that is one of the wanted bans, by its text, needs no parsing (nearly all of them
+        // after a kill -9); only the others are looked up in the cover.
+        const known = new Set<string>();
+        for (const e of fitting) if (e.timeout === null || e.timeout > 0) known.add(e.address.text);
         for (const k of kernel) {
+          if (known.has(k.text)) continue;
           const address = parseAddress(k.text) as Address;
           if (state.cover.get(address) || state.cover.coveredBy(address)) continue;
           adopted.push(k);
@@ -646,10 +700,11 @@ export class NftablesFirewall implements Firewall {
 
   /** listKernel through a netlink dump: 100,000 elements in about 0.1 s, where `nft -j list set` takes 4 s. */
   private async listNetlink(netlink: NetlinkSets, jail: string, operation: string, state: JailState, v6: boolean): Promise<KernelEntry[]> {
-    const entries: KernelEntry[] = [];
+    let entries: KernelEntry[] = [];
     for (const family of v6 ? ([4, 6] as const) : ([4] as const)) {
       try {
-        entries.push(...(await netlink.list(this.setRef(jail, state, family))));
+        // concat, not push(...): a spread of 100,000s of arguments can overflow the stack.
+        entries = entries.concat(await netlink.list(this.setRef(jail, state, family)));
       } catch (err) {
         if (!(err instanceof NetlinkRefusal)) throw err;
         if (family === 6 && err.errno === 2) continue;

@@ -35,7 +35,7 @@ import {
 import { type ControlServer, clearPath, startControlServer } from './control-server.js';
 import { DaemonLog, parseLogLevel } from './daemon-log.js';
 import type { DaemonStore } from './daemon-store.js';
-import { type JailAction, JailRuntime } from './jail-runtime.js';
+import { type JailAction, JailRuntime, spawned } from './jail-runtime.js';
 import { openMetrics } from './metrics.js';
 import { ServerCounters } from './metrics-counters.js';
 import type { MetricsServer } from './metrics-http.js';
@@ -197,7 +197,10 @@ export class Daemon implements ControlHandler {
     // Both checks come before the first firewall command: a second server must not touch the first's table.
     await this.lockFirewall(this.config.jails);
     await clearPath(socket, this.options.removeStaleSocket ?? false);
-    await this.probeBackends(this.config.jails);
+    // nft's probe runs in its own process while the store is read.
+    const probed = this.probeBackends(this.config.jails);
+    const restored = this.restorable(this.config.jails);
+    await probed;
     this.fleet = await openFleet(this.config.server, {
       now: this.now,
       log: (level, message) => this.log.log('fleet', level, message),
@@ -205,9 +208,15 @@ export class Daemon implements ControlHandler {
       retention: () => longestBantime([...this.runtimes.values()].map((r) => r.config.bantime)),
     });
     const runtimes = this.config.jails.map((jailConfig) => this.createRuntime(jailConfig));
-    for (const runtime of runtimes) await runtime.createFirewallObjects();
-    const restored = this.restorable();
-    for (const runtime of runtimes) await this.startJail(runtime, restored.get(runtime.name) ?? []);
+    // Every jail's objects are made before any jail restores its bans (nft re-reads a table's big sets on
+    // each change), jails side by side: each has its own queue, and one jail's failure stays its own.
+    // Meanwhile the bans go into the jails, which is CPU work that needs no firewall.
+    const objects = Promise.all(runtimes.map((runtime) => runtime.createFirewallObjects()));
+    await spawned();
+    for (const runtime of runtimes) runtime.restoreBans(restored.get(runtime.name) ?? []);
+    await objects;
+    // Side by side too: the other jails start their sources while one waits for the kernel to take its bans.
+    await Promise.all(runtimes.map((runtime) => this.startJail(runtime, [])));
     this.warnMissingLogs();
     this.control = await startControlServer({
       path: this.config.server.socket,
@@ -241,10 +250,12 @@ export class Daemon implements ControlHandler {
   }
 
   /** Bans of the store that are still running, by jail. Unexpired bans come back before any line is read. */
-  private restorable(): Map<string, BanTicket[]> {
+  private restorable(jails: readonly JailConfig[]): Map<string, BanTicket[]> {
     const byJail = new Map<string, BanTicket[]>();
     if (this.store === null) return byJail;
-    for (const ban of this.store.activeBans(this.now())) {
+    // Only action.d scripts read a ban's matched lines (JailRuntime's keepDetails); others drop them.
+    const matches = !this.options.dryRun && jails.some((j) => j.actions.some((a) => nativeAction(a.name) === null));
+    for (const ban of this.store.activeBans(this.now(), { matches })) {
       let list = byJail.get(ban.jail);
       if (list === undefined) byJail.set(ban.jail, (list = []));
       list.push(ban);
@@ -564,7 +575,7 @@ export class Daemon implements ControlHandler {
           .catch((err: Error) => this.log.log('server', 'ERROR', `reload --unban: ${err.message}`));
       }
     }
-    const restored = this.restorable();
+    const restored = this.restorable(next.jails);
     for (const name of names) {
       const old = this.runtimes.get(name);
       const replacement = fresh.get(name);

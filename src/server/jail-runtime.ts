@@ -140,11 +140,15 @@ export class JailRuntime {
    * Creates the firewall objects, restores `restored` bans (from the store or carried over a reload) and
    * makes the kernel hold exactly them, then starts reading logs: no line is read before every ban is back.
    */
-  async start(restored: readonly BanTicket[]): Promise<void> {
-    await this.createFirewallObjects();
+  async start(restored: readonly BanTicket[] = []): Promise<void> {
+    // The bans go into the jail (CPU only) while nft makes the objects in processes of its own.
+    const objects = this.createFirewallObjects();
+    await spawned();
+    this.restoreBans(restored);
+    await objects;
     const now = this.deps.now();
-    let count = 0;
-    for (const ticket of restored) if (this.jail.restore(ticket, now)) count++;
+    const count = this.restoredCount;
+    this.restoredCount = 0;
     const wanted = this.entries(this.jail.bans.list(), now);
     // A firewall that fails here does not stop the jail (nor the others): the jail counts and records
     // bans, and the periodic check rebuilds the kernel side once the firewall answers again.
@@ -162,6 +166,18 @@ export class JailRuntime {
     this.source = this.createSource();
     if (this.source) await this.source.start();
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' started`);
+  }
+
+  /** Bans taken in by restoreBans() and not yet announced by start()'s "Restored N ban(s)". */
+  private restoredCount = 0;
+
+  /**
+   * Takes stored (or carried) bans into the jail without touching the firewall: the daemon does it for
+   * every jail while their firewall objects are being made, then start() puts them in the kernel.
+   */
+  restoreBans(restored: readonly BanTicket[]): void {
+    const now = this.deps.now();
+    for (const ticket of restored) if (this.jail.restore(ticket, now)) this.restoredCount++;
   }
 
   /**
@@ -739,4 +755,9 @@ async function resolveName(name: string): Promise<string[]> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Lets queued firewall work start its processes (the queue drains on a microtask) before CPU work. */
+export function spawned(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

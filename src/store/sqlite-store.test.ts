@@ -47,6 +47,10 @@ describe('SqliteStore', () => {
     assert.deepEqual(plain(active)[1], ban('192.0.2.1', 1000, 600, { matches: ['b', 'c'] }));
     assert.deepEqual(active[0]?.matches, []);
     assert.equal(r.activeBans(1600).length, 2, 'ends at time + bantime');
+    // For jails that drop matched lines: the same bans, without reading the lines.
+    const bare = r.activeBans(1000, { matches: false });
+    assert.deepEqual(plain(bare), plain(active).map((b) => ({ ...b, matches: [] })));
+    assert.deepEqual(plain(r.activeBans(1000))[1]?.matches, ['b', 'c'], 'the lines stay in the file');
     r.close();
   });
 

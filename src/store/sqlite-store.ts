@@ -30,6 +30,9 @@ const OUTDATED_FACTOR = 3;
 type Row = [ip: string, jail: string, time: number, bantime: number, banCount: number, failures: number, matches: string | null];
 
 /** A ban read back from the database; its matched lines are parsed only if someone asks for them. */
+/** Shared by every restored ban without matches: asking for them allocates nothing. */
+const NO_MATCHES: readonly string[] = Object.freeze([]);
+
 class RestoredBan implements StoredBan {
   #matches: readonly string[] | string | null;
   constructor(
@@ -46,7 +49,7 @@ class RestoredBan implements StoredBan {
 
   get matches(): readonly string[] {
     const m = this.#matches;
-    if (typeof m !== 'string') return m ?? [];
+    if (typeof m !== 'string' || m === '[]') return m === null || m === '[]' ? NO_MATCHES : m;
     const parsed = parseMatches(m);
     this.#matches = parsed;
     return parsed;
@@ -200,10 +203,13 @@ export class SqliteStore implements PositionStore {
 
   /**
    * Every ban not over by `now` (permanent included), oldest first: what to restore at start. Sorted
-   * here rather than in SQL, which would copy every row through SQLite's sorter.
+   * here rather than in SQL, which would copy every row through SQLite's sorter. `matches: false`
+   * leaves the matched lines in the file (they read as none): jails whose actions never read them
+   * drop them anyway, and with 100,000 bans of 10 lines each they are most of what would be read.
    */
-  activeBans(now: number): StoredBan[] {
-    const rows = this.#read(() => this.#stmt.active.all(now) as Row[], []);
+  activeBans(now: number, options: { matches?: boolean } = {}): StoredBan[] {
+    const query = options.matches === false ? this.#stmt.activeNoMatches : this.#stmt.active;
+    const rows = this.#read(() => query.all(now) as Row[], []);
     const out: StoredBan[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
@@ -441,6 +447,7 @@ function prepare(db: Db) {
     deleteJailBips: db.prepare('DELETE FROM bips WHERE jail = ?'),
     deleteJailBans: db.prepare('DELETE FROM bans WHERE jail = ?'),
     active: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
+    activeNoMatches: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, NULL FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
     lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),

@@ -2,7 +2,7 @@
 // ban's time and bantime, the bancount, the matched lines and the user the filter captured, all as
 // text the shell never interprets.
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor, writeConfig } from './daemon-process.js';
@@ -44,5 +44,13 @@ describe('action.d tags in the live daemon', () => {
     assert.equal(readFileSync(out, 'utf8'), `${head}\n${lines.slice(1).join('')}--\n`);
     assert.equal(existsSync(pwned), false);
     assert.equal(await daemon.stop(), 0);
+    // Restored from the database at the next start, the ban's script gets its matched lines again
+    // (start-up reads them only for jails with action.d scripts).
+    writeFileSync(out, '');
+    const again = await startDaemon(dirs);
+    running.push(again);
+    await waitFor('the action ran for the restored ban', async () => (readFileSync(out, 'utf8').includes('--') ? true : null));
+    assert.equal(readFileSync(out, 'utf8').split('\n').slice(1).join('\n'), `${lines.slice(1).join('')}--\n`);
+    assert.equal(await again.stop(), 0);
   });
 });

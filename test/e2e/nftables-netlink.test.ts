@@ -90,6 +90,26 @@ describe('nftables elements through netlink, real kernel', { skip, concurrency: 
     await fw.stop(dovecot);
   });
 
+  test('start reads the set ahead for the sync after it; a write in between makes the sync read it again', async () => {
+    const ns = pair.server;
+    const { runner } = recording(ns);
+    const j = jail('ahead');
+    const first = new NftablesFirewall({ runner, netns: ns });
+    await first.start(j);
+    await first.ban(j, [ban('10.7.0.1'), ban('10.7.0.2')]);
+    // A new process (after kill -9): the elements it does not want are adopted, from the listing read ahead.
+    const second = new NftablesFirewall({ runner, netns: ns });
+    await second.start(j);
+    assert.deepEqual((await second.adopt(j, [ban('10.7.0.1')])).map((k) => k.text), ['10.7.0.2']);
+    const third = new NftablesFirewall({ runner, netns: ns });
+    await third.start(j);
+    await third.ban(j, [ban('10.7.0.3')]); // lands after the read-ahead: that listing must not be used
+    const adopted = (await third.adopt(j, [])).map((k) => k.text).sort();
+    assert.deepEqual(adopted, ['10.7.0.1', '10.7.0.2', '10.7.0.3']);
+    assert.deepEqual(listed(ns, 'addr-set-ahead'), ['10.7.0.1', '10.7.0.2', '10.7.0.3']);
+    await third.stop(j);
+  });
+
   test("interval cases, and DMS's listing identical to nft-written elements", async () => {
     const postfix = jail('postfix');
     const steps: Array<{ ban?: string[]; unban?: string[] }> = [

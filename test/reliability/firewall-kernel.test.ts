@@ -180,6 +180,29 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
     assert.deepEqual(kernelElements(ns, 'postfix'), ['203.0.113.51']);
   });
 
+  it("stored bans at start, one jail's sets refused: the socket answers with every other jail's bans in the kernel (netlink), the refused jail keeps its bans", { timeout: 60_000 }, async () => {
+    const { dirs, ns } = setup();
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns) });
+    assert.equal(cli(dirs, ['ban', 'dovecot', '203.0.113.80', '203.0.113.81']).status, 0);
+    assert.equal(cli(dirs, ['ban', 'postfix', '203.0.113.82']).status, 0);
+    await daemon.stop(); // the table goes with it; the bans stay in the database
+    daemon = null;
+    assert.equal(kernelSet(ns, 'dovecot'), null);
+    const fake = fakeNft(dirs);
+    fake.mode('refuse-postfix');
+    // Netlink on: the jails' objects are made side by side through nft, their elements go through netlink.
+    daemon = await startDaemon(dirs, { prefix: inNamespace(ns), env: { ...fake.env, PORTCULLIS_NETLINK: 'on' }, args: ['--check-interval', '600'] });
+    // startDaemon returns at the first answer on the socket: the restored bans are in the kernel by then.
+    assert.deepEqual(kernelElements(ns, 'dovecot'), ['203.0.113.80', '203.0.113.81']);
+    assert.equal(kernelSet(ns, 'postfix'), null, 'the refused set was not made');
+    assert.match(daemon.log(), /NOTICE.*\[dovecot\] Restored 2 ban\(s\)/);
+    assert.match(daemon.log(), /ERROR.*\[postfix\].*injected for postfix/);
+    const postfix = await jailStatus(dirs, 'postfix');
+    assert.deepEqual([...postfix.bannedIps], ['203.0.113.82'], 'the refused jail runs with its ban');
+    assert.ok((postfix.problems ?? []).some((p: string) => /injected for postfix/.test(p)), JSON.stringify(postfix.problems));
+    assert.deepEqual([...(await jailStatus(dirs, 'dovecot')).bannedIps].sort(), ['203.0.113.80', '203.0.113.81']);
+  });
+
   it('an element nft refuses does not keep the rest of its batch out of the kernel', { timeout: 60_000 }, async () => {
     const { dirs, ns } = setup();
     const fake = fakeNft(dirs);
