@@ -6,15 +6,19 @@
 // required, as with import(), so a bundled but unused module costs its share of the one parse only.
 // TypeScript (already the build's compiler) does the ESM → CommonJS rewrite; packages and node: builtins
 // are left to require().
-// Usage: node scripts/bundle.mjs ENTRY OUT   (paths relative to the package root, ENTRY under dist/)
+// A CommonJS package named with --inline (commander: ~5 ms of every command's start-up to resolve and
+// compile its six files) is bundled too.
+// Usage: node scripts/bundle.mjs ENTRY OUT [--inline PACKAGE]...   (paths relative to the package root, ENTRY under dist/)
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 const root = new URL('..', import.meta.url).pathname;
-const [entryArg, outArg] = process.argv.slice(2);
-if (!entryArg || !outArg) {
-  console.error('usage: node scripts/bundle.mjs ENTRY OUT');
+const [entryArg, outArg, ...rest] = process.argv.slice(2);
+const inline = new Set(rest.filter((_, i) => rest[i - 1] === '--inline'));
+if (!entryArg || !outArg || rest.length !== inline.size * 2) {
+  console.error('usage: node scripts/bundle.mjs ENTRY OUT [--inline PACKAGE]...');
   process.exit(2);
 }
 const entry = resolve(root, entryArg);
@@ -30,20 +34,28 @@ while (pending.length > 0) {
   let source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
   // import.meta has no CommonJS form: each module gets the URL of the file it was built from.
   source = source.replaceAll('import.meta.url', '__bundle_meta_url');
+  // (An inlined package is CommonJS already: this only drops its comments.)
   const { outputText } = ts.transpileModule(source, {
     fileName: file,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, removeComments: true },
   });
-  const code = outputText.replace(/\n\/\/# sourceMappingURL=.*$/, '');
+  let code = outputText.replace(/\n\/\/# sourceMappingURL=.*$/, '');
   // A computed specifier cannot be followed here, and a real import() or import.meta does not run in
   // the bundle's vm.Script: refuse at build time rather than fail at run time.
   if (/\brequire\((?!["'])|\bimport\(|\bimport\.meta\b/.test(code)) {
     console.error(`bundle: ${relative(root, file)} imports a module by a computed name; bundle.mjs cannot follow it`);
     process.exit(1);
   }
-  for (const [, , spec] of code.matchAll(/\brequire\((["'])(\.{1,2}\/[^"']+)\1\)/g)) {
-    pending.push(resolve(dirname(file), spec));
-  }
+  // Each followed specifier is rewritten to the exact relative path of the file it resolved to, which
+  // is the id the bundle's require looks up.
+  const resolveFrom = createRequire(file).resolve;
+  code = code.replace(/\brequire\((["'])([^"']+)\1\)/g, (call, _q, spec) => {
+    if (!spec.startsWith('./') && !spec.startsWith('../') && !inline.has(spec)) return call;
+    const target = resolveFrom(spec);
+    pending.push(target);
+    const rel = relative(dirname(file), target);
+    return `require(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)})`;
+  });
   modules.set(id, code);
 }
 
@@ -84,5 +96,14 @@ parts.push(
   'return defs[entry](module.exports, (spec) => spec.startsWith(".") ? load(path.posix.join(path.posix.dirname(entry), spec)) : __bundle_require(spec), module, __bundle_url(entry));',
   '})',
 );
-writeFileSync(out, `${parts.join('\n')}\n`);
-console.log(`bundle: ${relative(root, out)}, ${modules.size} modules, ${(Buffer.byteLength(parts.join('\n')) / 1024).toFixed(0)} kB`);
+// Pure ASCII, so that bundle-loader reads it as Latin-1 (no UTF-8 decoding) and V8 keeps a one-byte
+// string; the few non-ASCII characters (in messages) become \u escapes, which mean the same in strings,
+// templates and regexes, though not in String.raw.
+const text = `${parts.join('\n')}\n`;
+const rawWithUnicode = text.split('\n').find((line) => line.includes('String.raw') && /[^\0-\x7f]/.test(line));
+if (rawWithUnicode !== undefined) {
+  console.error(`bundle: a String.raw template holds a non-ASCII character, which bundle.mjs cannot escape: ${rawWithUnicode.trim()}`);
+  process.exit(1);
+}
+writeFileSync(out, text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+console.log(`bundle: ${relative(root, out)}, ${modules.size} modules, ${(text.length / 1024).toFixed(0)} kB`);

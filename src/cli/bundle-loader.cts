@@ -25,7 +25,8 @@ async function runBundle(command: string): Promise<boolean> {
   const file = bundlePath(command);
   let source: string;
   try {
-    source = fs.readFileSync(file, 'utf8');
+    // bundle.mjs writes pure ASCII: Latin-1 reads it without UTF-8 decoding.
+    source = fs.readFileSync(file, 'latin1');
   } catch {
     return false;
   }

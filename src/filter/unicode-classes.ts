@@ -4,10 +4,17 @@
 // out as BMP ranges (the body of a `[...]`, without brackets), built once from V8's Unicode tables.
 // Characters outside the BMP are two UTF-16 units to a regex without `u` (see README, Differences).
 
+import { DIGIT_RANGES, WORD_RANGES } from './unicode-tables.js';
+
 /** All BMP characters but the surrogates (never characters of a decoded line on their own). */
 let bmp: string | null = null;
 
-function ranges(cls: RegExp): string {
+/**
+ * The runs of BMP characters in `cls` (a global regex of one class and `+`) as ranges. Only for
+ * scripts/unicode-tables.mjs and the test that the generated tables still match V8's: computing them
+ * at start-up took 6-9 ms.
+ */
+export function computeRanges(cls: RegExp): string {
   if (bmp === null) {
     // Decoded from UTF-16 bytes: String.fromCharCode(...65536 codes) took ~5 ms of start-up.
     const codes = new Uint16Array(0x10000);
@@ -25,19 +32,14 @@ function ranges(cls: RegExp): string {
   return out;
 }
 
-let word: string | null = null;
-let digit: string | null = null;
-
 /** Python's `\w`: letters, numbers (str.isalnum) and `_`. */
 export function wordRanges(): string {
-  word ??= ranges(/[\p{L}\p{N}_]+/gu);
-  return word;
+  return WORD_RANGES;
 }
 
 /** Python's `\d`: decimal digits (Unicode Nd). */
 export function digitRanges(): string {
-  digit ??= ranges(/\p{Nd}+/gu);
-  return digit;
+  return DIGIT_RANGES;
 }
 
 /** Python's `\s` (str.isspace): ASCII whitespace, the information separators, NEL and Unicode spaces. */
