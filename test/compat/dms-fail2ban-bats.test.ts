@@ -17,7 +17,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cliPath, type DaemonDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
+import { cliPath, type DaemonDirs, type RunningDaemon, startDmsDaemon, waitFor } from '../e2e/daemon-process.js';
 import { type MailServer, mailServerMissing, smtpAuth, startMailServer } from '../e2e/mailserver.js';
 import { inNamespace } from '../e2e/netns.js';
 import { fail2banUnavailable } from './fail2ban-server.js';
@@ -121,19 +121,8 @@ describe("docker-mailserver's fail2ban.bats, every assertion, without Docker", {
     );
     const state = join(root, 'mail-state', 'lib-fail2ban');
     mkdirSync(state, { recursive: true });
-    dirs = {
-      root,
-      config: tree,
-      socket: join(root, 'run', 'fail2ban.sock'),
-      pidfile: join(root, 'run', 'fail2ban.pid'),
-      dbfile: join(state, 'fail2ban.sqlite3'),
-      logfile: join(root, 'fail2ban.log'),
-    };
-    daemon = await startDaemon(dirs, {
-      args: ['--dms', '--dms-volume', volume, '--state-dir', state],
-      env: { ENABLE_FAIL2BAN: '1' },
-      prefix: inServer(),
-    });
+    daemon = await startDmsDaemon({ root, config: tree, volume, state }, inServer());
+    dirs = daemon.dirs;
   });
 
   after(async () => {

@@ -67,6 +67,29 @@ export interface StartOptions {
   pollMs?: number;
 }
 
+/**
+ * Starts the daemon as docker-mailserver's start-up runs it: `--dms` with the config volume and the
+ * state folder (where the database lives), ENABLE_FAIL2BAN=1, the rest under `root`.
+ */
+export async function startDmsDaemon(
+  dms: { root: string; config: string; volume: string; state: string },
+  prefix: string[],
+): Promise<RunningDaemon> {
+  const dirs: DaemonDirs = {
+    root: dms.root,
+    config: dms.config,
+    socket: join(dms.root, 'run', 'fail2ban.sock'),
+    pidfile: join(dms.root, 'run', 'fail2ban.pid'),
+    dbfile: join(dms.state, 'fail2ban.sqlite3'),
+    logfile: join(dms.root, 'fail2ban.log'),
+  };
+  return startDaemon(dirs, {
+    args: ['--dms', '--dms-volume', dms.volume, '--state-dir', dms.state],
+    env: { ENABLE_FAIL2BAN: '1' },
+    prefix,
+  });
+}
+
 const nodeFlags = ['--enable-experimental-regexp-engine-on-excessive-backtracks'];
 
 export async function startDaemon(dirs: DaemonDirs, options: StartOptions = {}): Promise<RunningDaemon> {

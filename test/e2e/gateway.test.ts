@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { cli, cliPath, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
+import { describe, it } from 'node:test';
+import { cli, cliPath, sleep, startDaemon, waitFor } from './daemon-process.js';
 import { dovecotFailure, jailStatus, mailSetup } from './mail-log.js';
-import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type Pair, tryConnect } from './netns.js';
+import { IMAP, namespaceSuite } from './namespace-suite.js';
+import { inNamespace, netnsUnavailable, tryConnect } from './netns.js';
 
 const skip = netnsUnavailable(['nft']) ?? false;
-const IMAP = 143;
 
 function ipIn(ns: string, ...args: string[]): void {
   const r = spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
@@ -25,32 +25,17 @@ function nftRuleset(ns: string): string {
 }
 
 describe('gateway and subnet bans in a network namespace', { skip, concurrency: false, timeout: 120_000 }, () => {
-  let pair: Pair;
-  let imap: Listener;
-  const running: RunningDaemon[] = [];
-  const trees: DaemonDirs[] = [];
-
-  before(async () => {
-    pair = createPair('gw');
-    imap = await listen(pair.server, [IMAP]);
-  });
-  afterEach(async () => {
-    for (const d of running.splice(0)) await d.kill();
-  });
-  after(async () => {
-    for (const t of trees) removeDirs(t);
-    await imap?.close();
-    pair?.destroy();
-  });
+  const suite = namespaceSuite('gw');
+  const { running, trees } = suite;
 
   it('failures for many users from the default gateway: no ban, one WARNING, status and doctor report it', async () => {
     // The attacker namespace's address becomes the server's default gateway.
-    ipIn(pair.server, 'route', 'add', 'default', 'via', pair.attackerV4);
+    ipIn(suite.pair.server, 'route', 'add', 'default', 'via', suite.pair.attackerV4);
     const { dirs, mailLog } = mailSetup();
     trees.push(dirs);
-    const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server) });
+    const daemon = await startDaemon(dirs, { prefix: inNamespace(suite.pair.server) });
     running.push(daemon);
-    const gateway = pair.attackerV4;
+    const gateway = suite.pair.attackerV4;
     for (let i = 0; i < 8; i++) appendFileSync(mailLog, dovecotFailure(gateway, undefined, `user${i}@example.com`));
     const warning = await waitFor('the WARNING', () =>
       daemon.log().split('\n').find((l) => l.includes('WARNING') && l.includes('real client address lost')),
@@ -63,8 +48,8 @@ describe('gateway and subnet bans in a network namespace', { skip, concurrency: 
     const status = await jailStatus(dirs, 'dovecot');
     assert.deepEqual(status.bannedIps, []);
     assert.ok(status.problems?.some((p) => p.includes('real client address lost') && p.includes(gateway)), String(status.problems));
-    assert.doesNotMatch(nftRuleset(pair.server), new RegExp(gateway.replaceAll('.', '\\.')));
-    assert.equal(await tryConnect(pair.attacker, pair.serverV4, IMAP), 'connected', 'the gateway still reaches the server');
+    assert.doesNotMatch(nftRuleset(suite.pair.server), new RegExp(gateway.replaceAll('.', '\\.')));
+    assert.equal(await tryConnect(suite.pair.attacker, suite.pair.serverV4, IMAP), 'connected', 'the gateway still reaches the server');
 
     const text = cli(dirs, ['status', 'dovecot']);
     assert.match(text.stdout, /Problems:\n.*real client address lost/);
@@ -85,33 +70,33 @@ describe('gateway and subnet bans in a network namespace', { skip, concurrency: 
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, [gateway]);
     // Leave the namespace's kernel as found: the next daemon would take this ban over from it.
     assert.equal(cli(dirs, ['unban', gateway]).status, 0);
-    ipIn(pair.server, 'route', 'del', 'default');
+    ipIn(suite.pair.server, 'route', 'del', 'default');
   });
 
   it('ipv6_subnet = 64: three addresses of a /64 ban the /64 in nftables; a fourth is dropped; unban of any inside lifts it', async () => {
     // The attacker holds a /64 of its own behind it, routed by the server through the attacker's link.
     const net = '2001:db8:1::';
-    for (const host of ['a', 'b', 'c', 'd']) ipIn(pair.attacker, 'addr', 'add', `${net}${host}/128`, 'dev', 'va', 'nodad');
-    ipIn(pair.server, '-6', 'route', 'add', `${net}/64`, 'via', pair.attackerV6);
+    for (const host of ['a', 'b', 'c', 'd']) ipIn(suite.pair.attacker, 'addr', 'add', `${net}${host}/128`, 'dev', 'va', 'nodad');
+    ipIn(suite.pair.server, '-6', 'route', 'add', `${net}/64`, 'via', suite.pair.attackerV6);
     // The fourth address is the one that connects.
-    ipIn(pair.attacker, '-6', 'route', 'replace', `${pair.serverV6}/128`, 'dev', 'va', 'src', `${net}d`);
+    ipIn(suite.pair.attacker, '-6', 'route', 'replace', `${suite.pair.serverV6}/128`, 'dev', 'va', 'src', `${net}d`);
     const { dirs, mailLog } = mailSetup({}, 'ipv6_subnet = 64\nblocktype = drop\n');
     trees.push(dirs);
-    const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server) });
+    const daemon = await startDaemon(dirs, { prefix: inNamespace(suite.pair.server) });
     running.push(daemon);
-    assert.equal(await tryConnect(pair.attacker, pair.serverV6, IMAP), 'connected', 'before the ban');
+    assert.equal(await tryConnect(suite.pair.attacker, suite.pair.serverV6, IMAP), 'connected', 'before the ban');
 
     for (const host of ['a', 'b', 'c']) appendFileSync(mailLog, dovecotFailure(`${net}${host}`));
     await waitFor('the /64 ban', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes(`${net}/64`), 10_000);
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, [`${net}/64`]);
-    await waitFor('the /64 in nftables', () => nftRuleset(pair.server).includes(`${net}/64`), 5000);
+    await waitFor('the /64 in nftables', () => nftRuleset(suite.pair.server).includes(`${net}/64`), 5000);
     assert.match(cli(dirs, ['banned']).stdout, /2001:db8:1::\/64/);
-    assert.equal(await tryConnect(pair.attacker, pair.serverV6, IMAP, 800), 'timeout', 'the fourth address is dropped');
+    assert.equal(await tryConnect(suite.pair.attacker, suite.pair.serverV6, IMAP, 800), 'timeout', 'the fourth address is dropped');
 
     const unban = cli(dirs, ['unban', `${net}d`]);
     assert.equal(unban.status, 0, unban.stderr);
     assert.deepEqual((await jailStatus(dirs, 'dovecot')).bannedIps, []);
-    await waitFor('the /64 gone from nftables', () => !nftRuleset(pair.server).includes(`${net}/64`), 5000);
-    assert.equal(await tryConnect(pair.attacker, pair.serverV6, IMAP), 'connected', 'after the unban');
+    await waitFor('the /64 gone from nftables', () => !nftRuleset(suite.pair.server).includes(`${net}/64`), 5000);
+    assert.equal(await tryConnect(suite.pair.attacker, suite.pair.serverV6, IMAP), 'connected', 'after the unban');
   });
 });

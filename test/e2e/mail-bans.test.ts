@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli, control, type DaemonDirs, type RunningDaemon, startDaemon, waitFor } from './daemon-process.js';
+import { cli, control, type DaemonDirs, type RunningDaemon, startDmsDaemon, waitFor } from './daemon-process.js';
 import { imapLogin, type MailServer, mailServerMissing, smtpAuth, startMailServer } from './mailserver.js';
 import { inNamespace } from './netns.js';
 
@@ -40,19 +40,8 @@ describe('real Dovecot and Postfix: portcullis bans attackers and spares the leg
       join(volume, 'fail2ban-jail.cf'),
       `[dovecot]\nlogpath = ${mail.logPath}\n\n[postfix]\nlogpath = ${mail.logPath}\n`,
     );
-    dirs = {
-      root,
-      config: join(root, 'etc-fail2ban'),
-      socket: join(root, 'run', 'fail2ban.sock'),
-      pidfile: join(root, 'run', 'fail2ban.pid'),
-      dbfile: join(state, 'fail2ban.sqlite3'),
-      logfile: join(root, 'fail2ban.log'),
-    };
-    daemon = await startDaemon(dirs, {
-      args: ['--dms', '--dms-volume', volume, '--state-dir', state],
-      env: { ENABLE_FAIL2BAN: '1' },
-      prefix: inNamespace(mail.net.server),
-    });
+    daemon = await startDmsDaemon({ root, config: join(root, 'etc-fail2ban'), volume, state }, inNamespace(mail.net.server));
+    dirs = daemon.dirs;
   });
 
   after(async () => {

@@ -4,14 +4,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ServerReplyError } from '../../src/cli/client.js';
-import { cliPath, control, type DaemonDirs, removeDirs, type RunningDaemon, sleep, startDaemon, waitFor } from './daemon-process.js';
+import { cliPath, control, sleep, startDaemon, waitFor } from './daemon-process.js';
 import { dovecotFailure, jailStatus, mailSetup, noiseLine } from './mail-log.js';
-import { createPair, inNamespace, type Listener, listen, netnsUnavailable, type Pair, tryConnect } from './netns.js';
+import { IMAP, namespaceSuite } from './namespace-suite.js';
+import { inNamespace, netnsUnavailable, tryConnect } from './netns.js';
 
 const skip = netnsUnavailable(['nft', 'ss']) ?? false;
-const IMAP = 143;
 /** The collector reads kernel counters at most once a second; a scrape after this sees fresh ones. */
 const DROP_CACHE_MS = 1100;
 
@@ -51,33 +51,17 @@ function tcpListeners(ns: string): string[] {
 }
 
 describe('Prometheus /metrics of a daemon banning in a network namespace', { skip, concurrency: false, timeout: 120_000 }, () => {
-  let pair: Pair;
-  let imap: Listener;
-  const running: RunningDaemon[] = [];
-  const trees: DaemonDirs[] = [];
-
-  before(async () => {
-    pair = createPair('mt');
-    imap = await listen(pair.server, [IMAP]);
-  });
-  // A failed test must not leave its daemon listening into the next one.
-  afterEach(async () => {
-    for (const d of running.splice(0)) await d.kill();
-  });
-  after(async () => {
-    for (const t of trees) removeDirs(t);
-    await imap?.close();
-    pair?.destroy();
-  });
+  const suite = namespaceSuite('mt');
+  const { running, trees } = suite;
 
   it('counters and gauges move by what happened; blocked packets are counted', async () => {
     const { dirs, mailLog } = mailSetup({ 'fail2ban.local': '[Definition]\nmetrics = 127.0.0.1:9191\n' });
     trees.push(dirs);
-    const daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--check-interval', '1'] });
+    const daemon = await startDaemon(dirs, { prefix: inNamespace(suite.pair.server), args: ['--check-interval', '1'] });
     running.push(daemon);
-    assert.deepEqual(tcpListeners(pair.server).filter((a) => a.endsWith(':9191')), ['127.0.0.1:9191'], 'loopback only');
+    assert.deepEqual(tcpListeners(suite.pair.server).filter((a) => a.endsWith(':9191')), ['127.0.0.1:9191'], 'loopback only');
 
-    const before = scrape(pair.server, '127.0.0.1:9191');
+    const before = scrape(suite.pair.server, '127.0.0.1:9191');
     assert.equal(before.status, 200);
     assert.equal(before.contentType, 'text/plain; version=0.0.4; charset=utf-8');
     assert.match(before.text, /^# HELP f2b_jail_banned_total .+\n# TYPE f2b_jail_banned_total counter\n/m);
@@ -90,16 +74,16 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     }
     assert.equal(before.get('f2b_config_jail_max_retries{jail="dovecot"}'), 3);
     assert.equal(before.get('portcullis_dropped_packets_total{jail="dovecot"}'), 0);
-    assert.equal(await tryConnect(pair.attacker, pair.serverV4, IMAP), 'connected', 'before the ban');
+    assert.equal(await tryConnect(suite.pair.attacker, suite.pair.serverV4, IMAP), 'connected', 'before the ban');
 
     // Two ordinary lines, three failures of the attacker: one ban.
     appendFileSync(mailLog, noiseLine('198.51.100.7', 0) + noiseLine('198.51.100.7', 8));
-    for (let i = 0; i < 3; i++) appendFileSync(mailLog, dovecotFailure(pair.attackerV4));
-    await waitFor('the ban', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes(pair.attackerV4));
+    for (let i = 0; i < 3; i++) appendFileSync(mailLog, dovecotFailure(suite.pair.attackerV4));
+    await waitFor('the ban', async () => (await jailStatus(dirs, 'dovecot')).bannedIps.includes(suite.pair.attackerV4));
     const read = `{jail="dovecot",source="${mailLog}"}`;
     const postfixRead = `{jail="postfix",source="${mailLog}"}`;
     const banned = await waitFor('the ban in the latency histogram', () => {
-      const s = scrape(pair.server, '127.0.0.1:9191');
+      const s = scrape(suite.pair.server, '127.0.0.1:9191');
       const readBoth = (s.get(`portcullis_lines_read_total${read}`) ?? 0) >= 5 && (s.get(`portcullis_lines_read_total${postfixRead}`) ?? 0) >= 5;
       return s.get('portcullis_ban_latency_seconds_count{jail="dovecot"}') === 1 && readBoth && s;
     });
@@ -122,9 +106,9 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
 
     // The attacker tries again: its SYNs are dropped (a timeout) or rejected (refused), by the jail's
     // blocktype, and counted either way.
-    assert.notEqual(await tryConnect(pair.attacker, pair.serverV4, IMAP, 1500), 'connected', 'banned');
+    assert.notEqual(await tryConnect(suite.pair.attacker, suite.pair.serverV4, IMAP, 1500), 'connected', 'banned');
     const dropped = await waitFor('blocked packets counted', () => {
-      const s = scrape(pair.server, '127.0.0.1:9191');
+      const s = scrape(suite.pair.server, '127.0.0.1:9191');
       return (s.get('portcullis_dropped_packets_total{jail="dovecot"}') ?? 0) > 0 && s;
     });
     const packets = dropped.get('portcullis_dropped_packets_total{jail="dovecot"}')!;
@@ -133,10 +117,10 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     assert.equal(dropped.get('portcullis_dropped_packets_total{jail="postfix"}'), 0);
 
     // Someone flushes the ruleset: the next ban fails, the periodic check repairs the jail.
-    const nft = (args: string[]) => spawnSync('ip', ['netns', 'exec', pair.server, 'nft', ...args], { encoding: 'utf8' });
+    const nft = (args: string[]) => spawnSync('ip', ['netns', 'exec', suite.pair.server, 'nft', ...args], { encoding: 'utf8' });
     // The check runs every second: should it repair between the flush and the ban, the ban succeeds, so try again.
     let manual = 0;
-    const failures = () => scrape(pair.server, '127.0.0.1:9191').get('portcullis_firewall_failures_total{jail="dovecot"}');
+    const failures = () => scrape(suite.pair.server, '127.0.0.1:9191').get('portcullis_firewall_failures_total{jail="dovecot"}');
     while (manual < 3 && failures() === 0) {
       assert.equal(nft(['flush', 'ruleset']).status, 0);
       // A ban into the flushed table is recorded, and reported as a firewall failure (the check retries it).
@@ -147,7 +131,7 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     const repaired = await waitFor(
       'the repair',
       () => {
-        const s = scrape(pair.server, '127.0.0.1:9191');
+        const s = scrape(suite.pair.server, '127.0.0.1:9191');
         return (s.get('portcullis_firewall_repairs_total{jail="dovecot"}') ?? 0) >= 1 && nft(['list', 'set', 'inet', 'f2b-table', 'addr-set-dovecot']).stdout.includes(`198.51.100.${7 + manual}`) && s;
       },
       10_000,
@@ -158,11 +142,11 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     // A reload replaces the jails: the totals go on from where they were.
     await control(dirs).request({ cmd: 'reload' });
     await sleep(DROP_CACHE_MS);
-    const rules = spawnSync('ip', ['netns', 'exec', pair.server, 'nft', 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain'], { encoding: 'utf8' });
+    const rules = spawnSync('ip', ['netns', 'exec', suite.pair.server, 'nft', 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain'], { encoding: 'utf8' });
     assert.match(rules.stdout, /ip saddr @addr-set-dovecot counter packets 0 bytes 0\n/, 'the reload recreated the rules');
     // docker-mailserver's rule text, with the blocktype of this tree (Fail2Ban's default, reject).
     assert.match(rules.stdout, /tcp dport \{ [\d, ]+ \} ip saddr @addr-set-dovecot reject with tcp reset\n/);
-    const reloaded = scrape(pair.server, '127.0.0.1:9191');
+    const reloaded = scrape(suite.pair.server, '127.0.0.1:9191');
     assert.equal(reloaded.get('f2b_jail_failed_total{jail="dovecot"}'), banned.get('f2b_jail_failed_total{jail="dovecot"}'));
     assert.equal(reloaded.get('f2b_jail_banned_total{jail="dovecot"}'), banned.get('f2b_jail_banned_total{jail="dovecot"}')! + manual);
     assert.equal(reloaded.get('f2b_jail_banned_current{jail="dovecot"}'), 1 + manual);
@@ -170,7 +154,7 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
     assert.equal(reloaded.get('portcullis_dropped_packets_total{jail="dovecot"}'), packets, 'kernel counters reset by the reload are carried');
     appendFileSync(mailLog, dovecotFailure('198.51.100.9'));
     const grown = await waitFor('a failure after the reload', () => {
-      const s = scrape(pair.server, '127.0.0.1:9191');
+      const s = scrape(suite.pair.server, '127.0.0.1:9191');
       return s.get('f2b_jail_failed_current{jail="dovecot"}') === 1 && s;
     });
     assert.equal(grown.get('f2b_jail_failed_total{jail="dovecot"}'), banned.get('f2b_jail_failed_total{jail="dovecot"}')! + 1);
@@ -180,15 +164,15 @@ describe('Prometheus /metrics of a daemon banning in a network namespace', { ski
   it('is off by default; --metrics turns it on, on loopback', async () => {
     const { dirs } = mailSetup();
     trees.push(dirs);
-    let daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server) });
+    let daemon = await startDaemon(dirs, { prefix: inNamespace(suite.pair.server) });
     running.push(daemon);
-    assert.deepEqual(tcpListeners(pair.server).filter((a) => !a.endsWith(`:${IMAP}`)), [], 'no listener without the option');
+    assert.deepEqual(tcpListeners(suite.pair.server).filter((a) => !a.endsWith(`:${IMAP}`)), [], 'no listener without the option');
     assert.equal(await daemon.stop(), 0);
 
-    daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), args: ['--metrics', '9393'] });
+    daemon = await startDaemon(dirs, { prefix: inNamespace(suite.pair.server), args: ['--metrics', '9393'] });
     running.push(daemon);
-    assert.deepEqual(tcpListeners(pair.server).filter((a) => !a.endsWith(`:${IMAP}`)), ['127.0.0.1:9393']);
-    const s = scrape(pair.server, '127.0.0.1:9393');
+    assert.deepEqual(tcpListeners(suite.pair.server).filter((a) => !a.endsWith(`:${IMAP}`)), ['127.0.0.1:9393']);
+    const s = scrape(suite.pair.server, '127.0.0.1:9393');
     assert.equal(s.status, 200);
     assert.equal(s.get('f2b_up'), 1);
     assert.equal(await daemon.stop(), 0);

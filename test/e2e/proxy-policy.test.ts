@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli, control, type DaemonDirs, type RunningDaemon, startDaemon, waitFor } from './daemon-process.js';
+import { cli, control, type DaemonDirs, type RunningDaemon, startDmsDaemon, waitFor } from './daemon-process.js';
 import { imapLogin, type MailServer, mailServerMissing, PROXIED_PORTS, smtpAuth, startMailServer } from './mailserver.js';
 import { createMailNet, killNamespacePids, type MailNet, run } from './mailserver-netns.js';
 import { inNamespace } from './netns.js';
@@ -111,19 +111,8 @@ describe('behind HAProxy (PROXY protocol): the policy servers enforce bans the k
       join(volume, 'fail2ban-fail2ban.cf'),
       `[Definition]\npostfixpolicy = 127.0.0.1:${POSTFIX_POLICY_PORT}\ndovecotpolicy = 127.0.0.1:${DOVECOT_POLICY_PORT}\n`,
     );
-    dirs = {
-      root,
-      config: join(root, 'etc-fail2ban'),
-      socket: join(root, 'run', 'fail2ban.sock'),
-      pidfile: join(root, 'run', 'fail2ban.pid'),
-      dbfile: join(state, 'fail2ban.sqlite3'),
-      logfile: join(root, 'fail2ban.log'),
-    };
-    daemon = await startDaemon(dirs, {
-      args: ['--dms', '--dms-volume', volume, '--state-dir', state],
-      env: { ENABLE_FAIL2BAN: '1' },
-      prefix: inNamespace(net.server),
-    });
+    daemon = await startDmsDaemon({ root, config: join(root, 'etc-fail2ban'), volume, state }, inNamespace(net.server));
+    dirs = daemon.dirs;
     const cfg = join(root, 'haproxy.cfg');
     writeFileSync(cfg, haproxyConfig(net.serverAddr4));
     haproxy = spawn('ip', ['netns', 'exec', proxyNs, 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
