@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FilterDefinition } from '../config/model.js';
 import { Filter, FilterError } from './filter.js';
+import { filterDefinition } from './test-definition.js';
 import { TRUNCATED_MARK } from '../sources/line-splitter.js';
 
 const NOW = Date.UTC(2024, 10, 25) / 1000;
 
-function def(over: Partial<FilterDefinition>): FilterDefinition {
-  return {
-    name: 't',
-    file: null,
-    args: {},
-    prefregex: null,
-    failregex: [],
-    ignoreregex: [],
-    maxlines: 1,
-    datepattern: null,
-    journalmatch: [],
-    options: {},
-    ...over,
-  };
-}
+const def = filterDefinition;
 
 test('failregex yields ip, time and fields; ignoreregex suppresses', () => {
   const f = new Filter(

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Filter } from './filter.js';
+import { filterDefinition } from './test-definition.js';
 import { compileRegex, RegexError } from './regex.js';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
@@ -41,18 +42,7 @@ test('any pattern text compiles or throws RegexError with the pattern quoted, ne
 });
 
 function filterOf(failregex: string): Filter {
-  return new Filter({
-    name: 'fuzz',
-    file: null,
-    args: {},
-    prefregex: null,
-    failregex: [failregex],
-    ignoreregex: [],
-    maxlines: 1,
-    datepattern: '{NONE}',
-    journalmatch: [],
-    options: {},
-  }, { useDns: 'no' });
+  return new Filter(filterDefinition({ name: 'fuzz', failregex: [failregex], datepattern: '{NONE}' }), { useDns: 'no' });
 }
 
 const hexish = fc.stringMatching(/^[0-9a-fA-F:.[\]]{0,40}$/);

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FilterDefinition, JailConfig } from '../config/model.js';
+import { filterDefinition } from '../filter/test-definition.js';
 import { Filter } from '../filter/filter.js';
 import { Jail } from './jail.js';
 import { LOST_CLIENT_USERS, LostClientWatch } from './lost-client.js';
 import { JailPipeline, PipelineOutput } from './pipeline.js';
 
-const def: FilterDefinition = {
-  name: 'test', file: null, args: {}, prefregex: null, failregex: ['auth failed from <HOST>$'], ignoreregex: [],
-  maxlines: 1, datepattern: null, journalmatch: [], options: {},
-};
+const def = filterDefinition({ failregex: ['auth failed from <HOST>$'] });
 
 function pipeline(over: Partial<JailConfig> = {}, options = {}) {
   const config: JailConfig = {

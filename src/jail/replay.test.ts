@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FilterDefinition, JailConfig } from '../config/model.js';
+import type { JailConfig } from '../config/model.js';
+import { filterDefinition } from '../filter/test-definition.js';
 import { Replay } from './replay.js';
 
-const filter: FilterDefinition = {
-  name: 'test', file: null, args: {}, prefregex: null, failregex: ['auth failed from <HOST>$'], ignoreregex: [],
-  maxlines: 1, datepattern: null, journalmatch: [], options: {},
-};
+const filter = filterDefinition({ failregex: ['auth failed from <HOST>$'] });
 
 function jail(over: Partial<JailConfig> = {}): JailConfig {
   return {

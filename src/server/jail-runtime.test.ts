@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { FilterDefinition, JailConfig } from '../config/model.js';
+import { filterDefinition } from '../filter/test-definition.js';
 import type { BanEntry, Firewall } from '../firewall/firewall.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { DaemonLog, formatLocalTime } from './daemon-log.js';
@@ -15,10 +16,7 @@ import { JailRuntime } from './jail-runtime.js';
 const root = mkdtempSync(join(tmpdir(), 'portcullis-runtime-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const filter: FilterDefinition = {
-  name: 'test', file: null, args: {}, prefregex: null, failregex: ['auth failed from <HOST>$'], ignoreregex: [],
-  maxlines: 1, datepattern: null, journalmatch: [], options: {},
-};
+const filter = filterDefinition({ failregex: ['auth failed from <HOST>$'] });
 
 const config: JailConfig = {
   name: 'mail', enabled: true, backend: 'auto', filter, actions: [], logpaths: [], logencoding: 'utf-8',

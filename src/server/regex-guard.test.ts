@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FilterDefinition } from '../config/model.js';
 import { Filter } from '../filter/filter.js';
+import { filterDefinition } from '../filter/test-definition.js';
 import { compileRegex } from '../filter/regex.js';
 import { FilterThread } from './filter-thread.js';
 import { threadGuard } from './regex-guard.js';
 
-const def = (failregex: string): FilterDefinition => ({
-  name: 'cat',
-  file: '/etc/x/filter.d/cat.conf',
-  args: {},
-  prefregex: null,
-  failregex: [failregex],
-  ignoreregex: [],
-  maxlines: 1,
-  datepattern: '{NONE}',
-  journalmatch: [],
-  options: {},
-  origins: { failregex: { file: '/etc/x/filter.d/cat.conf', line: 7 } },
-});
+const def = (failregex: string) =>
+  filterDefinition({
+    name: 'cat',
+    file: '/etc/x/filter.d/cat.conf',
+    failregex: [failregex],
+    datepattern: '{NONE}',
+    origins: { failregex: { file: '/etc/x/filter.d/cat.conf', line: 7 } },
+  });
 const CATASTROPHIC = '^<HOST> (?=a)(a+)+$';
 const hostile = `203.0.113.1 ${'a'.repeat(40)}b`;
 
