@@ -5,27 +5,25 @@
 // client talks to both servers (to portcullis through Fail2Ban's pickle protocol) with the same result.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type RunningDaemon, startDaemon } from '../e2e/daemon-process.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/netns.js';
-import { fail2banUnavailable, type RealFail2ban, startRealFail2ban } from './fail2ban-server.js';
+import { debianTree, fail2banUnavailable, type RealFail2ban, startRealFail2ban } from './fail2ban-server.js';
 
 const skip = netnsUnavailable(['nft']) ?? fail2banUnavailable() ?? (spawnSync('test', ['-d', '/etc/fail2ban']).status !== 0 ? 'no /etc/fail2ban' : null);
 const ourClient = new URL('../../src/cli/fail2ban-client.cjs', import.meta.url).pathname;
 
 /** Debian's tree, the DMS jails as docker-mailserver's fail2ban-jail.cf sets them, a temp mail log. */
 function sharedTree(root: string): string {
-  const dir = join(root, 'fail2ban');
-  cpSync('/etc/fail2ban', dir, { recursive: true });
   const mailLog = join(root, 'mail.log');
   writeFileSync(mailLog, '');
-  writeFileSync(join(dir, 'filter.d', 'custom.conf'), '[Definition]\n');
-  writeFileSync(
-    join(dir, 'jail.d', 'user-jail.local'),
-    [
+  mkdirSync(join(root, 'real'), { recursive: true });
+  return debianTree(join(root, 'fail2ban'), {
+    'filter.d/custom.conf': '[Definition]\n',
+    'jail.d/user-jail.local': [
       '[DEFAULT]',
       'bantime = 3h',
       'findtime = 10m',
@@ -52,10 +50,8 @@ function sharedTree(root: string): string {
       'enabled = false',
       '',
     ].join('\n'),
-  );
-  mkdirSync(join(root, 'real'), { recursive: true });
-  writeFileSync(join(dir, 'fail2ban.local'), `[Definition]\ndbfile = ${join(root, 'real', 'fail2ban.sqlite3')}\n`);
-  return dir;
+    'fail2ban.local': `[Definition]\ndbfile = ${join(root, 'real', 'fail2ban.sqlite3')}\n`,
+  });
 }
 
 const script: string[][] = [

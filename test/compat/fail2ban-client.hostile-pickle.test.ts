@@ -4,14 +4,14 @@
 // daemon keeps answering Debian's real fail2ban-client, and a ban still reaches the kernel.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type RunningDaemon, startDaemon } from '../e2e/daemon-process.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/netns.js';
-import { fail2banUnavailable } from './fail2ban-server.js';
+import { debianTree, fail2banUnavailable } from './fail2ban-server.js';
 
 const skip = netnsUnavailable(['nft', 'python3']) ?? fail2banUnavailable();
 const end = Buffer.from('<F2B_END_COMMAND>');
@@ -123,15 +123,12 @@ describe('hostile pickles on the control socket', { skip: skip ?? false }, () =>
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'pc-hostile-'));
-    tree = join(root, 'fail2ban');
-    cpSync('/etc/fail2ban', tree, { recursive: true });
     const mailLog = join(root, 'mail.log');
     writeFileSync(mailLog, '');
-    writeFileSync(join(tree, 'filter.d', 'custom.conf'), '[Definition]\n');
-    writeFileSync(
-      join(tree, 'jail.d', 'hostile.local'),
-      `[DEFAULT]\nbanaction = nftables-allports\nbackend = polling\n\n[custom]\nenabled = true\nlogpath = ${mailLog}\n\n[sshd]\nenabled = false\n`,
-    );
+    tree = debianTree(join(root, 'fail2ban'), {
+      'filter.d/custom.conf': '[Definition]\n',
+      'jail.d/hostile.local': `[DEFAULT]\nbanaction = nftables-allports\nbackend = polling\n\n[custom]\nenabled = true\nlogpath = ${mailLog}\n\n[sshd]\nenabled = false\n`,
+    });
     mkdirSync(join(root, 'run'));
     socket = join(root, 'run', 'fail2ban.sock');
     pair = createPair('pkl');

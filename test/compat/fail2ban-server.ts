@@ -3,7 +3,7 @@
 // polling backend on a temporary log and an action whose commands are empty, so no firewall is touched.
 // Pass `configDir` to run it on an existing tree (e.g. the one portcullis runs on, for the full comparison).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,6 +40,19 @@ export interface RealFail2ban {
   client(...args: string[]): ClientRun;
   /** Stops the server and removes the temporary files. */
   stop(): Promise<void>;
+}
+
+/**
+ * Debian's /etc/fail2ban copied to `dir`, with `files` (path relative to it → content) written over it:
+ * the tree both daemons of a comparison read.
+ */
+export function debianTree(dir: string, files: Record<string, string>): string {
+  cpSync('/etc/fail2ban', dir, { recursive: true });
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
 }
 
 export const noopAction = 'portcullis-noop';
