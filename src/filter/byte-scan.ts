@@ -196,7 +196,7 @@ const rarity = (b: number): number => {
 };
 
 /** The two positions of the literal's rarest bytes (0 and the last for a one-byte literal). */
-export function probes(l: Buffer): [number, number] {
+function probes(l: Buffer): [number, number] {
   if (l.length === 1) return [0, 0];
   const order = [...l.keys()].sort((a, b) => rarity(l[b] as number) - rarity(l[a] as number) || a - b);
   return [order[0] as number, order[1] as number];

@@ -178,7 +178,7 @@ export function attrList(buf: Buffer): Array<[number, Buffer]> {
 }
 
 /** The error code of an NLMSG_ERROR message: 0 is an acknowledgement, otherwise a positive errno. */
-export function ackError(message: Message): number {
+function ackError(message: Message): number {
   return -message.payload.readInt32LE(0);
 }
 
