@@ -5,9 +5,12 @@
 //   - `fail2ban-client status JAIL` (what DMS's `setup fail2ban` runs once per jail);
 //   - the listing of DMS's `setup fail2ban` (ping, status, then status of each jail: its
 //     target/bin/fail2ban without arguments) through a `fail2ban-client` on PATH;
-//   - `fail2ban-client -h` (no server) and `portcullis --version`, with `node -e 0` as the floor.
+//   - `fail2ban-client -h` (no server) and `portcullis --version`, with `node -e 0` as the floor, and
+//     `node -e 0` with this machine's NODE_EXTRA_CA_CERTS (see dms-environment.ts).
+// Our client runs as installed: its bin, started through its own first line, not `node bin`.
 // Runs are interleaved (the machine is shared) and the median of RUNS=n (default 21) is reported.
 // Usage: npm run build && node dist/bench/client.js
+import { machineExtraCaCerts } from './dms-environment.js';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,7 +80,7 @@ try {
     chmodSync(join(dir, 'fail2ban-client'), 0o755);
   };
   wrap(bins.python, `/usr/bin/fail2ban-client -c ${real.dir} -s ${real.socket}`);
-  wrap(bins.portcullis, `${process.execPath} ${CLIENT} -c ${real.dir} -s ${ours.socket}`);
+  wrap(bins.portcullis, `${CLIENT} -c ${real.dir} -s ${ours.socket}`);
   // DMS's `setup fail2ban` listing (target/bin/fail2ban without arguments), its client calls as it makes them.
   const listing = join(root, 'setup-fail2ban.sh');
   writeFileSync(
@@ -94,13 +97,16 @@ try {
   const withPath = (dir: string) => ({ ...process.env, PATH: `${dir}:${process.env.PATH}` });
   const cases: Case[] = [
     { label: 'node -e 0', run: () => once(process.execPath, ['-e', '0']) },
+    ...(machineExtraCaCerts
+      ? [{ label: 'node -e 0, machine', run: () => once(process.execPath, ['-e', '0'], { ...process.env, NODE_EXTRA_CA_CERTS: machineExtraCaCerts }) }]
+      : []),
     { label: 'python status', run: () => once('/usr/bin/fail2ban-client', ['-c', real.dir, '-s', real.socket, 'status', 'dovecot']) },
-    { label: 'portcullis status', run: () => once(process.execPath, [CLIENT, '-c', real.dir, '-s', ours.socket, 'status', 'dovecot']) },
+    { label: 'portcullis status', run: () => once(CLIENT, ['-c', real.dir, '-s', ours.socket, 'status', 'dovecot']) },
     { label: 'python listing', run: () => once('bash', [listing], withPath(bins.python)) },
     { label: 'portcullis listing', run: () => once('bash', [listing], withPath(bins.portcullis)) },
     { label: 'python -h', run: () => once('/usr/bin/fail2ban-client', ['-h']) },
-    { label: 'portcullis -h', run: () => once(process.execPath, [CLIENT, '-h']) },
-    { label: 'portcullis --version', run: () => once(process.execPath, [MAIN, '--version']) },
+    { label: 'portcullis -h', run: () => once(CLIENT, ['-h']) },
+    { label: 'portcullis --version', run: () => once(MAIN, ['--version']) },
   ];
   const m = measure(cases);
   const get = (label: string) => m.get(label) ?? { median: Number.NaN, p90: Number.NaN };
@@ -119,6 +125,12 @@ try {
   versus('portcullis listing', 'python listing', 'no slower than with Fail2Ban (ratio ≥ 1)', "client: DMS's `setup fail2ban` listing (ping, status, status × 3 jails)");
   versus('portcullis -h', 'python -h', '', 'client: `fail2ban-client -h` (no server)');
   report('client: `portcullis --version`', `${fmt(get('portcullis --version'))}; \`node -e 0\` ${fmt(get('node -e 0'))}`, 'fast');
+  if (machineExtraCaCerts) {
+    report(
+      "client: `node -e 0` with this machine's NODE_EXTRA_CA_CERTS (every other row runs without it, as in docker-mailserver)",
+      `${fmt(get('node -e 0, machine'))} with ${machineExtraCaCerts}; ${fmt(get('node -e 0'))} without`,
+    );
+  }
 } finally {
   await daemon.stop();
   await real.stop();

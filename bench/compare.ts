@@ -10,6 +10,7 @@
 // Fail2Ban is given a time limit per step; a restore it does not finish is reported as "> limit (N
 // restored so far)", and the tracked-IPs curve stops at the first step it cannot take in within its limit.
 // Run: npm run build && node dist/bench/compare.js [--attackers 30] [--limit 120] [--feed-limit 60]
+import './dms-environment.js';
 import { appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';

@@ -4,6 +4,7 @@
 //   - start-up time with 100,000 stored bans (until the control socket answers);
 //   - the same with real nftables in a namespace, until every ban is also in the kernel set (checked).
 // Run: npm run build && node dist/bench/daemon.js [--kernel-start-up]
+import './dms-environment.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';

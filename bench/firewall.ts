@@ -2,6 +2,7 @@
 // latency of a single ban. Runs in a throw-away network namespace (root needed); the host's ruleset is
 // never touched.
 // Usage: npm run build && node dist/bench/firewall.js [--bans 100000] [--single 1000] [--samples 200]
+import './dms-environment.js';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { type Address, parseAddress } from '../src/firewall/address.js';

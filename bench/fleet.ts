@@ -5,6 +5,7 @@
 // The nodes are the daemon's Fleet links in this process, with jails that record what they receive:
 // the figure is the fleet path (sign, XADD, XREAD, verify), not log reading or nft (see the e2e test).
 // Run: npm run build && node dist/bench/fleet.js
+import './dms-environment.js';
 import type { BanTicket } from '../src/jail/bans.js';
 import { Fleet, type FleetJail } from '../src/fleet/fleet.js';
 import { fleetSettings } from '../src/config/fleet-settings.js';

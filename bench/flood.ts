@@ -13,6 +13,7 @@
 //   - the daemon's memory at the end: RSS, and of it the JavaScript heap (in use, reserved), external
 //     buffers, and the rest (code, SQLite, the allocator), read from its /metrics; and its CPU time.
 // Usage: npm run build && node dist/bench/flood.js [--rate 50000] [--seconds 20] [--per 3]
+import './dms-environment.js';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/cli/client.js';

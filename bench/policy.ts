@@ -1,6 +1,7 @@
 // Benchmark (not a test): how fast the policy servers answer with 100,000 bans in memory. The lookup alone
 // (IPv4 address, IPv6 address inside a banned /64), then one Postfix request on a unix socket, round trip,
 // as Postfix's reused connection sends them. Usage: node dist/bench/policy.js
+import './dms-environment.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';

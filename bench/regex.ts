@@ -4,6 +4,7 @@
 // Checks that all three runs find the same matches.
 // Usage: node dist/bench/regex.js [LINES...]   (default 1,000,000 and 10,000,000; F2B_LIMIT=seconds caps
 // each fail2ban-regex run, default 150, reported as "> limit"; REPEAT=n runs per size ≤ 1M, median kept)
+import './dms-environment.js';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

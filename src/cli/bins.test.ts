@@ -18,12 +18,23 @@ describe('built entry points', () => {
     for (const [name, path] of bins) {
       const file = join(root, path);
       assert.equal(statSync(file).mode & 0o777, 0o755, `${path} (${name}) is not 0755`);
-      // fail2ban-server starts through sh to give node its heap flags (see fail2ban-server-main.ts).
-      assert.match(readFileSync(file, 'utf8'), /^#!\/usr\/bin\/env node\n|^#!\/bin\/sh\n\/\/ 2>\/dev\/null; exec node /, `${path} lacks its shebang`);
+      // fail2ban-server starts through sh to give node its heap flags (see fail2ban-server-main.ts), and
+      // fail2ban-client to drop NODE_EXTRA_CA_CERTS (see fail2ban-client.cts).
+      assert.match(readFileSync(file, 'utf8'), /^#!\/usr\/bin\/env node\n|^#!\/bin\/sh\n\/\/ 2>\/dev\/null; (unset NODE_EXTRA_CA_CERTS; )?exec node /, `${path} lacks its shebang`);
       const run = spawnSync(file, ['--help'], { encoding: 'utf8' });
       assert.equal(run.error, undefined, `${path}: ${run.error?.message}`);
       assert.equal(run.status, 0, `${file} --help: ${run.stderr}`);
     }
+  });
+
+  it('fail2ban-client does not make node read NODE_EXTRA_CA_CERTS (it never opens a TLS connection)', () => {
+    const client = join(root, bins.find(([name]) => name === 'fail2ban-client')?.[1] ?? '');
+    // node warns at start when the file cannot be read: the warning shows whether node read it.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(tmp, 'missing.pem') };
+    assert.match(spawnSync(process.execPath, ['-e', '0'], { env, encoding: 'utf8' }).stderr, /extra certs/);
+    const run = spawnSync(client, ['-h'], { env, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /extra certs/);
   });
 
   it('copy-assets makes freshly compiled (0644) entry points executable', () => {
