@@ -8,6 +8,7 @@
 // a client call costs, so this entry is CommonJS (no ESM loader) and runs the command from its bundle
 // (see bundle-loader.cts); the modules themselves are the fallback when the bundle was not built.
 // Written out so that tsc does not put its own "use strict" above the sh line.
+// biome-ignore lint/suspicious/noRedundantUseStrict: tsc would otherwise emit it as line 2, before the sh line
 'use strict';
 import loader = require('./bundle-loader.cjs');
 
