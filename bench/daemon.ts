@@ -21,7 +21,7 @@ import { fail2banUnavailable, startRealFail2ban } from '../test/compat/fail2ban-
 import { dovecotFailure, mailSetup } from '../test/e2e/mail-log.js';
 
 const command = 'node dist/bench/daemon.js';
-const SERVER_BIN = fileURLToPath(new URL('../src/cli/fail2ban-server-main.js', import.meta.url));
+const SERVER_BIN = fileURLToPath(new URL('../src/cli/fail2ban-server.cjs', import.meta.url));
 /** The node flags on the bin's exec line (its second line), for the bare-node floor. */
 const BIN_FLAGS = /exec node (.*) "\$0"/.exec(readFileSync(SERVER_BIN, 'utf8'))?.[1]?.split(' ') ?? [];
 

@@ -1,7 +1,8 @@
-// `npm ci`/`npm install` run this (package.json "install"): builds native/nfnetlink.c, the netlink addon
-// that writes ban set elements straight to the kernel (src/firewall/nftables-netlink.ts), with npm's own
-// node-gyp, as better-sqlite3's native module is built. A failed build does not fail the install: the
-// daemon then writes elements through `nft -f -` and says so in one warning line.
+// `npm ci`/`npm install` run this (package.json "install"): builds the addons in binding.gyp with npm's
+// own node-gyp, as better-sqlite3's native module is built: native/nfnetlink.c, which writes ban set
+// elements straight to the kernel (src/firewall/nftables-netlink.ts), and native/malloc_trim.c
+// (src/server/native-heap.ts). A failed build does not fail the install: the daemon then writes elements
+// through `nft -f -` and says so in one warning line, and keeps freed C heap resident.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,5 +16,5 @@ if (existsSync(join(prefix, 'include/node/node_api.h'))) args.push(`--nodedir=${
 const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
 if (result.status !== 0) {
   const why = (result.stderr ?? '').split('\n').find((l) => /error/i.test(l))?.trim() ?? `exit ${result.status}`;
-  console.warn(`portcullis: the netlink addon was not built (${why}); bans will go through nft -f -, slow with many bans. Install python3, make and g++, then run npm rebuild portcullis.`);
+  console.warn(`portcullis: the native addons were not built (${why}); bans will go through nft -f -, slow with many bans. Install python3, make and g++, then run npm rebuild portcullis.`);
 }

@@ -24,15 +24,22 @@ if (!entryArg || !outArg || rest.length !== inline.size * 2) {
 const entry = resolve(root, entryArg);
 const out = resolve(root, outArg);
 
-/** Module id (path relative to the bundle's directory) → CommonJS source. */
+/** Module id (path relative to the bundle's directory, always starting with `.`) → CommonJS source. */
 const modules = new Map();
+/** Modules that read their own URL (import.meta.url): only they pay for computing it. */
+const needsUrl = new Set();
+const moduleId = (file) => {
+  const rel = relative(dirname(out), file);
+  return rel.startsWith('.') ? rel : `./${rel}`;
+};
 const pending = [entry];
 while (pending.length > 0) {
   const file = pending.pop();
-  const id = relative(dirname(out), file);
+  const id = moduleId(file);
   if (modules.has(id)) continue;
   let source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
   // import.meta has no CommonJS form: each module gets the URL of the file it was built from.
+  if (source.includes('import.meta.url')) needsUrl.add(id);
   source = source.replaceAll('import.meta.url', '__bundle_meta_url');
   // (An inlined package is CommonJS already: this only drops its comments.)
   const { outputText } = ts.transpileModule(source, {
@@ -46,26 +53,26 @@ while (pending.length > 0) {
     console.error(`bundle: ${relative(root, file)} imports a module by a computed name; bundle.mjs cannot follow it`);
     process.exit(1);
   }
-  // Each followed specifier is rewritten to the exact relative path of the file it resolved to, which
-  // is the id the bundle's require looks up.
+  // Each followed specifier is rewritten to the id of the file it resolved to, so that the bundle's
+  // require looks it up as it is: no path arithmetic at run time (joining paths for every require of a
+  // daemon start made node's path functions hot enough for TurboFan, ~3 MB of resident compiler code).
   const resolveFrom = createRequire(file).resolve;
   code = code.replace(/\brequire\((["'])([^"']+)\1\)/g, (call, _q, spec) => {
     if (!spec.startsWith('./') && !spec.startsWith('../') && !inline.has(spec)) return call;
     const target = resolveFrom(spec);
     pending.push(target);
-    const rel = relative(dirname(file), target);
-    return `require(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)})`;
+    return `require(${JSON.stringify(moduleId(target))})`;
   });
   modules.set(id, code);
 }
 
-// `require` inside a module resolves relative specifiers against that module's own path.
+// Inside the bundle, a specifier starting with `.` is a module id; anything else goes to node's require.
 const parts = [
   '"use strict";',
   '(function (__bundle_dir, __bundle_require, __bundle_url) {',
-  'const path = __bundle_require("node:path");',
   'const defs = Object.create(null);',
   'const cache = Object.create(null);',
+  'const req = (spec) => spec.startsWith(".") ? load(spec) : __bundle_require(spec);',
   'function load(id) {',
   '  const done = cache[id];',
   '  if (done !== undefined) return done.exports;',
@@ -73,18 +80,17 @@ const parts = [
   '  if (def === undefined) throw new Error("bundle: no module " + id);',
   '  const module = { exports: {} };',
   '  cache[id] = module;',
-  '  const base = path.posix.dirname(id);',
-  '  const req = (spec) => spec.startsWith(".") ? load(path.posix.join(base, spec)) : __bundle_require(spec);',
-  '  def(module.exports, req, module, __bundle_url(id));',
+  '  def(module.exports, req, module);',
   '  return module.exports;',
   '}',
 ];
-const entryId = relative(dirname(out), entry);
+const entryId = moduleId(entry);
 for (const [id, code] of modules) {
   const isEntry = id === entryId;
   // The entry may use top-level await: its body runs as an async function, and the bundle returns its promise.
   parts.push(
-    `defs[${JSON.stringify(id)}] = ${isEntry ? 'async ' : ''}function (exports, require, module, __bundle_meta_url) {`,
+    `defs[${JSON.stringify(id)}] = ${isEntry ? 'async ' : ''}function (exports, require, module) {`,
+    ...(needsUrl.has(id) ? [`const __bundle_meta_url = __bundle_url(${JSON.stringify(id)});`] : []),
     code,
     isEntry ? 'module.exports = { done: true };\n};' : '};',
   );
@@ -93,7 +99,7 @@ parts.push(
   `const entry = ${JSON.stringify(entryId)};`,
   'const module = { exports: {} };',
   'cache[entry] = module;',
-  'return defs[entry](module.exports, (spec) => spec.startsWith(".") ? load(path.posix.join(path.posix.dirname(entry), spec)) : __bundle_require(spec), module, __bundle_url(entry));',
+  'return defs[entry](module.exports, req, module);',
   '})',
 );
 // Pure ASCII, so that bundle-loader reads it as Latin-1 (no UTF-8 decoding) and V8 keeps a one-byte

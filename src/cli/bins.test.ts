@@ -18,7 +18,7 @@ describe('built entry points', () => {
     for (const [name, path] of bins) {
       const file = join(root, path);
       assert.equal(statSync(file).mode & 0o777, 0o755, `${path} (${name}) is not 0755`);
-      // fail2ban-server starts through sh to give node its heap flags (see fail2ban-server-main.ts), and
+      // fail2ban-server starts through sh to give node its heap flags (see fail2ban-server.cts), and
       // fail2ban-client to drop NODE_EXTRA_CA_CERTS (see fail2ban-client.cts).
       assert.match(readFileSync(file, 'utf8'), /^#!\/usr\/bin\/env node\n|^#!\/bin\/sh\n\/\/ 2>\/dev\/null; (unset NODE_EXTRA_CA_CERTS; )?exec node /, `${path} lacks its shebang`);
       const run = spawnSync(file, ['--help'], { encoding: 'utf8' });

@@ -27,7 +27,7 @@ function traced(file: string, args: string[]) {
 describe('fail2ban-client start-up', () => {
   it('bundles the client and the config reader, and nothing of the daemon', () => {
     const ids = [...readFileSync(bundle, 'utf8').matchAll(/^defs\["([^"]+)"\]/gm)].map((m) => m[1] as string);
-    for (const id of ['fail2ban-client-run.js', 'fail2ban-client.js', 'client.js', '../server/control-protocol.js']) {
+    for (const id of ['./fail2ban-client-run.js', './fail2ban-client.js', './client.js', '../server/control-protocol.js']) {
       assert.ok(ids.includes(id), `${id} is not in the bundle`);
     }
     const daemonSide = ids.filter((id) =>

@@ -1,6 +1,6 @@
 #!/bin/sh
 // 2>/dev/null; unset NODE_EXTRA_CA_CERTS; exec node "$0" "$@"
-// (The line above is for sh and a comment for JS, as in fail2ban-server-main.ts. With NODE_EXTRA_CA_CERTS
+// (The line above is for sh and a comment for JS, as in fail2ban-server.cts. With NODE_EXTRA_CA_CERTS
 // set, node parses that CA bundle at every start before any script runs: 46 against 17 ms for `node -e 0`
 // on a machine whose environment sets it. The client only talks to a unix socket and starts nothing, so
 // it never needs the certificates.)

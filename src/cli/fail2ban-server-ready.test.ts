@@ -7,29 +7,46 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-const entry = new URL('./fail2ban-server-main.js', import.meta.url).pathname;
+const cliDir = new URL('.', import.meta.url).pathname;
+const entry = join(cliDir, 'fail2ban-server.cjs');
 const dir = mkdtempSync(join(tmpdir(), 'pc-ready-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Starts the bin until it answers; its stdout and stderr once stopped (SIGTERM). */
+async function startAndStop(env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; out: string; err: string }> {
+  const socket = join(dir, 'sock');
+  const child = spawn(entry, ['-xf', '-c', dir, '-s', socket, '-p', join(dir, 'pid'), 'start'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  for (let waited = 0; out === '' && child.exitCode === null && waited < 15_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGTERM');
+  return { status: await exited, out, err };
+}
+
 describe('fail2ban-server -xf start', () => {
+  // No jail: nothing touches the firewall.
+  writeFileSync(join(dir, 'jail.conf'), '[DEFAULT]\nenabled = false\n');
+  writeFileSync(join(dir, 'fail2ban.conf'), `[Definition]\nlogtarget = ${join(dir, 'log')}\ndbfile = ${join(dir, 'db')}\n`);
+
   it("prints exactly 'Server ready' on stdout, once the socket answers", async () => {
-    // No jail: nothing touches the firewall.
-    writeFileSync(join(dir, 'jail.conf'), '[DEFAULT]\nenabled = false\n');
-    writeFileSync(join(dir, 'fail2ban.conf'), `[Definition]\nlogtarget = ${join(dir, 'log')}\ndbfile = ${join(dir, 'db')}\n`);
-    const socket = join(dir, 'sock');
-    const child = spawn(entry, ['-xf', '-c', dir, '-s', socket, '-p', join(dir, 'pid'), 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    for (let waited = 0; out === '' && child.exitCode === null && waited < 15_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, err);
-    assert.equal(out, 'Server ready\n');
+    const run = await startAndStop();
+    assert.equal(run.status, 0, run.err);
+    assert.equal(run.out, 'Server ready\n');
+  });
+
+  it('runs from its bundle: no module of its own besides the bin, the loader and the bundle, nor any of better-sqlite3', async () => {
+    const run = await startAndStop({ ...process.env, NODE_DEBUG: 'module,esm' });
+    assert.equal(run.status, 0, run.err);
+    assert.equal(run.out, 'Server ready\n');
+    const loaded = new Set([...run.err.matchAll(/(?:load "|Loading module |file:\/\/)([^"\s]+\.(?:c?js))/g)].map((m) => m[1] as string));
+    const ours = [...loaded].filter((f) => f.includes('/dist/') || f.includes('/node_modules/')).map((f) => f.replace(cliDir, ''));
+    assert.deepEqual(ours.sort(), ['bundle-loader.cjs', 'fail2ban-server.cjs']);
   });
 });

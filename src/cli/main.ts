@@ -13,7 +13,7 @@ enableCompileCache();
 // linear-time engine instead of stalling the daemon. Must be set before any RegExp is compiled.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
-// The daemon (`server`) runs from the modules: it lives for months, so start-up gains it nothing, and
-// the bundle's source would stay resident beside the modules' (its worker threads load modules anyway).
+// `portcullis server` runs from the modules (this bundle is the commands'); the `fail2ban-server` bin,
+// which docker-mailserver and deploy/ start, runs the daemon from a bundle of its own.
 const loader = createRequire(import.meta.url)('./bundle-loader.cjs') as typeof import('./bundle-loader.cjs');
 if (process.argv[2] === 'server' || !(await loader.runBundle('portcullis'))) await import('./portcullis-run.js');

@@ -42,6 +42,7 @@ import type { MetricsServer } from './metrics-http.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
 import { Gateways } from './gateways.js';
 import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
+import { releaseFreedNativeMemory } from './native-heap.js';
 import { MemoryPositions } from './positions.js';
 
 export interface DaemonOptions {
@@ -82,6 +83,9 @@ export interface DaemonOptions {
 const VERSION = '0.1.0';
 const TICK_MS = 1000;
 const FLUSH_MS = 2000;
+/** Start-up's background compilations finish within a second or two; then freed C heap goes back. */
+const FIRST_TRIM_MS = 3000;
+const TRIM_MS = 5 * 60_000;
 const PURGE_MS = 60 * 60 * 1000;
 const IGNORE_DNS_MS = 5 * 60 * 1000;
 
@@ -364,6 +368,12 @@ export class Daemon implements ControlHandler {
     };
     every(TICK_MS, () => {
       for (const runtime of this.runtimes.values()) runtime.expire();
+    });
+    const firstTrim = setTimeout(releaseFreedNativeMemory, FIRST_TRIM_MS);
+    firstTrim.unref();
+    this.timers.push(firstTrim);
+    every(TRIM_MS, () => {
+      releaseFreedNativeMemory();
     });
     every(FLUSH_MS, () => {
       this.store?.flush();

@@ -3,7 +3,8 @@
 // two programs: a version row, the jails, log read positions, the ban history (`bans`) and the last ban
 // per address and jail (`bips`), each ban with a JSON `data` object holding `matches` and `failures`.
 import { existsSync } from 'node:fs';
-import Database, { type Database as Db } from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { openDatabase } from './database.js';
 import { ExitCode, UserError } from '../errors.js';
 import { openError } from './errors.js';
 import type { StoredBan } from './types.js';
@@ -38,7 +39,7 @@ export function readFail2BanDb(path: string): BanDatabase {
   if (!existsSync(path)) throw new UserError(`${path}: no such file; give the path of Fail2Ban's dbfile (usually /var/lib/fail2ban/fail2ban.sqlite3)`);
   let db: Db;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = openDatabase(path, { readonly: true, fileMustExist: true });
   } catch (err) {
     throw openError(path, err);
   }
@@ -117,7 +118,7 @@ const FAIL2BAN_V4 = `
 /** Writes `content` as a new Fail2Ban v4 database at `path` (which must not exist), in one transaction. */
 export function writeFail2BanDb(path: string, content: BanDatabase): void {
   if (existsSync(path)) throw new UserError(`${path} already exists; give a new file name`);
-  const db = new Database(path);
+  const db = openDatabase(path);
   try {
     db.transaction(() => {
       db.exec(FAIL2BAN_V4);

@@ -2,7 +2,8 @@
 // tables of its own (created if missing), so the ban schema and its migrations stay as they are:
 // the stream read position, the messages waiting for Redis to come back, and the origin of bans
 // received from other nodes.
-import Database, { type Database as Db } from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { openDatabase } from './database.js';
 
 /** What src/fleet needs kept; FleetSqliteStore here, a Map-backed one when there is no database. */
 export interface FleetState {
@@ -25,7 +26,7 @@ export class FleetSqliteStore implements FleetState {
   readonly #stmt;
 
   constructor(path: string) {
-    this.#db = new Database(path);
+    this.#db = openDatabase(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
     this.#db.pragma('busy_timeout = 5000');

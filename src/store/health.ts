@@ -3,7 +3,8 @@
 // transaction that is rolled back, so nothing is left behind.
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { openDatabase } from './database.js';
 
 /** One line saying what is wrong with the database at `path`, or null when it is healthy and writable. */
 export function databaseProblem(path: string): string | null {
@@ -15,9 +16,9 @@ export function databaseProblem(path: string): string | null {
       return `${path} does not exist and its directory ${dirname(path)} is not writable`;
     }
   }
-  let db: Database.Database | null = null;
+  let db: Db | null = null;
   try {
-    db = new Database(path, { fileMustExist: true, timeout: 2000 });
+    db = openDatabase(path, { fileMustExist: true, timeout: 2000 });
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') return `${path} is damaged (quick_check: ${String(check)})`;
     if (db.readonly) return `${path} is read-only`;

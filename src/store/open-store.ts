@@ -3,7 +3,8 @@
 // moved aside as Fail2Ban does (`<dbfile>.YYYYMMDD-HHMMSS`) so the daemon starts with a fresh one
 // instead of not at all. What happened is returned as log lines and `status` problems.
 import { copyFileSync, existsSync, linkSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { openDatabase } from './database.js';
 import { parseCidr } from '../net/ip.js';
 import { errorCode } from './errors.js';
 import { type BanDatabase, isFail2BanDb, readFail2BanDb, writeFail2BanDb } from './fail2ban-db.js';
@@ -69,9 +70,9 @@ export function openStore(path: string, options: StoreOptions = {}, now = Date.n
 
 /** Corruption (with SQLite's reason) or a Fail2Ban database; an unreadable file is left for open() to report. */
 function inspect(path: string): { corrupt: string | null; fail2ban: boolean } {
-  let db: Database.Database | undefined;
+  let db: Db | undefined;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = openDatabase(path, { readonly: true, fileMustExist: true });
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') return { corrupt: String(check), fail2ban: false };
     return { corrupt: null, fail2ban: isFail2BanDb(db) };

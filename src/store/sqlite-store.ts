@@ -10,7 +10,8 @@
 // database file deleted while running is recreated from the open connection (recreateIfDeleted()).
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { openDatabase } from './database.js';
 import { UserError, ExitCode } from '../errors.js';
 import type { BanDatabase } from './fail2ban-db.js';
 import { describeStorageFailure, isStorageFailure, openError } from './errors.js';
@@ -99,7 +100,7 @@ export class SqliteStore implements PositionStore {
   }
 
   static #openWritable(path: string, options: StoreOptions): SqliteStore {
-    const db = new Database(path);
+    const db = openDatabase(path);
     try {
       checkOwnership(db, path);
       db.pragma('journal_mode = WAL');
@@ -115,7 +116,7 @@ export class SqliteStore implements PositionStore {
   static #openReadOnly(path: string, options: StoreOptions, degraded: string): SqliteStore {
     let db: Db;
     try {
-      db = new Database(path, { readonly: true, fileMustExist: true });
+      db = openDatabase(path, { readonly: true, fileMustExist: true });
     } catch (err) {
       throw toUserError(path, err);
     }
@@ -311,7 +312,7 @@ export class SqliteStore implements PositionStore {
       this.#db.prepare('VACUUM INTO ?').run(building);
       const bans = Number(this.#db.prepare('SELECT count(*) FROM bips').pluck().get());
       renameSync(building, this.path);
-      const db = new Database(this.path, { fileMustExist: true });
+      const db = openDatabase(this.path, { fileMustExist: true });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       this.#db.close();
@@ -366,7 +367,7 @@ export class SqliteStore implements PositionStore {
   #reopenWritable(): boolean {
     let db: Db | null = null;
     try {
-      db = new Database(this.path, { fileMustExist: true });
+      db = openDatabase(this.path, { fileMustExist: true });
       // SQLite quietly opens read-only where it cannot write; that is not the connection we want.
       if (db.readonly) throw new Error('still read-only');
       db.pragma('journal_mode = WAL');

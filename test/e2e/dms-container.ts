@@ -90,7 +90,7 @@ export function dmsContainer(netns: string): DmsContainer {
   // The image symlinks /usr/bin/fail2ban-* to the built entry points; a bind mount cannot make a symlink,
   // so these one-line scripts exec the entry points directly (which also needs them executable).
   mkdirSync(join(root, 'bin'));
-  for (const [name, entry] of [['fail2ban-server', 'fail2ban-server-main.js'], ['fail2ban-client', 'fail2ban-client.cjs']]) {
+  for (const [name, entry] of [['fail2ban-server', 'fail2ban-server.cjs'], ['fail2ban-client', 'fail2ban-client.cjs']]) {
     writeFileSync(join(root, 'bin', name!), `#!/bin/sh\nexec ${join(dist, 'src', 'cli', entry!)} "$@"\n`, { mode: 0o755 });
   }
 

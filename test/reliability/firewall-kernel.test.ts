@@ -274,7 +274,7 @@ describe('reliability: the kernel side of bans (real nft, network namespaces)', 
       const { dirs, ns } = setup(files);
       writeConfig(dirs, { 'fail2ban.local': `[Definition]\nlogtarget = ${dirs.logfile}\ndbfile = ${dirs.dbfile}\n` });
       listener = await listen(ns, [143]);
-      const shim = new URL('../../src/cli/fail2ban-server-main.js', import.meta.url).pathname;
+      const shim = new URL('../../src/cli/fail2ban-server.cjs', import.meta.url).pathname;
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, shim, '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '-xf', 'start'], {
         stdio: 'ignore',
       });

@@ -1,24 +1,8 @@
-#!/bin/sh
-// 2>/dev/null; exec node --optimize-for-size --v8-pool-size=1 "$0" "$@"
-// (The line above is for sh and a comment for JS: V8's flags only work on node's command line, and
-// `env -S` is not everywhere. Size-optimised code cuts the idle daemon's RSS with no measurable cost to
-// matching throughput. One V8 platform thread instead of one per core: three threads and ~1.8 MB fewer,
-// same daemon throughput (measured 1.1M lines: 2.65 against 2.71 CPU-s). A 1 MB young generation
-// (--max-semi-space-size=1) no longer saved anything at idle (61.1 MB with and without it, `node
-// dist/bench/daemon.js`) but made start-up with 100,000 stored bans 40% slower and a flood 16% dearer.)
-// `fail2ban-server`: Fail2Ban's server command line, so docker-mailserver's supervisord block
-// (`fail2ban-server -xf start`) runs portcullis unchanged. The server always stays in the foreground.
+// The body of the `fail2ban-server` bin (fail2ban-server.cts), run from its bundle or, when the bundle
+// was not built, imported: Fail2Ban's server command line. The server always stays in the foreground.
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { enableCompileCache } from './compile-cache.js';
-
-enableCompileCache();
-
-// Same guard as `portcullis`: see main.ts.
-setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
-
-const { runServer } = await import('./server.js');
-const { UserError } = await import('../errors.js');
+import { UserError } from '../errors.js';
+import { runServer } from './server.js';
 
 const usage = `Usage: fail2ban-server [OPTIONS] [start]
 
