@@ -38,9 +38,12 @@ async function runBundle(command: string): Promise<boolean> {
     // First run: compiled from source, and the cache is written below.
   }
   const script = new vm.Script(source, { filename: file, cachedData });
+  // The daemon's main returns only at its exit: its frame must not keep the cache's bytes (~0.5 MB) alive.
+  const cached = cachedData !== undefined;
+  cachedData = undefined;
   const main = script.runInThisContext() as BundleMain;
   await main(__dirname, require, (id) => url.pathToFileURL(path.join(__dirname, id)).href);
-  if (cachedData === undefined || script.cachedDataRejected === true) saveCache(script, cacheFile);
+  if (!cached || script.cachedDataRejected === true) saveCache(script, cacheFile);
   return true;
 }
 
