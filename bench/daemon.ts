@@ -169,12 +169,14 @@ async function idleRssDms(): Promise<{ bin: number; plain: number; node: number;
   const out = { bin: 0, plain: 0, node: 0, infra: 0, fail2ban: 0 };
   try {
     // The floors in the same run: node itself, then node holding what the daemon cannot do without (a
-    // better-sqlite3 database in WAL mode and a listening unix socket), none of our code loaded.
+    // better-sqlite3 database in WAL mode and a listening unix socket), none of our code loaded. The
+    // database is opened as store/database.ts does, naming better-sqlite3's compiled module.
     out.node = await nodeRss('0');
     const floorDir = mkdtempSync(join(tmpdir(), 'pc-bench-floor-'));
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    const nativeBinding = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
     out.infra = await nodeRss(
-      `const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(join(floorDir, 'bans.sqlite3'))}); db.pragma('journal_mode = WAL');` +
+      `const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(join(floorDir, 'bans.sqlite3'))}, { nativeBinding: ${JSON.stringify(nativeBinding)} }); db.pragma('journal_mode = WAL');` +
         `require('node:net').createServer().listen(${JSON.stringify(join(floorDir, 'floor.sock'))})`,
     );
     rmSync(floorDir, { recursive: true, force: true });
