@@ -53,6 +53,11 @@ while (pending.length > 0) {
     console.error(`bundle: ${relative(root, file)} imports a module by a computed name; bundle.mjs cannot follow it`);
     process.exit(1);
   }
+  // An inlined package's own path would be the bundle's, or undefined: refuse rather than misplace.
+  if (/\b__(dirname|filename)\b/.test(code)) {
+    console.error(`bundle: ${relative(root, file)} reads __dirname or __filename, which a bundled module does not have`);
+    process.exit(1);
+  }
   // Each followed specifier is rewritten to the id of the file it resolved to, so that the bundle's
   // require looks it up as it is: no path arithmetic at run time (joining paths for every require of a
   // daemon start made node's path functions hot enough for TurboFan, ~3 MB of resident compiler code).
