@@ -618,36 +618,33 @@ function delimited(atom: Piece): boolean {
   return (atom.loops ?? []).every((loop) => !loop.startsWith('(') && isUnit(loop) && lits.some((unit) => disjoint(loop, unit)));
 }
 
-/** Answers of disjoint() (filters share their delimiters: a BMP scan costs ~1 ms). */
-const disjointPairs = new Map<string, boolean>();
+/** Answers of BMP scans (filters share their delimiters: a scan costs ~1 ms); the quick checks are not kept. */
+const scanned = new Map<string, boolean>();
 
-/** No UTF-16 unit matches both single-unit regexes (checked over the whole BMP, once per pair). */
+/** No UTF-16 unit matches both single-unit regexes (checked over the whole BMP when nothing quicker answers). */
 function disjoint(a: string, b: string): boolean {
-  const key = `${a}\u0000${b}`;
-  let known = disjointPairs.get(key);
-  if (known === undefined) {
-    known = scanDisjoint(a, b);
-    disjointPairs.set(key, known);
-  }
-  return known;
-}
-
-function scanDisjoint(a: string, b: string): boolean {
   // A loop's own unit among its delimiters (`(?:[\w.-]+[\w.-])*`): a class with members shares them.
   if (a === b && WHOLE_CLASS.test(a) && !a.startsWith('[^') && a !== '[]') return false;
-  // Most delimiters are one character (`,`, `\.`, `\x29`): then only that character can match both,
-  // and testing it alone is the whole check (the BMP scan below cost ~12 ms a filter at start-up).
-  const only = consumes(a) && consumes(b) ? (oneChar(b) ?? oneChar(a)) : null;
+  let both: RegExp;
   try {
-    const both = new RegExp(`(?=${a})${b}`);
-    if (only !== null) return !both.test(only);
-    // Every UTF-16 unit: 128 KB that is not kept (none of docker-mailserver's filters needs it).
-    const codes: number[] = [];
-    for (let c = 0; c <= 0xffff; c++) codes.push(c);
-    return !both.test(String.fromCharCode(...codes));
+    both = new RegExp(`(?=${a})${b}`);
   } catch {
     return false;
   }
+  // Most delimiters are one character (`,`, `\.`, `\x29`): then only that character can match both,
+  // and testing it alone is the whole check (the BMP scan below cost ~12 ms a filter at start-up).
+  const only = consumes(a) && consumes(b) ? (oneChar(b) ?? oneChar(a)) : null;
+  if (only !== null) return !both.test(only);
+  const key = `${a}\u0000${b}`;
+  let known = scanned.get(key);
+  if (known === undefined) {
+    // Every UTF-16 unit: 128 KB that is not kept (none of docker-mailserver's filters needs it).
+    const codes: number[] = [];
+    for (let c = 0; c <= 0xffff; c++) codes.push(c);
+    known = !both.test(String.fromCharCode(...codes));
+    scanned.set(key, known);
+  }
+  return known;
 }
 
 /** `src` matches exactly one character wherever it matches (no assertion such as `\b`). */
