@@ -3,7 +3,7 @@
 // credentials)`), so besides plain runs of required text this also takes a group whose every branch
 // requires some text: a line holding none of those texts cannot match. Pure string work on the
 // Python source of each failregex; no I/O.
-import { isQuantifier, skipClass } from './regex.js';
+import { isQuantifier, LITERAL_RUN, skipClass } from './regex.js';
 
 /** Shortest literal worth testing (non-space characters): shorter ones are on almost every line. */
 const MIN_LITERAL = 4;
@@ -156,6 +156,12 @@ class Parser {
     };
     while (this.i < s.length && !this.failed) {
       const c = s[this.i] as string;
+      LITERAL_RUN.lastIndex = this.i;
+      if (LITERAL_RUN.test(s)) {
+        run += s.slice(this.i, LITERAL_RUN.lastIndex);
+        this.i = LITERAL_RUN.lastIndex;
+        continue;
+      }
       if (c === '|' || c === ')') break;
       if (c === '(') {
         flush();

@@ -87,3 +87,24 @@ test('required literals are words and spaces of the top level only', () => {
   assert.equal(requiredLiteral('^[a-z\\-]{3,15}\\(x\\): unknown user'), ' unknown user');
   assert.equal(requiredLiteral('^abcde?f'), 'abcd');
 });
+
+test('a run of plain characters translates to itself, up to a character a quantifier applies to', () => {
+  assert.equal(translate('user ab*c=d{2}e f?', { plainInput: true }).source, 'user ab*c=d{2}e f?');
+  assert.ok(re('^login ab+c$').test('login abbbc'));
+  assert.equal(re('^login ab+c$').test('login ababc'), false);
+  // Verbose mode drops the spaces; scoped case folding folds every letter of the run.
+  assert.equal(translate('(?x)a b  c', { plainInput: true }).source, 'abc');
+  assert.ok(re('x(?i:user name)').test('xUSER Name'));
+});
+
+test('a repeated group whose loop shares its unit with every delimiter is nested; one with a disjoint delimiter is not', () => {
+  assert.notEqual(translate('^(?:[a-z]+[a-z])+$').nested, null);
+  assert.notEqual(translate('^(?:[\\w.-]+[\\w.-])*$').nested, null);
+  assert.equal(translate('^(?:[^,]*, )*$').nested, null);
+  assert.equal(translate('^(?:\\w+\\.)+$').nested, null);
+});
+
+test('required literals: runs before a quantifier lose their last character; text inside groups is not required', () => {
+  assert.equal(requiredLiteral('^auth failures* for (?:user name|x) from now'), 'auth failure');
+  assert.equal(requiredLiteral('^(?:some long text here)? short'), ' short');
+});

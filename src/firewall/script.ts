@@ -17,8 +17,8 @@ import {
   type KernelEntry,
 } from './firewall.js';
 import { reconcileByDiff } from './reconcile.js';
-import { reverse as dnsReverse } from 'node:dns/promises';
 import { commandRunner, firstLine, type Runner, Serial } from './runner.js';
+import { builtin } from '../builtin.js';
 
 /** Characters a pasted value may contain: no quotes, blanks, `$`, backquotes, `;`, `|`, `&`, `<>`… */
 const SAFE_VALUE = /^[A-Za-z0-9_.:/,@+=-]*$/;
@@ -274,7 +274,10 @@ async function reverseName(ip: string): Promise<string> {
     timer = setTimeout(() => resolve(''), HOST_TIMEOUT_MS);
   });
   try {
-    return await Promise.race([dnsReverse(ip).then((names) => names[0] ?? '', () => ''), timeout]);
+    // dns is loaded by the first action that asks for <ip-host>, not by every daemon: once, ahead of a
+    // network round trip that costs far more than loading it.
+    const { reverse } = builtin('node:dns/promises');
+    return await Promise.race([reverse(ip).then((names) => names[0] ?? '', () => ''), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -5,7 +5,8 @@
 // `deadlineMs`: past it, the thread is terminated (V8 interrupts a running regex), the line is skipped
 // and reported, and the batch is run again in a fresh thread without it. The fresh thread's filter
 // starts empty (a multi-line buffer in progress is lost), which only happens on a hostile line.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { builtin } from '../builtin.js';
 import type { FilterDefinition } from '../config/model.js';
 import type { Failure } from '../filter/failure.js';
 import type { BatchRequest, BatchResult } from './filter-thread-worker.js';
@@ -25,6 +26,8 @@ export interface ThreadBatch {
 export class FilterThread {
   private worker: Worker | null = null;
   private progress = new Int32Array(new SharedArrayBuffer(4));
+  /** Loaded with the jail that needs it, so a daemon without such a jail never loads worker_threads. */
+  private readonly Worker = builtin('node:worker_threads').Worker;
 
   constructor(
     private readonly def: FilterDefinition,
@@ -99,7 +102,7 @@ export class FilterThread {
 
   private spawn(): Worker {
     this.progress = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(WORKER, {
+    const worker = new this.Worker(WORKER, {
       workerData: { def: this.def, useDns: this.opts.useDns, logtimezone: this.opts.logtimezone, progress: this.progress.buffer },
     });
     worker.on('error', () => undefined);

@@ -3,7 +3,6 @@
 // every decision; this file does the side effects in the order that keeps bans durable: a ban is
 // committed to the store before the firewall is asked, so a crash in between is repaired at start-up by
 // reconcile.
-import { lookup as dnsLookup } from 'node:dns/promises';
 import type { JailConfig } from '../config/model.js';
 import { Filter } from '../filter/filter.js';
 import { resolveLogZone } from '../filter/timezone.js';
@@ -24,6 +23,7 @@ import { JailCounters } from './metrics-counters.js';
 import { storePositions } from './positions.js';
 import { FilterThread, LINE_DEADLINE_MS } from './filter-thread.js';
 import { ownString } from '../jail/own-string.js';
+import { builtin } from '../builtin.js';
 
 /** One action of a jail: the backend and what it acts on. */
 export interface JailAction {
@@ -746,7 +746,8 @@ async function resolveName(name: string): Promise<string[]> {
   const timeout = new Promise<string[]>((resolve) => {
     timer = setTimeout(() => resolve([]), DNS_TIMEOUT_MS);
   });
-  const lookup = dnsLookup(name, { all: true }).then(
+  // dns is loaded by the first jail with names to resolve (at its start), not by every daemon.
+  const lookup = builtin('node:dns/promises').lookup(name, { all: true }).then(
     (found) => found.map((a) => a.address),
     () => [],
   );

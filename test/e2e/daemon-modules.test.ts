@@ -1,13 +1,16 @@
 // What the idle daemon keeps in memory: every module it loads stays there. With docker-mailserver's mail
 // jails and nothing else configured, the fleet (ioredis), the policy servers, the metrics endpoint and
 // Fail2Ban's pickle protocol must not be loaded (ioredis alone was ~7 MB of idle RSS); configured, or
-// when Fail2Ban's own client calls, they are.
+// when Fail2Ban's own client calls, they are. The same holds for node's own modules: worker_threads
+// (a jail whose regex can backtrack catastrophically), dns (ignoreip names) and v8 (fail2ban-server
+// started with the backtrack flag) cost 0.7 to 1.7 MB each and are loaded only where used.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { type RunningDaemon, removeDirs, startDaemon, waitFor } from './daemon-process.js';
+import { type DaemonDirs, type RunningDaemon, removeDirs, startDaemon, waitFor } from './daemon-process.js';
 import { mailSetup } from './mail-log.js';
 
 const optional = [
@@ -31,6 +34,27 @@ function loaded(daemon: RunningDaemon): Set<string> {
     else if (pkg) out.add(pkg[1] as string);
   }
   return out;
+}
+
+const hook = new URL('./module-list-hook.js', import.meta.url).pathname;
+const serverMain = new URL('../../src/cli/fail2ban-server-main.js', import.meta.url).pathname;
+const BACKTRACK_GUARD = '--enable-experimental-regexp-engine-on-excessive-backtracks';
+
+/** Environment under which a process writes its node module list to `file` at exit (module-list-hook.ts). */
+function listingTo(file: string): NodeJS.ProcessEnv {
+  return { NODE_OPTIONS: `--import ${hook}`, MODULE_LIST_FILE: file };
+}
+
+/** Node's builtins (`worker_threads`, `dns/promises`…) that a process loaded, from its list at exit. */
+function builtins(file: string): Set<string> {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  return new Set(lines.flatMap((l) => (l.startsWith('NativeModule ') ? [l.slice('NativeModule '.length)] : [])));
+}
+
+/** The daemon's builtins over its whole life, once it has stopped (the list is written at exit). */
+async function builtinsAtStop(running: RunningDaemon, file: string): Promise<Set<string>> {
+  await running.stop();
+  return builtins(file);
 }
 
 /** A loopback TCP port free right now. */
@@ -58,6 +82,44 @@ describe('daemon modules', () => {
     assert.ok(mods.has('server/daemon.js') && mods.has('better-sqlite3'), `trace not understood: ${[...mods].slice(0, 5)}`);
     assert.deepEqual(optional.filter((m) => mods.has(m)), []);
     assert.equal(mods.has('ioredis'), false, 'ioredis is loaded');
+  });
+
+  it("loads neither worker_threads nor dns with docker-mailserver's jails alone", async () => {
+    const { dirs } = mailSetup();
+    const list = join(dirs.root, 'modules.txt');
+    daemon = await startDaemon(dirs, { args: ['--dry-run'], env: listingTo(list) });
+    const node = await builtinsAtStop(daemon, list);
+    // The list is read correctly: the daemon's socket and child processes are in it.
+    assert.ok(node.has('net') && node.has('child_process'), `module list not understood: ${[...node].slice(0, 5)}`);
+    assert.deepEqual(['worker_threads', 'dns/promises', 'dns'].filter((m) => node.has(m)), []);
+  });
+
+  it('loads worker_threads and dns at start for a jail that needs them, before any line', async () => {
+    const { dirs } = mailSetup({ 'filter.d/cat.conf': '[Definition]\nfailregex = ^<HOST> (?=a)(a+)+$\n' });
+    const catLog = join(dirs.root, 'cat.log');
+    writeFileSync(catLog, '');
+    appendFileSync(join(dirs.config, 'jail.d/test.local'), `\n[cat]\nenabled = true\nfilter = cat\nlogpath = ${catLog}\nignoreip = localhost\n`);
+    const list = join(dirs.root, 'modules.txt');
+    daemon = await startDaemon(dirs, { args: ['--dry-run'], env: listingTo(list) });
+    const node = await builtinsAtStop(daemon, list);
+    assert.ok(node.has('worker_threads'), 'the jail with a catastrophic regex did not load worker_threads');
+    assert.ok(node.has('dns/promises'), 'the jail with an ignoreip name did not load dns');
+  });
+
+  it('fail2ban-server loads node:v8 only when node was started without the backtrack flag', () => {
+    const dirs: DaemonDirs = mailSetup().dirs;
+    try {
+      const list = join(dirs.root, 'modules.txt');
+      const run = (flags: string[]) => {
+        const r = spawnSync(process.execPath, [...flags, serverMain, '-h'], { encoding: 'utf8', env: { ...process.env, ...listingTo(list) } });
+        assert.equal(r.status, 0, r.stderr);
+        return builtins(list);
+      };
+      assert.equal(run([BACKTRACK_GUARD]).has('v8'), false, 'node:v8 loaded although node has the flag');
+      assert.equal(run([]).has('v8'), true, 'node:v8 not loaded to set the flag');
+    } finally {
+      removeDirs(dirs);
+    }
   });
 
   it("loads the policy servers and the metrics endpoint once configured, the pickle protocol on Fail2Ban's client", async () => {
