@@ -37,7 +37,7 @@ function loaded(daemon: RunningDaemon): Set<string> {
 }
 
 const hook = new URL('./module-list-hook.js', import.meta.url).pathname;
-const serverMain = new URL('../../src/cli/fail2ban-server-main.js', import.meta.url).pathname;
+const serverMain = new URL('../../src/cli/fail2ban-server.cjs', import.meta.url).pathname;
 const BACKTRACK_GUARD = '--enable-experimental-regexp-engine-on-excessive-backtracks';
 
 /** Environment under which a process writes its node module list to `file` at exit (module-list-hook.ts). */
