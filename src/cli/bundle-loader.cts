@@ -19,9 +19,9 @@ function bundlePath(command: string): string {
 
 /**
  * Runs COMMAND's bundle to completion. False when there is no bundle (a build by tsc alone): the caller
- * then imports the modules.
+ * then imports the modules. `codeCache: false` compiles from source every time (see fail2ban-server.cts).
  */
-async function runBundle(command: string): Promise<boolean> {
+async function runBundle(command: string, { codeCache = true }: { codeCache?: boolean } = {}): Promise<boolean> {
   const file = bundlePath(command);
   let source: string;
   try {
@@ -29,6 +29,10 @@ async function runBundle(command: string): Promise<boolean> {
     source = fs.readFileSync(file, 'latin1');
   } catch {
     return false;
+  }
+  if (!codeCache) {
+    await (new vm.Script(source, { filename: file }).runInThisContext() as BundleMain)(__dirname, require, fileUrl);
+    return true;
   }
   const cacheFile = `${file}.cache`;
   let cachedData: Buffer | undefined;
@@ -38,13 +42,15 @@ async function runBundle(command: string): Promise<boolean> {
     // First run: compiled from source, and the cache is written below.
   }
   const script = new vm.Script(source, { filename: file, cachedData });
-  // The daemon's main returns only at its exit: its frame must not keep the cache's bytes (~0.5 MB) alive.
-  const cached = cachedData !== undefined;
-  cachedData = undefined;
   const main = script.runInThisContext() as BundleMain;
-  await main(__dirname, require, (id) => url.pathToFileURL(path.join(__dirname, id)).href);
-  if (!cached || script.cachedDataRejected === true) saveCache(script, cacheFile);
+  await main(__dirname, require, fileUrl);
+  if (cachedData === undefined || script.cachedDataRejected === true) saveCache(script, cacheFile);
   return true;
+}
+
+/** A bundled module's URL, for the modules that read import.meta.url. */
+function fileUrl(id: string): string {
+  return url.pathToFileURL(path.join(__dirname, id)).href;
 }
 
 /** After the run, so the cache also holds the functions this command compiled. */

@@ -2,7 +2,7 @@
 // client-side start does; docker-mailserver's supervisord logs that stream.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -41,8 +41,11 @@ describe('fail2ban-server -xf start', () => {
     assert.equal(run.out, 'Server ready\n');
   });
 
-  it('runs from its bundle: no module of its own besides the bin, the loader and the bundle, nor any of better-sqlite3', async () => {
+  it('runs from its bundle, without a code cache: no module of its own besides the bin, the loader and the bundle, nor any of better-sqlite3', async () => {
+    const cache = join(cliDir, 'fail2ban-server.bundle.cjs.cache');
+    rmSync(cache, { force: true });
     const run = await startAndStop({ ...process.env, NODE_DEBUG: 'module,esm' });
+    assert.equal(existsSync(cache), false, 'the daemon wrote a code cache (see fail2ban-server.cts)');
     assert.equal(run.status, 0, run.err);
     assert.equal(run.out, 'Server ready\n');
     const loaded = new Set([...run.err.matchAll(/(?:load "|Loading module |file:\/\/)([^"\s]+\.(?:c?js))/g)].map((m) => m[1] as string));
