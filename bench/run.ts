@@ -67,7 +67,7 @@ const table = [
 ].join('\n');
 writeFileSync(
   resultsPath,
-  `# Benchmark results\n\nMachine: ${machine}. ${when} Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input.\n\n${table}\n${notes ? `\n${notes}` : ''}`,
+  `# Benchmark results\n\nMachine: ${machine}. ${when} Produced by \`npm run bench\`; every comparison ran Debian's fail2ban in the same run, on the same input. Every program, ours and Fail2Ban's, ran without NODE_EXTRA_CA_CERTS, as in a docker-mailserver container (bench/dms-environment.ts).\n\n${table}\n${notes ? `\n${notes}` : ''}`,
 );
 console.log(`\nwrote bench/RESULTS.md (${rows.length} figures)`);
 process.exit(failed ? 1 : 0);
