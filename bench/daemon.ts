@@ -151,10 +151,11 @@ async function startupInKernel(count: number, env: NodeJS.ProcessEnv = {}): Prom
 }
 
 /**
- * Idle RSS as docker-mailserver runs the daemon: its three mail jails (the built-in ones), real
- * nftables inside a private namespace, started through the `fail2ban-server` bin (which gives node its
- * heap flags) and, for comparison, as `node main.js server`. Read after 5 s of idleness.
+ * The second reading of idle RSS, for the daemon and Fail2Ban. The goal is judged on the first (5 s),
+ * as before; by 30 s V8's memory reducer has run, which 5 s is too early for.
  */
+const LATER_MS = 30_000;
+
 /** RSS of node with the bin's flags running SCRIPT (CommonJS), read after 5 s like the daemon's. */
 async function nodeRss(script: string): Promise<number> {
   const child = spawn(process.execPath, [...BIN_FLAGS, '-e', `${script}; setInterval(() => {}, 1e9)`], { stdio: 'ignore' });
@@ -164,9 +165,15 @@ async function nodeRss(script: string): Promise<number> {
   return mb;
 }
 
-async function idleRssDms(): Promise<{ bin: number; plain: number; node: number; infra: number; fail2ban: number }> {
+/**
+ * Idle RSS as docker-mailserver runs the daemon: its three mail jails (the built-in ones), real
+ * nftables inside a private namespace, started through the `fail2ban-server` bin (which gives node its
+ * heap flags) and, for comparison, as `node main.js server`. Read after 5 s of idleness, and the bin's
+ * and Fail2Ban's again at 30 s.
+ */
+async function idleRssDms(): Promise<{ bin: number; plain: number; node: number; infra: number; fail2ban: number; bin30: number; fail2ban30: number }> {
   const pair = createPair('rss');
-  const out = { bin: 0, plain: 0, node: 0, infra: 0, fail2ban: 0 };
+  const out = { bin: 0, plain: 0, node: 0, infra: 0, fail2ban: 0, bin30: 0, fail2ban30: 0 };
   try {
     // The floors in the same run: node itself, then node holding what the daemon cannot do without (a
     // better-sqlite3 database in WAL mode and a listening unix socket), none of our code loaded. The
@@ -183,8 +190,11 @@ async function idleRssDms(): Promise<{ bin: number; plain: number; node: number;
     // Debian's Fail2Ban with the same three jail names (no-op action), read after as long.
     if (fail2banUnavailable() === null) {
       const real = await startRealFail2ban({ jails: ['custom', 'dovecot', 'postfix'].map((name) => ({ name })) });
+      const pid = Number(readFileSync(join(dirname(real.socket), 'fail2ban.pid'), 'utf8'));
       await sleep(5000);
-      out.fail2ban = rssMb(Number(readFileSync(join(dirname(real.socket), 'fail2ban.pid'), 'utf8')));
+      out.fail2ban = rssMb(pid);
+      await sleep(LATER_MS - 5000);
+      out.fail2ban30 = rssMb(pid);
       await real.stop();
     }
     for (const how of ['bin', 'plain'] as const) {
@@ -201,6 +211,10 @@ async function idleRssDms(): Promise<{ bin: number; plain: number; node: number;
       }
       await sleep(5000);
       out[how] = rssMb(child.pid!);
+      if (how === 'bin') {
+        await sleep(LATER_MS - 5000);
+        out.bin30 = rssMb(child.pid!);
+      }
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -218,6 +232,7 @@ if (!process.argv.includes('--kernel-start-up')) {
   report(
     "daemon: idle RSS, DMS's three jails (nftables in a namespace), 5 s after start",
     `${dms.bin.toFixed(1)} MB through the fail2ban-server bin (node ${BIN_FLAGS.join(' ')}); ${dms.plain.toFixed(1)} MB as \`node main.js server\`; ` +
+      `30 s after start ${dms.bin30.toFixed(1)} MB through the bin and ${dms.fail2ban30 ? `${dms.fail2ban30.toFixed(1)} MB` : '-'} for Fail2Ban; ` +
       `same run: node with the bin's flags ${dms.node.toFixed(1)} MB idle, ${dms.infra.toFixed(1)} MB holding a better-sqlite3 database and a unix socket (no code of ours); Debian's Fail2Ban (same three jail names, no-op action) ${dms.fail2ban ? `${dms.fail2ban.toFixed(1)} MB` : 'not installed'}`,
     '≤ 50 MB',
     dms.bin <= 50,
