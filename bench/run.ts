@@ -54,10 +54,12 @@ const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '
 // Each row's command cell carries the date of the run that produced it.
 const rerun = new Set(benches.filter((b) => only.length === 0 || only.includes(b)));
 const benchOf = (row: string) => /`node dist\/bench\/([\w-]+)\.js/.exec(row.split(' | ').at(-1) ?? '')?.[1] ?? '';
-const kept = only.length === 0 ? [] : previous.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure') && !rerun.has(benchOf(l)));
+// Only figure rows (they name their bench's command), and only from the table, not from the notes.
+const MARKER = '<!-- notes: kept across runs -->';
+const previousTable = previous.includes(MARKER) ? previous.slice(0, previous.indexOf(MARKER)) : previous;
+const kept = only.length === 0 ? [] : previousTable.split('\n').filter((l) => l.startsWith('| ') && benchOf(l) !== '' && !rerun.has(benchOf(l)));
 const when = kept.length === 0 ? `Date: ${date} UTC.` : `Rows from several runs: each command is followed by the date of its run (the latest: ${date} UTC).`;
 // Hand-written notes (goals reached, profile findings) below the marker survive a new run.
-const MARKER = '<!-- notes: kept across runs -->';
 const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER)) : '';
 const table = [
   '| figure | value | target | reached | command |',
