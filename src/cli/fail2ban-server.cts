@@ -12,9 +12,11 @@
 // supervisord block (`fail2ban-server -xf start`) runs portcullis unchanged. CommonJS and run from its
 // bundle (bundle-loader.cts), as the client is: no ES module loader, and no module resolution at start-up.
 // Unlike the client's, without V8's code cache: functions compiled from a cache tier up sooner, and the
-// regex translator then reached TurboFan at every start, which leaves ~3 MB of node's compiler resident
-// (idle with DMS's jails: 57.1 MB with the cache, 52.8 MB without, /tmp/rss probe, 3 runs each), for
-// 30 ms of start-up (172 against 140 ms to `Server ready`).
+// regex translator then reached TurboFan during start-up, which leaves ~3 MB of node's compiler resident
+// (5 s after start with DMS's jails: 57.1 MB with the cache, 52.8 MB without, 3 runs each). That lasts
+// only until node's own timer code reaches TurboFan, within the first minute (bench/daemon.ts's
+// over-time row); what remains is start-up without optimising compiles and ~0.4 MB less bytecode, for
+// 30 ms more to `Server ready` (172 against 140 ms).
 // biome-ignore lint/suspicious/noRedundantUseStrict: tsc would otherwise emit it as line 2, before the sh line
 'use strict';
 import loader = require('./bundle-loader.cjs');
