@@ -9,7 +9,6 @@
 // address after its last flagged NFT_SET_ELEM_INTERVAL_END; a range reaching the top of the address
 // space has no end element, and nft marks its start "open" in the element's user data, which it needs
 // to print the range as a prefix. Plain (hash) sets hold the one key.
-import { createRequire } from 'node:module';
 import type { Address, IpFamily } from './address.js';
 import { parseAddress } from './address.js';
 import type { KernelEntry } from './firewall.js';
@@ -28,6 +27,7 @@ import {
   parseMessages,
 } from './nfnetlink.js';
 import { type ElementAdd, MAX_ELEMENT_TIMEOUT } from './nftables-script.js';
+import { loadAddon } from '../native-addon.js';
 
 const NFPROTO_INET = 1;
 const NFT_MSG_NEWSETELEM = 12;
@@ -311,14 +311,8 @@ interface Addon {
  * process's own; a string saying why when the addon was not built.
  */
 export function loadExchange(netns?: string): Exchange | string {
-  let addon: Addon;
-  try {
-    // dist/src/firewall/ → the package root, where node-gyp builds at install.
-    addon = createRequire(import.meta.url)('../../../build/Release/nfnetlink.node') as Addon;
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
-    return missing ? 'the netlink addon is not built (build/Release/nfnetlink.node is missing)' : `the netlink addon does not load (${(err as Error).message.split('\n')[0]})`;
-  }
+  const addon = loadAddon<Addon>('nfnetlink', 'netlink');
+  if (typeof addon === 'string') return addon;
   // The kernel's part runs on a libuv thread: a big set's commit must not stall log reading.
   return (request, dump) => addon.exchangeAsync(request, dump, netns);
 }

@@ -3,19 +3,12 @@
 // ~2.5 MB of its resident memory (`gdb -p PID -ex 'call malloc_trim(0)'` on the idle daemon, 59.9 → 57.2
 // MB). The daemon trims once start-up has settled and then now and again, so that a burst's garbage
 // does not stay resident either. Without the addon (not built) this does nothing.
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native-addon.js';
 
-let trim: (() => boolean) | null | undefined;
+let addon: { trim(): boolean } | string | undefined;
 
 /** Hands freed C heap back to the kernel; false when there was nothing to give or no addon. */
 export function releaseFreedNativeMemory(): boolean {
-  if (trim === undefined) {
-    try {
-      // dist/src/server/ → the package root, where node-gyp builds at install.
-      trim = (createRequire(import.meta.url)('../../../build/Release/malloc_trim.node') as { trim(): boolean }).trim;
-    } catch {
-      trim = null;
-    }
-  }
-  return trim?.() ?? false;
+  addon ??= loadAddon<{ trim(): boolean }>('malloc_trim');
+  return typeof addon === 'string' ? false : addon.trim();
 }
