@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Exchange, loadExchange, NetlinkSets } from '../src/firewall/nftables-netlink.js';
+import { nativeBinding } from '../src/store/database.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { asctimeMs, ipv4, percentile, rssMb } from './measure.js';
 import { report } from './report.js';
@@ -183,9 +184,8 @@ async function idleRssDms(): Promise<{ bin: number[]; fail2ban: number[]; plain:
     out.node = await nodeRss('0');
     const floorDir = mkdtempSync(join(tmpdir(), 'pc-bench-floor-'));
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    const nativeBinding = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
     out.infra = await nodeRss(
-      `const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(join(floorDir, 'bans.sqlite3'))}, { nativeBinding: ${JSON.stringify(nativeBinding)} }); db.pragma('journal_mode = WAL');` +
+      `const db = new (require(${JSON.stringify(sqlite)}))(${JSON.stringify(join(floorDir, 'bans.sqlite3'))}, { nativeBinding: ${JSON.stringify(nativeBinding())} }); db.pragma('journal_mode = WAL');` +
         `require('node:net').createServer().listen(${JSON.stringify(join(floorDir, 'floor.sock'))})`,
     );
     rmSync(floorDir, { recursive: true, force: true });

@@ -8,10 +8,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 
-let nativeBinding: string | undefined;
+let binding: string | undefined;
+
+/** better-sqlite3's compiled module, where its install puts it (prebuilt or node-gyp --release). */
+export function nativeBinding(): string {
+  binding ??= join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
+  return binding;
+}
 
 export function openDatabase(path: string, options: Database.Options = {}): Database.Database {
-  // Where better-sqlite3's install puts it, prebuilt or compiled (node-gyp --release).
-  nativeBinding ??= join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
-  return new Database(path, { ...options, nativeBinding });
+  return new Database(path, { ...options, nativeBinding: nativeBinding() });
 }
