@@ -30,21 +30,17 @@ async function runBundle(command: string, { codeCache = true }: { codeCache?: bo
   } catch {
     return false;
   }
-  if (!codeCache) {
-    await (new vm.Script(source, { filename: file }).runInThisContext() as BundleMain)(__dirname, require, fileUrl);
-    return true;
-  }
   const cacheFile = `${file}.cache`;
   let cachedData: Buffer | undefined;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    if (codeCache) cachedData = fs.readFileSync(cacheFile);
   } catch {
     // First run: compiled from source, and the cache is written below.
   }
   const script = new vm.Script(source, { filename: file, cachedData });
   const main = script.runInThisContext() as BundleMain;
   await main(__dirname, require, fileUrl);
-  if (cachedData === undefined || script.cachedDataRejected === true) saveCache(script, cacheFile);
+  if (codeCache && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(script, cacheFile);
   return true;
 }
 
