@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { MODULE_TRACE, tracedFiles } from './module-trace.js';
 
 const cliDir = fileURLToPath(new URL('.', import.meta.url));
 const bin = join(cliDir, 'fail2ban-client.cjs');
@@ -16,12 +17,8 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs the bin with Node's module tracing on; returns its output and every file Node loaded. */
 function traced(file: string, args: string[]) {
-  const run = spawnSync(process.execPath, [file, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NODE_DEBUG: 'module,esm' },
-  });
-  const loaded = [...run.stderr.matchAll(/(?:load "|Loading module |file:\/\/)([^"\s]+\.(?:c?js))/g)].map((m) => m[1] as string);
-  return { ...run, loaded: [...new Set(loaded)] };
+  const run = spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', env: { ...process.env, ...MODULE_TRACE } });
+  return { ...run, loaded: tracedFiles(run.stderr) };
 }
 
 describe('fail2ban-client start-up', () => {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { MODULE_TRACE, projectFiles } from './module-trace.js';
 
 const cliDir = new URL('.', import.meta.url).pathname;
 const entry = join(cliDir, 'fail2ban-server.cjs');
@@ -44,12 +45,11 @@ describe('fail2ban-server -xf start', () => {
   it('runs from its bundle, without a code cache: no module of its own besides the bin, the loader and the bundle, nor any of better-sqlite3', async () => {
     const cache = join(cliDir, 'fail2ban-server.bundle.cjs.cache');
     rmSync(cache, { force: true });
-    const run = await startAndStop({ ...process.env, NODE_DEBUG: 'module,esm' });
+    const run = await startAndStop({ ...process.env, ...MODULE_TRACE });
     assert.equal(existsSync(cache), false, 'the daemon wrote a code cache (see fail2ban-server.cts)');
     assert.equal(run.status, 0, run.err);
     assert.equal(run.out, 'Server ready\n');
-    const loaded = new Set([...run.err.matchAll(/(?:load "|Loading module |file:\/\/)([^"\s]+\.(?:c?js))/g)].map((m) => m[1] as string));
-    const ours = [...loaded].filter((f) => f.includes('/dist/') || f.includes('/node_modules/')).map((f) => f.replace(cliDir, ''));
+    const ours = projectFiles(run.err).map((f) => f.replace(cliDir, ''));
     assert.deepEqual(ours.sort(), ['bundle-loader.cjs', 'fail2ban-server.cjs']);
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { MODULE_TRACE, projectFiles } from './module-trace.js';
 
 const cliDir = fileURLToPath(new URL('.', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'pc-pbundle-'));
@@ -14,11 +15,8 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs the bin with Node's module tracing on; returns its output and every project file Node loaded. */
 function traced(main: string, args: string[]) {
-  const run = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'module,esm' } });
-  const loaded = [...run.stderr.matchAll(/(?:load "|Loading module |file:\/\/)([^"\s]+\.(?:c?js))/g)]
-    .map((m) => m[1] as string)
-    .filter((f) => f.includes('/dist/') || f.includes('/node_modules/'));
-  return { ...run, loaded: [...new Set(loaded)] };
+  const run = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, ...MODULE_TRACE } });
+  return { ...run, loaded: projectFiles(run.stderr) };
 }
 
 const log = join(tmp, 'auth.log');
