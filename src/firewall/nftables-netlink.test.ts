@@ -28,6 +28,11 @@ function elementMessages(request: Buffer): Array<{ m: Message; table: string; se
     });
 }
 
+/** The element message of a batch that adds one address to SET. */
+function addOne(set: SetRef, address: string, timeout: number | null = null) {
+  return elementMessages(elementBatch([{ set, remove: [], add: [{ address: a(address), timeout }] }]).request)[0];
+}
+
 test('a batch is framed by begin and end messages for the nftables subsystem', () => {
   const { request, acked } = elementBatch([{ set: v4, remove: [], add: [{ address: a('10.0.0.2'), timeout: null }] }]);
   const messages = parseMessages(request);
@@ -46,7 +51,7 @@ test('a batch is framed by begin and end messages for the nftables subsystem', (
 });
 
 test('an address in an interval set: start element and end element at the next address, as nft sends it', () => {
-  const [msg] = elementMessages(elementBatch([{ set: v4, remove: [], add: [{ address: a('10.0.0.2'), timeout: null }] }]).request);
+  const msg = addOne(v4, '10.0.0.2');
   assert.equal(msg?.table, 'f2b-table');
   assert.equal(msg?.set, 'addr-set-dovecot');
   assert.deepEqual(
@@ -57,7 +62,7 @@ test('an address in an interval set: start element and end element at the next a
 
 test('element timeouts go on the start element, in ms', () => {
   const timed = { ...v4, set: 'addr-set-t', timeouts: true };
-  const [msg] = elementMessages(elementBatch([{ set: timed, remove: [], add: [{ address: a('10.0.0.9'), timeout: 60 }] }]).request);
+  const msg = addOne(timed, '10.0.0.9', 60);
   assert.deepEqual(
     msg?.elements,
     hex(
@@ -65,14 +70,14 @@ test('element timeouts go on the start element, in ms', () => {
     ),
   );
   // A set without `flags timeout` refuses them: none is sent there.
-  const [plain] = elementMessages(elementBatch([{ set: v4, remove: [], add: [{ address: a('10.0.0.9'), timeout: 60 }] }]).request);
+  const plain = addOne(v4, '10.0.0.9', 60);
   assert.equal(plain?.elements.length, 0x10 + 0x18);
 });
 
 test('a range reaching the top has no end element and is marked open in the user data', () => {
-  const [msg4] = elementMessages(elementBatch([{ set: v4, remove: [], add: [{ address: a('255.255.255.0/24'), timeout: null }] }]).request);
+  const msg4 = addOne(v4, '255.255.255.0/24');
   assert.deepEqual(msg4?.elements, hex('\\x1c\\x00\\x01\\x80\\x0c\\x00\\x01\\x80\\x08\\x00\\x01\\x00\\xff\\xff\\xff\\x00\\x0a\\x00\\x06\\x00\\x01\\x04\\x01\\x00\\x00\\x00\\x00\\x00'));
-  const [msg6] = elementMessages(elementBatch([{ set: v6, remove: [], add: [{ address: a('ffff::/16'), timeout: null }] }]).request);
+  const msg6 = addOne(v6, 'ffff::/16');
   assert.deepEqual(
     msg6?.elements,
     hex(
@@ -82,7 +87,7 @@ test('a range reaching the top has no end element and is marked open in the user
 });
 
 test('an IPv6 /64', () => {
-  const [msg] = elementMessages(elementBatch([{ set: v6, remove: [], add: [{ address: a('2001:db8:5::/64'), timeout: null }] }]).request);
+  const msg = addOne(v6, '2001:db8:5::/64');
   assert.deepEqual(
     msg?.elements,
     hex(
@@ -93,7 +98,7 @@ test('an IPv6 /64', () => {
 
 test('a plain hash set gets the key alone, no end element', () => {
   const hash = { ...v4, set: 'addr-set-h', interval: false };
-  const [msg] = elementMessages(elementBatch([{ set: hash, remove: [], add: [{ address: a('10.0.0.2'), timeout: null }] }]).request);
+  const msg = addOne(hash, '10.0.0.2');
   assert.deepEqual(msg?.elements, hex('\\x10\\x00\\x01\\x80\\x0c\\x00\\x01\\x80\\x08\\x00\\x01\\x00\\x0a\\x00\\x00\\x02'));
 });
 
