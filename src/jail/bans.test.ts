@@ -107,6 +107,23 @@ describe('MemoryBanHistory', () => {
 const t = (ip: string, time: number, bantime: number): BanTicket => ({ ip, jail: 'j', time, bantime, banCount: 1, failures: 3, matches: [] });
 
 describe('BanList', () => {
+  it('nextEnd() is the soonest end; onSooner is called only for a ban that ends before every other', () => {
+    let calls = 0;
+    const l = new BanList(() => calls++);
+    assert.equal(l.nextEnd(), Number.POSITIVE_INFINITY);
+    l.add(t('a', 0, 100));
+    assert.deepEqual([l.nextEnd(), calls], [100, 1]);
+    l.add(t('b', 10, 100));
+    l.add(t('p', 0, -1));
+    assert.deepEqual([l.nextEnd(), calls], [100, 1], 'a later end or a permanent ban moves nothing');
+    l.add(t('c', 0, 40));
+    assert.deepEqual([l.nextEnd(), calls], [40, 2]);
+    l.expire(41);
+    assert.equal(l.nextEnd(), 100);
+    l.expire(111);
+    assert.equal(l.nextEnd(), Number.POSITIVE_INFINITY);
+  });
+
   it('refuses a second ban of the same IP and keeps ban order', () => {
     const l = new BanList();
     assert.equal(l.add(t('b', 0, 10)), true);

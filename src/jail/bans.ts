@@ -195,6 +195,15 @@ export class BanList {
   readonly #heap: BanTicket[] = [];
   #total = 0;
 
+  /** `onSooner`: called when a ban ends before every other held one (nextEnd() moved earlier). */
+  constructor(private readonly onSooner?: () => void) {}
+
+  /** When the earliest held ban ends (a lifted one may still stand here until expire() passes it); Infinity when none ends. */
+  nextEnd(): number {
+    const first = this.#heap[0];
+    return first === undefined ? Number.POSITIVE_INFINITY : banEnd(first);
+  }
+
   /** Adds a ban; false (Fail2Ban's 0) when the IP is already banned. */
   add(ticket: BanTicket): boolean {
     if (this.#tickets.has(ticket.ip)) return false;
@@ -294,6 +303,7 @@ export class BanList {
       i = parent;
     }
     heap[i] = ticket;
+    if (i === 0) this.onSooner?.();
   }
 
   #pop(): void {

@@ -154,4 +154,20 @@ describe('FailureCounter (Fail2Ban FailManager semantics)', () => {
       { numRuns: 500 },
     );
   });
+
+  it('nextExpiry() is when prune() drops the least recently failed IP; onSooner fires when tracking starts', () => {
+    let calls = 0;
+    const c = new FailureCounter({ findtime: 600, onSooner: () => calls++ });
+    assert.equal(c.nextExpiry(), Number.POSITIVE_INFINITY);
+    c.add('a', 100, 100);
+    c.add('b', 200, 200);
+    c.add('a', 300, 300);
+    assert.deepEqual([c.nextExpiry(), calls], [800, 1]);
+    assert.equal(c.prune(800), 1);
+    assert.equal(c.nextExpiry(), 900);
+    c.prune(900);
+    assert.equal(c.nextExpiry(), Number.POSITIVE_INFINITY);
+    c.add('c', 1000, 1000);
+    assert.deepEqual([c.nextExpiry(), calls], [1600, 2]);
+  });
 });

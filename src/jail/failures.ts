@@ -21,6 +21,8 @@ export interface FailureCounterOptions {
   maxEntries?: number;
   /** Matched lines kept per IP, newest last (Fail2Ban's `maxmatches`); 0 keeps none. */
   maxMatches?: number;
+  /** Called when an IP is tracked while none was (nextExpiry() moved from never to a time). */
+  onSooner?: () => void;
 }
 
 /** What an IP had accumulated when it was taken out for a ban. */
@@ -67,6 +69,7 @@ export class FailureCounter {
   #matches: Array<string[] | undefined>;
   #free: number[] = [];
   #capacity: number;
+  readonly #onSooner: (() => void) | undefined;
   #nextSlot = 0;
   #total = 0;
   #evicted = 0;
@@ -76,6 +79,7 @@ export class FailureCounter {
     this.findtime = options.findtime;
     this.maxEntries = Math.max(1, options.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.maxMatches = Math.max(0, options.maxMatches ?? 0);
+    this.#onSooner = options.onSooner;
     this.#capacity = Math.min(INITIAL_SLOTS, this.maxEntries);
     this.#first = new Float64Array(this.#capacity);
     this.#last = new Float64Array(this.#capacity);
@@ -90,6 +94,14 @@ export class FailureCounter {
   /** IPs with failures being tracked (Fail2Ban's "Currently failed"). */
   get size(): number {
     return this.#slots.size;
+  }
+
+  /**
+   * When prune() drops the least recently failed IP (its last failure + findtime); Infinity when none
+   * is tracked.
+   */
+  nextExpiry(): number {
+    return this.#head === -1 ? Number.POSITIVE_INFINITY : (this.#last[this.#head] ?? 0) + this.findtime;
   }
 
   /** Failures ever added (Fail2Ban's "Total failed"). */
@@ -273,9 +285,11 @@ export class FailureCounter {
   #append(slot: number): void {
     this.#prev[slot] = this.#tail;
     this.#next[slot] = -1;
-    if (this.#tail === -1) this.#head = slot;
+    const wasEmpty = this.#tail === -1;
+    if (wasEmpty) this.#head = slot;
     else this.#next[this.#tail] = slot;
     this.#tail = slot;
+    if (wasEmpty) this.#onSooner?.();
   }
 
   #unlink(slot: number): void {

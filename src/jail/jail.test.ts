@@ -16,6 +16,23 @@ function config(over: Partial<JailConfig> = {}): JailConfig {
 const fail = (ip: string, time: number, line?: string) => ({ ip, time, ...(line === undefined ? {} : { line }) });
 
 describe('Jail', () => {
+  it('nextDeadline() is the sooner of a ban ending and a failure leaving findtime, and expire() acts on it', () => {
+    let sooner = 0;
+    const j = new Jail(config({ bantime: 100, findtime: 600 }), { onSooner: () => sooner++ });
+    assert.equal(j.nextDeadline(), Number.POSITIVE_INFINITY);
+    j.addFailure(fail('192.0.2.1', 1000), 1000);
+    assert.deepEqual([j.nextDeadline(), sooner], [1600, 1]);
+    j.addFailure(fail('192.0.2.2', 1001), 1001);
+    j.addFailure(fail('192.0.2.2', 1002), 1002);
+    const ticket = j.addFailure(fail('192.0.2.2', 1003), 1003);
+    assert.ok(ticket && j.commitBan(ticket, 1003));
+    assert.deepEqual([j.nextDeadline(), sooner], [1103, 2], 'the ban ends before the failure leaves the window');
+    assert.deepEqual(j.expire(1104).map((b) => b.ip), ['192.0.2.2']);
+    assert.equal(j.nextDeadline(), 1600);
+    j.expire(1600);
+    assert.equal(j.nextDeadline(), Number.POSITIVE_INFINITY);
+  });
+
   it('2 failures: no ban; a paced third past findtime bans by the rate estimate, as Fail2Ban', () => {
     const j = new Jail(config());
     assert.equal(j.addFailure(fail('192.0.2.1', 1000), 1000), null);

@@ -43,6 +43,11 @@ export interface JailOptions {
   /** Cap on IPs with failures tracked at once (default 1,000,000). */
   maxTrackedIps?: number;
   /**
+   * Called when the jail's next deadline (nextDeadline()) may have moved earlier: a ban that ends before
+   * every other, or a failure tracked while none was. The daemon wakes for deadlines instead of ticking.
+   */
+  onSooner?: () => void;
+  /**
    * Keep each running ban's matched lines (default true). Off, a ban's matches go with the ticket that
    * commitBan() returns (for the store and the firewall) and the ban list holds the ticket without them.
    */
@@ -73,7 +78,7 @@ export class Jail {
   readonly config: JailConfig;
   readonly ignore: IgnoreList;
   readonly failures: FailureCounter;
-  readonly bans = new BanList();
+  readonly bans: BanList;
   readonly #history: JailHistory;
   readonly #random: RandomSource;
   readonly #bantimeFor: ReturnType<typeof bantimeCalculator>;
@@ -93,7 +98,9 @@ export class Jail {
       findtime: config.findtime,
       maxEntries: options.maxTrackedIps ?? DEFAULT_MAX_ENTRIES,
       maxMatches: config.maxmatches,
+      onSooner: options.onSooner,
     });
+    this.bans = new BanList(options.onSooner);
     this.#history = options.history ?? new MemoryBanHistory();
     this.#random = options.random ?? Math.random;
     this.#bantimeFor = bantimeCalculator(config.increment);
@@ -224,6 +231,11 @@ export class Jail {
     const all = this.bans.clear();
     for (const t of all) this.#history.forget?.(t.ip, this.name);
     return all;
+  }
+
+  /** When expire() next has something to do: a ban ends or a failure leaves the window; Infinity: never. */
+  nextDeadline(): number {
+    return Math.min(this.bans.nextEnd(), this.failures.nextExpiry());
   }
 
   /** Bans whose time is over (now > end: to lift in the firewall), and forgets failures outside the window. */

@@ -2,7 +2,7 @@
 // and keeps time (expiry, purge, firewall checks). It owns no decision logic of its own: jails decide,
 // the store remembers, the firewall enforces.
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { jailProblems } from '../config/jail-problems.js';
 import { FAIL2BAN_VERSION } from '../config/jail-reader.js';
@@ -43,6 +43,7 @@ import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
 import { Gateways } from './gateways.js';
 import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
 import { releaseFreedNativeMemory } from './native-heap.js';
+import { Alarm } from './alarm.js';
 import { MemoryPositions } from './positions.js';
 
 export interface DaemonOptions {
@@ -81,11 +82,14 @@ export interface DaemonOptions {
 }
 
 const VERSION = '0.1.0';
-const TICK_MS = 1000;
+/** Buffered read positions (and writes a failing disk refused) reach the database this long after. */
 const FLUSH_MS = 2000;
 /** Start-up's background compilations finish within a second or two; then freed C heap goes back. */
 const FIRST_TRIM_MS = 3000;
+/** Freed C heap goes back this long after activity (lines read) began, and not again until more. */
 const TRIM_MS = 5 * 60_000;
+/** A ban ending at `end` still holds at `end`: the expiry alarm rings just after. */
+const EXPIRY_SLACK_MS = 20;
 const PURGE_MS = 60 * 60 * 1000;
 const IGNORE_DNS_MS = 5 * 60 * 1000;
 
@@ -110,6 +114,18 @@ export class Daemon implements ControlHandler {
   private readonly ownNetworks = new OwnAddresses(interfaceNetworks);
   private readonly gateways = new Gateways();
   private timers: NodeJS.Timeout[] = [];
+  // The daemon's work due at a known time waits on alarms, not ticks: idle, it runs no JavaScript.
+  private readonly alarmFailed = (err: Error) => this.log.log('server', 'ERROR', err.message);
+  /** Bans to lift and failures to forget, at the soonest deadline of any jail. */
+  private readonly expiry = new Alarm(() => this.expire(), this.alarmFailed);
+  /** Read positions and refused writes, FLUSH_MS after the store buffered them. */
+  private readonly flushing = new Alarm(() => this.stopping === null && this.store?.flush(), this.alarmFailed);
+  private readonly trim = new Alarm(releaseFreedNativeMemory, this.alarmFailed);
+  /** `ignoreip` names resolved again, only while some jail has names. */
+  private readonly names = new Alarm(() => void this.refreshIgnoredNames(), this.alarmFailed);
+  /** A deleted database file that could not be recreated yet, tried again. */
+  private readonly databaseRetry = new Alarm(() => this.checkDatabaseFile(), this.alarmFailed);
+  private watchedDatabase: string | null = null;
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
   private readonly stopped: Promise<void>;
@@ -144,6 +160,7 @@ export class Daemon implements ControlHandler {
     const counters = new ServerCounters();
     let store: DaemonStore | null = null;
     let storeProblems: string[] = [];
+    let daemon: Daemon | undefined;
     if (server.dbfile.toLowerCase() !== 'none') {
       if (server.dbfile !== ':memory:') mkdirSync(dirname(server.dbfile), { recursive: true });
       const opened = openStore(server.dbfile, {
@@ -152,12 +169,13 @@ export class Daemon implements ControlHandler {
           if (message !== null) counters.databaseErrors++;
           log.log('database', message === null ? 'NOTICE' : 'ERROR', message ?? 'database writable again');
         },
+        onBuffered: () => daemon?.flushing.in(FLUSH_MS),
       });
       for (const line of opened.log) log.log('database', line.level, line.message);
       store = opened.store;
       storeProblems = opened.problems;
     }
-    const daemon = new Daemon(options, config, log, store, counters);
+    daemon = new Daemon(options, config, log, store, counters);
     daemon.storeProblems.push(...storeProblems);
     return daemon;
   }
@@ -335,6 +353,8 @@ export class Daemon implements ControlHandler {
         cursors: this.store === null ? this.memory.cursors : undefined,
         history: this.store === null ? this.memoryHistory : undefined,
         onBans: (tickets) => this.fleet?.publishBans(tickets),
+        onSooner: () => this.scheduleExpiry(),
+        onActivity: () => this.trim.in(TRIM_MS),
         onUnbans: (jail, ips) => this.fleet?.publishUnbans(jail, ips),
       });
     } catch (err) {
@@ -366,32 +386,63 @@ export class Daemon implements ControlHandler {
       timer.unref();
       this.timers.push(timer);
     };
-    every(TICK_MS, () => {
-      for (const runtime of this.runtimes.values()) runtime.expire();
-    });
-    const firstTrim = setTimeout(releaseFreedNativeMemory, FIRST_TRIM_MS);
-    firstTrim.unref();
-    this.timers.push(firstTrim);
-    every(TRIM_MS, () => {
-      releaseFreedNativeMemory();
-    });
-    every(FLUSH_MS, () => {
-      this.store?.flush();
-      this.checkDatabaseFile();
-    });
+    this.scheduleExpiry();
+    this.trim.in(FIRST_TRIM_MS);
+    this.scheduleNameRefresh();
+    this.watchDatabaseFile();
     every(PURGE_MS, () => this.purge());
-    every(IGNORE_DNS_MS, async () => {
-      for (const runtime of this.runtimes.values()) await runtime.refreshIgnoredNames();
-    });
     every(this.options.checkIntervalMs ?? 30_000, async () => {
       for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
     });
     this.purge();
   }
 
+  private expire(): void {
+    for (const runtime of this.runtimes.values()) runtime.expire();
+    this.scheduleExpiry();
+  }
+
+  /** Arms the expiry alarm for the soonest deadline of any jail (one may have moved earlier). */
+  private scheduleExpiry(): void {
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const runtime of this.runtimes.values()) soonest = Math.min(soonest, runtime.nextDeadline());
+    if (soonest !== Number.POSITIVE_INFINITY) this.expiry.at(soonest * 1000 + EXPIRY_SLACK_MS);
+  }
+
+  private scheduleNameRefresh(): void {
+    this.names.cancel();
+    for (const runtime of this.runtimes.values()) {
+      if (runtime.jail.ignore.names.length > 0) return this.names.in(IGNORE_DNS_MS);
+    }
+  }
+
+  private async refreshIgnoredNames(): Promise<void> {
+    try {
+      for (const runtime of this.runtimes.values()) await runtime.refreshIgnoredNames();
+    } catch (err) {
+      this.alarmFailed(err as Error);
+    }
+    this.scheduleNameRefresh();
+  }
+
+  /**
+   * The database file is watched by a stat poll in libuv (no JavaScript runs while it stays the same file):
+   * deleted or replaced, checkDatabaseFile() runs.
+   */
+  private watchDatabaseFile(): void {
+    const path = this.store === null ? null : this.config.server.dbfile;
+    if (path === null || path === ':memory:') return;
+    this.watchedDatabase = path;
+    watchFile(path, { interval: FLUSH_MS, persistent: false }, (now, before) => {
+      if (now.ino !== before.ino) this.checkDatabaseFile();
+    });
+  }
+
   /** A database file deleted under the daemon is recreated; the admin is told once, in the log and in `status`. */
   private checkDatabaseFile(): void {
     const warning = this.store?.recreateIfDeleted() ?? null;
+    // Not recreated yet (or just recreated): looked at again until it stays there.
+    if (warning !== null) this.databaseRetry.in(FLUSH_MS);
     if (warning === null || this.storeProblems.includes(warning)) return;
     this.log.log('database', 'WARNING', warning);
     this.storeProblems.push(warning);
@@ -421,6 +472,8 @@ export class Daemon implements ControlHandler {
     this.stopping ??= (async () => {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
       for (const timer of this.timers) clearInterval(timer);
+      for (const alarm of [this.expiry, this.flushing, this.trim, this.names, this.databaseRetry]) alarm.cancel();
+      if (this.watchedDatabase !== null) unwatchFile(this.watchedDatabase);
       await this.control?.close();
       await this.metricsServer?.close();
       await this.policyServers?.close();
@@ -646,6 +699,8 @@ export class Daemon implements ControlHandler {
     const sorted = [...this.runtimes].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
     this.runtimes.clear();
     for (const [name, runtime] of sorted) this.runtimes.set(name, runtime);
+    this.scheduleExpiry();
+    this.scheduleNameRefresh();
     this.log.log('server', 'INFO', 'Reload finished.');
   }
 

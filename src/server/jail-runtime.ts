@@ -64,6 +64,10 @@ export interface JailRuntimeDeps {
   /** Bans this jail made or prolonged (automatic or manual, never received ones) and admins' unbans: for the fleet. */
   onBans?: (tickets: readonly BanTicket[]) => void;
   onUnbans?: (jail: string, ips: readonly string[]) => void;
+  /** The jail's next deadline (Jail.nextDeadline()) may have moved earlier: the daemon re-arms its expiry alarm. */
+  onSooner?: () => void;
+  /** Lines arrived (once per batch): the daemon returns freed memory some time after activity. */
+  onActivity?: () => void;
 }
 
 export class JailRuntime {
@@ -110,6 +114,7 @@ export class JailRuntime {
       history: this.history ?? deps.history,
       selfAddresses: deps.selfAddresses,
       keepMatches: this.keepDetails,
+      onSooner: deps.onSooner,
     });
     const def = config.filter;
     this.filter =
@@ -350,6 +355,7 @@ export class JailRuntime {
   async handleBatch(batch: LineBatch): Promise<void> {
     const pipeline = this.pipeline;
     if (pipeline === null) return;
+    this.deps.onActivity?.();
     const readAt = performance.now();
     const now = this.deps.now();
     const times = batch.times;
@@ -630,7 +636,12 @@ export class JailRuntime {
     return true;
   }
 
-  /** Lifts bans whose time is over (now > end). */
+  /** When expire() next has work (epoch seconds); Infinity: never. */
+  nextDeadline(): number {
+    return this.jail.nextDeadline();
+  }
+
+  /** Lifts bans whose time is over (now > end), and forgets failures outside findtime. */
   expire(): void {
     void this.lift(this.jail.expire(this.deps.now()), 'Unban', false);
   }

@@ -3,7 +3,7 @@
 // and survives a crash of the process (kill -9) and of the machine (power loss); synchronous=NORMAL in
 // WAL mode may lose the last transactions on power loss. To keep throughput, callers batch: addBans()
 // writes many bans in one transaction (one fsync), and file positions and journal cursors are buffered
-// and written with the next ban write or flush() (the daemon flushes every few seconds and at exit).
+// and written with the next ban write or flush() (the daemon flushes FLUSH_MS after `onBuffered` and at exit).
 //
 // The store never takes the daemon down. When the disk is read-only, full or failing, writes are kept
 // in a queue that drops nothing, `degraded` says why, and the next write (or flush()) tries again. A
@@ -23,6 +23,8 @@ export interface StoreOptions {
   maxMatches?: number;
   /** Called when the store becomes degraded (a message) or recovers (null). */
   onDegraded?: (message: string | null) => void;
+  /** Called when something waits for flush(): a buffered position or cursor, a write the disk refused. */
+  onBuffered?: () => void;
 }
 
 /** Fail2Ban's outDatedFactor: a last-ban row outlives its ban by this many bantimes before purge. */
@@ -62,6 +64,7 @@ export class SqliteStore implements PositionStore {
   #db: Db;
   readonly #maxMatches: number;
   readonly #onDegraded: ((message: string | null) => void) | undefined;
+  readonly #onBuffered: (() => void) | undefined;
   #stmt: ReturnType<typeof prepare>;
   readonly #positions = new Map<string, { jail: string; path: string; position: FilePosition }>();
   readonly #cursors = new Map<string, string>();
@@ -76,6 +79,7 @@ export class SqliteStore implements PositionStore {
     this.#ino = inodeOf(path);
     this.#maxMatches = options.maxMatches ?? 10;
     this.#onDegraded = options.onDegraded;
+    this.#onBuffered = options.onBuffered;
     this.#stmt = prepare(db);
     this.#degraded = degraded;
   }
@@ -264,6 +268,7 @@ export class SqliteStore implements PositionStore {
   /** Buffered: written with the next ban write, flush() or close(). */
   setFilePosition(jail: string, path: string, position: FilePosition): void {
     this.#positions.set(key(jail, path), { jail, path, position: { ...position } });
+    this.#onBuffered?.();
   }
 
   getJournalCursor(jail: string): string | null {
@@ -276,6 +281,7 @@ export class SqliteStore implements PositionStore {
   /** Buffered like file positions. */
   setJournalCursor(jail: string, cursor: string): void {
     this.#cursors.set(jail, cursor);
+    this.#onBuffered?.();
   }
 
   /** Writes buffered positions and retries queued writes. True when everything is on disk. */
@@ -389,6 +395,7 @@ export class SqliteStore implements PositionStore {
     this.#pending.push(op);
     if (this.#db.readonly && !this.#reopenWritable()) {
       this.#setDegraded(this.#degraded ?? `database ${this.path} is read-only`);
+      this.#onBuffered?.();
       return false;
     }
     const positions = [...this.#positions.values()];
@@ -407,6 +414,7 @@ export class SqliteStore implements PositionStore {
         throw err;
       }
       this.#setDegraded(describeStorageFailure(this.path, err));
+      this.#onBuffered?.();
       return false;
     }
     this.#pending = [];
