@@ -48,7 +48,10 @@ export class Alarm {
     this.#timer = null;
     this.#at = Number.POSITIVE_INFINITY;
     // Only a delay cut to MAX_DELAY_MS can end early.
-    if (at - Date.now() > 1000) return this.at(at);
+    if (at - Date.now() > 1000) {
+      this.at(at);
+      return;
+    }
     try {
       this.ring();
     } catch (err) {

@@ -411,9 +411,7 @@ export class Daemon implements ControlHandler {
 
   private scheduleNameRefresh(): void {
     this.names.cancel();
-    for (const runtime of this.runtimes.values()) {
-      if (runtime.jail.ignore.names.length > 0) return this.names.in(IGNORE_DNS_MS);
-    }
+    if ([...this.runtimes.values()].some((r) => r.jail.ignore.names.length > 0)) this.names.in(IGNORE_DNS_MS);
   }
 
   private async refreshIgnoredNames(): Promise<void> {
