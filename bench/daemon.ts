@@ -152,16 +152,22 @@ async function startupInKernel(count: number, env: NodeJS.ProcessEnv = {}): Prom
 }
 
 /**
- * When idle RSS is read, in seconds after start: the goal is judged at 5 s, as before; later readings
- * show the idle daemon over time, beside Fail2Ban's over the same minutes. Within a minute node's own
- * timer code becomes hot enough for TurboFan (~3 MB of its code then stays resident), and the figure
- * goes on rising slowly (a 10-minute probe: 56.5 MB at 180 s, 57.2 at 420 s, 58.0 at 600 s).
+ * When idle RSS is read, in seconds after start, beside Fail2Ban's over the same minutes. The goal is
+ * judged on the highest reading: when the daemon still ran JavaScript at idle (a 1 s tick), node's own
+ * timer code became hot enough for TurboFan within a minute (~3 MB of its code then stays resident), and
+ * the figure rose from 52.9 MB at 5 s to 56.6 MB at 180 s.
  */
 const IDLE_READINGS_S = [5, 60, 180];
 
-/** RSS of node with the bin's flags running SCRIPT (CommonJS), read after 5 s like the daemon's. */
+/**
+ * RSS of node with the bin's flags running SCRIPT (CommonJS), read after 5 s like the daemon's. Without
+ * V8's optimising compiler: a floor runs no hot code, but requiring better-sqlite3 through node_modules
+ * makes node's path functions hot enough for one TurboFan compile (~3.3 MB of node's compiler then
+ * resident), which the daemon avoids (store/database.ts names the compiled module, and the bin runs a
+ * bundle); the floor would otherwise count it.
+ */
 async function nodeRss(script: string): Promise<number> {
-  const child = spawn(process.execPath, [...BIN_FLAGS, '-e', `${script}; setInterval(() => {}, 1e9)`], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [...BIN_FLAGS, '--no-opt', '-e', `${script}; setInterval(() => {}, 1e9)`], { stdio: 'ignore' });
   await sleep(5000);
   const mb = rssMb(child.pid!);
   child.kill('SIGTERM');
@@ -230,13 +236,14 @@ async function idleRssDms(): Promise<{ bin: number[]; fail2ban: number[]; plain:
 // `--kernel-start-up` runs only that figure (the netlink work's; the others take minutes).
 if (!process.argv.includes('--kernel-start-up')) {
   const dms = await idleRssDms();
+  const peak = dms.bin.length > 0 ? Math.max(...dms.bin) : Number.POSITIVE_INFINITY;
   const over = (mbs: number[]) => mbs.map((mb, i) => `${mb.toFixed(1)} MB at ${IDLE_READINGS_S[i]} s`).join(', ');
   report(
-    "daemon: idle RSS, DMS's three jails (nftables in a namespace), 5 s after start",
-    `${dms.bin[0]?.toFixed(1)} MB through the fail2ban-server bin (node ${BIN_FLAGS.join(' ')}); ${dms.plain.toFixed(1)} MB as \`node main.js server\`; ` +
-      `same run: node with the bin's flags ${dms.node.toFixed(1)} MB idle, ${dms.infra.toFixed(1)} MB holding a better-sqlite3 database and a unix socket (no code of ours); Debian's Fail2Ban (same three jail names, no-op action) ${dms.fail2ban[0] ? `${dms.fail2ban[0].toFixed(1)} MB` : 'not installed'}`,
+    `daemon: idle RSS, DMS's three jails (nftables in a namespace), highest of the readings at ${IDLE_READINGS_S.join(', ')} s after start`,
+    `${peak.toFixed(1)} MB through the fail2ban-server bin (node ${BIN_FLAGS.join(' ')}); ${dms.plain.toFixed(1)} MB as \`node main.js server\` at 5 s; ` +
+      `same run, at 5 s, without the optimising compiler: node with the bin's flags ${dms.node.toFixed(1)} MB idle, ${dms.infra.toFixed(1)} MB holding a better-sqlite3 database and a unix socket (no code of ours); Debian's Fail2Ban (same three jail names, no-op action) ${dms.fail2ban.length > 0 ? `${Math.max(...dms.fail2ban).toFixed(1)} MB` : 'not installed'}`,
     '≤ 50 MB',
-    (dms.bin[0] ?? Number.POSITIVE_INFINITY) <= 50,
+    peak <= 50,
   );
   report(
     "daemon: idle RSS over time, DMS's three jails, through the fail2ban-server bin, beside Fail2Ban started with it",
