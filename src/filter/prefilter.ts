@@ -54,11 +54,11 @@ export interface LiteralPlan {
 
 interface Source {
   python: string;
-  re: RegExp;
+  flags: string;
 }
 
 /** A case-insensitive regex matches text spelled otherwise than its literals: nothing known. */
-const setsOf = (r: Source): string[][] => (r.re.flags.includes('i') ? [] : requiredLiteralSets(r.python));
+const setsOf = (r: Source): string[][] => (r.flags.includes('i') ? [] : requiredLiteralSets(r.python));
 
 /**
  * The plan for a filter, or null when it knows no text a line must hold. A literal every failregex

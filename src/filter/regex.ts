@@ -101,12 +101,17 @@ export const PLAIN_TEXT = /^[\t\n\x20-\x7e]*$/;
 export interface CompiledRegex {
   /** Python source after tag expansion, as Fail2Ban would log it. */
   python: string;
-  re: RegExp;
+  /** Faithful on any text; built at its first use when `plain` differs (see compileRegex). */
+  readonly re: RegExp;
+  /** The flags of `re` and `plain`. */
+  flags: string;
   /**
    * The same regex for text of printable ASCII, tab and newline only (see PLAIN_TEXT), with JavaScript's
    * faster built-in classes; `re` itself when the pattern has none.
    */
   plain: RegExp;
+  /** True when `plain` is not `re`. */
+  hasPlain: boolean;
   /**
    * For other text: the same regex over stand-in text (standInText), with small classes and the `d`
    * flag so that groups are read back from the real text; null when `re` runs on the text itself (the
@@ -161,11 +166,18 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   if (python.trim() === '') throw new RegexError('empty regex');
   const t = translate(python, opts);
   const tp = translate(python, { ...opts, plainInput: true });
-  let re: RegExp;
+  const flags = t.flags;
+  const hasPlain = tp.source !== t.source;
+  // The faithful variant spells Python's \s, \w and \d out as Unicode classes: DMS's filters' sources
+  // then hold ~300 KB, and mail logs are plain text, which `plain` serves. Compiled here to report a
+  // broken pattern now, it is kept only when it is `plain` too, and otherwise translated again at its
+  // first use (no closure below may hold `t`, or its source would stay).
+  let re: RegExp | undefined;
   let plain: RegExp;
   try {
-    re = new RegExp(t.source, t.flags);
-    plain = tp.source === t.source ? re : new RegExp(tp.source, tp.flags);
+    const full = new RegExp(t.source, flags);
+    plain = hasPlain ? new RegExp(tp.source, tp.flags) : full;
+    if (!hasPlain) re = full;
   } catch (err) {
     throw new RegexError(`cannot compile ${JSON.stringify(pattern)}: ${(err as Error).message}`);
   }
@@ -177,7 +189,7 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   alt.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const hasId = t.groups.some((g) => g === 'mlfid' || (FAILURE_ID_GROUPS as readonly string[]).includes(g));
   const literals = t.flags.includes('i') ? [] : requiredLiterals(python);
-  const repeats = t.repeats.map((r) => ({ group: r.group, body: new RegExp(r.body, `${t.flags}y`), names: r.names }));
+  const repeats = t.repeats.map((r) => ({ group: r.group, body: new RegExp(r.body, `${flags}y`), names: r.names }));
   const catastrophic = t.nested !== null && NO_LINEAR_FALLBACK.test(t.source) ? t.nested : null;
   // The stand-in variant serves only lines with characters beyond Latin-1 (rare in mail logs): it is
   // built at its first use (a third of the translation work at start-up). It is only a faster way to
@@ -185,10 +197,15 @@ export function compileRegex(pattern: string, opts: TagOptions & TranslateOption
   let standIn: RegExp | null | undefined;
   return {
     python,
-    re,
+    get re() {
+      re ??= new RegExp(translate(python, opts).source, flags);
+      return re;
+    },
+    flags,
     plain,
+    hasPlain,
     get standIn() {
-      if (standIn === undefined) standIn = standInOf(python, t.source, opts);
+      if (standIn === undefined) standIn = standInOf(python, this.re.source, opts);
       return standIn;
     },
     groups: t.groups,

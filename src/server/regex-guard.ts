@@ -81,7 +81,7 @@ export function threadGuard(deadlineMs = DEFAULT_DEADLINE_MS): RegexGuard & { cl
   return {
     wrap(r: CompiledRegex) {
       if (r.catastrophic === null) return null;
-      const g = new GuardedRegex(r.re.source, r.re.flags, deadlineMs);
+      const g = new GuardedRegex(r.re.source, r.flags, deadlineMs);
       all.push(g);
       return (text: string) => g.exec(text);
     },
