@@ -5,8 +5,8 @@
 // within one path segment, in any segment; `*` does not match a leading dot; no `**` recursion; only
 // existing paths are returned.
 import { readdirSync, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { readdirNames, statPath } from './callback-fs.js';
 
 const magic = /[*?[]/;
 
@@ -120,7 +120,7 @@ export async function expandGlob(pattern: string): Promise<string[]> {
   while (!step.done) {
     let names: string[] | null;
     try {
-      names = await readdir(step.value);
+      names = await readdirNames(step.value);
     } catch {
       names = null;
     }
@@ -130,7 +130,7 @@ export async function expandGlob(pattern: string): Promise<string[]> {
   const files: string[] = [];
   for (const path of candidates) {
     try {
-      if (!(await stat(path)).isDirectory()) files.push(path);
+      if (!(await statPath(path)).isDirectory()) files.push(path);
     } catch {
       // vanished or dangling link: not a match
     }

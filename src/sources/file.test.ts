@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileSource, type FileSourceOptions } from './file.js';
+import { FollowedFile } from './followed-file.js';
 import type { FilePosition, LineBatch, PositionStore } from './source.js';
 import { TRUNCATED_MARK } from './line-splitter.js';
 
@@ -607,4 +608,91 @@ test('a file shrunk in place keeping its head is not read again: reading resumes
     w.close();
   }
   assert.deepEqual(c.numbers(), range(1, 12), 'nothing read twice');
+});
+
+/** Counts FollowedFile.poll calls (each a fstat and a read) per path, for the idleness tests. */
+const polls = new Map<string, number>();
+const realPoll = FollowedFile.prototype.poll;
+FollowedFile.prototype.poll = function (this: FollowedFile, now: number) {
+  polls.set(this.path, (polls.get(this.path) ?? 0) + 1);
+  return realPoll.call(this, now);
+};
+
+/** Idle for 15 poll intervals: not one poll (no JS at all from this source); then a line arrives in time. */
+async function idleThenAppend(extra: Partial<FileSourceOptions>, boundMs: number): Promise<void> {
+  const path = freshPath();
+  writeFileSync(path, 'first\n');
+  const c = new Collector();
+  const src = await follow(path, c, { pollIntervalMs: 100, ...extra });
+  try {
+    await waitFor(() => c.lines.length === 1, 'the first line');
+    await sleep(400); // the one extra poll after the stat watch started (see FileSource.watchStat)
+    polls.set(path, 0);
+    await sleep(1500);
+    assert.equal(polls.get(path), 0, 'the file was polled although nothing changed');
+    const at = Date.now();
+    appendFileSync(path, 'second\n');
+    await waitFor(() => c.lines.length === 2, 'the appended line', 5000);
+    const took = Date.now() - at;
+    assert.ok(took <= boundMs, `the appended line took ${took} ms (bound ${boundMs} ms)`);
+  } finally {
+    await src.stop();
+  }
+  assert.deepEqual(c.lines, ['first', 'second']);
+  assert.deepEqual(c.errors, []);
+}
+
+test('an idle file is not read while nothing changes; inotify delivers an appended line at once', async () => {
+  // The bound leaves room for a loaded machine; the 100 ms stat poll alone would also meet it, so the
+  // second test is the one that proves the poll.
+  await idleThenAppend({}, 1000);
+});
+
+test('where inotify says nothing (watch off), the stat poll still finds an appended line within its interval', async () => {
+  await idleThenAppend({ watch: false }, 800); // 100 ms interval, with room for a loaded machine
+});
+
+test('a rotated-away file is drained on a timer only until it retires; then the source is idle again', async () => {
+  const path = freshPath();
+  const w = new Writer(path);
+  const c = new Collector();
+  const src = await follow(path, c, { watch: false, pollIntervalMs: 50, rotateGraceMs: 300 });
+  try {
+    w.write(5);
+    await waitFor(() => c.lines.length === 5, '5 lines');
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, '');
+    await sleep(150);
+    w.write(5); // to the renamed file: no stat of the path shows it, the drain timer must
+    await waitFor(() => c.lines.length === 10, 'the lines written to the rotated-away file');
+    await sleep(600); // grace period over: retired
+    polls.set(path, 0);
+    await sleep(600);
+    assert.equal(polls.get(path), 0, 'still polled after the rotated-away file retired');
+  } finally {
+    await src.stop();
+    w.close();
+  }
+  assert.deepEqual(c.numbers(), range(1, 10));
+});
+
+test('a path that cannot be read (a directory) is reported once and followed once it becomes a file', async () => {
+  const path = freshPath();
+  mkdirSync(path);
+  const c = new Collector();
+  const src = await follow(path, c, { watch: false, pollIntervalMs: 50 });
+  let reported = 0;
+  try {
+    await sleep(300);
+    assert.ok(c.errors.length > 0, 'not reported');
+    for (const e of c.errors) assert.match(e.message, /cannot read .*mail\.log: EISDIR/);
+    reported = c.errors.length;
+    rmSync(path, { recursive: true });
+    writeFileSync(path, 'now a file\n');
+    await waitFor(() => c.lines.length === 1, 'the line of the new file', 3000);
+  } finally {
+    await src.stop();
+  }
+  assert.deepEqual(c.lines, ['now a file']);
+  assert.equal(c.errors.length, reported, 'an error after the path became a readable file');
 });

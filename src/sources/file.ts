@@ -1,10 +1,18 @@
 // Follows a jail's `logpath`s (files and globs) the way `tail -F` does and delivers batches of complete
 // lines. Change detection has two layers: fs.watch (inotify) on each file's directory makes delivery
-// prompt, and a poll every `pollIntervalMs` is the safety net, because inotify misses events across
-// rotation, on network and overlay filesystems, and when its watch limit is reached. Either only marks a
-// file "dirty"; one worker loop reads dirty files one after another, so `onBatch` is never re-entered and
-// a burst is read in large chunks however many events it raised. Rotation handling: see followed-file.ts.
-import { type FSWatcher, watch } from 'node:fs';
+// prompt, and fs.watchFile on each path, every `pollIntervalMs`, is the safety net, because inotify misses
+// events across rotation, on network and overlay filesystems, and when its watch limit is reached. Either
+// only marks a file "dirty"; one worker loop reads dirty files one after another, so `onBatch` is never
+// re-entered and a burst is read in large chunks however many events it raised. Rotation handling: see
+// followed-file.ts.
+//
+// An idle source runs no JavaScript. fs.watchFile is libuv's uv_fs_poll: it stats the path in the
+// threadpool and calls into JS only when the stat differs (size, times, inode…), where a JS poll read every
+// file every second and made V8 optimise node's own small functions, whose compiled code stays resident
+// (~3.3 MB each time, measured on the idle daemon). Only while a rotated-away file is still being drained
+// (or a file waits for another follower to let go of it) does a timer re-poll, as neither shows in the
+// path's stat.
+import { type FSWatcher, type StatsListener, unwatchFile, watch, watchFile } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { LogPath } from '../config/model.js';
 import { decoderFor } from './encoding.js';
@@ -21,7 +29,7 @@ export interface FileSourceOptions {
   onError?: SourceErrorHandler;
   /** Fail2Ban's `logencoding` (`auto` = UTF-8). */
   encoding?: string;
-  /** Safety-net poll of every file (ms). Default 1000. */
+  /** Safety-net stat of every path (ms): the latency bound where inotify says nothing. Default 1000. */
   pollIntervalMs?: number;
   /** Re-expansion of globs (ms); fs.watch also triggers it for names in the glob's directory. Default 1000. */
   globIntervalMs?: number;
@@ -41,6 +49,8 @@ const RETIRED_MEMORY = 256;
 export class FileSource implements Source {
   private readonly followers = new Map<string, FollowedFile>();
   private readonly watchers = new Map<string, FSWatcher>();
+  /** The fs.watchFile listener of each followed path, to remove exactly ours (jails may share a path). */
+  private readonly statWatches = new Map<string, StatsListener>();
   private readonly dirty = new Set<FollowedFile>();
   private readonly retired = new Map<string, FilePosition>();
   private readonly ctx: FollowContext;
@@ -49,10 +59,17 @@ export class FileSource implements Source {
   private loop: Promise<void> | null = null;
   private globDue = false;
   private timers: NodeJS.Timeout[] = [];
+  private settleTimer: NodeJS.Timeout | null = null;
+  /** Followers whose stat watch just started: polled once more after `pollIntervalMs` (see watchStat). */
+  private readonly fresh = new Set<FollowedFile>();
+  private readonly pollIntervalMs: number;
+  private readonly watching: boolean;
   private isStopped = false;
 
   constructor(private readonly options: FileSourceOptions) {
     const maxLineBytes = options.maxLineBytes ?? 65536;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.watching = options.watch ?? true;
     this.ctx = {
       chunk: Buffer.allocUnsafe(options.chunkBytes ?? 65536),
       decode: decoderFor(options.encoding ?? 'auto'),
@@ -89,14 +106,8 @@ export class FileSource implements Source {
     for (const logPath of this.options.paths) {
       for (const path of await expandGlob(logPath.pattern)) await this.follow(path, logPath.start);
     }
-    const watching = this.options.watch ?? true;
-    if (watching) this.watchDirectories();
-    this.timers.push(
-      setInterval(() => {
-        if (watching) this.watchDirectories();
-        for (const f of this.followers.values()) this.markDirty(f);
-      }, this.options.pollIntervalMs ?? 1000),
-    );
+    if (this.watching) this.watchDirectories();
+    for (const f of this.followers.values()) this.watchStat(f);
     if (this.globs.length > 0) {
       this.timers.push(setInterval(() => this.requestGlob(), this.options.globIntervalMs ?? 1000));
     }
@@ -107,6 +118,10 @@ export class FileSource implements Source {
     this.isStopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+    for (const [path, listener] of this.statWatches) unwatchFile(path, listener);
+    this.statWatches.clear();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.loop;
@@ -120,7 +135,8 @@ export class FileSource implements Source {
     try {
       await follower.open(startAt, saved);
     } catch (err) {
-      // Unreadable now (permissions, I/O): say so, and keep trying on every poll.
+      // Unreadable now (permissions, I/O): say so, and try again whenever its stat changes (chmod, chown).
+      // A file unreadable for good (a directory) is then not polled in vain.
       this.report(new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`));
     }
     this.followers.set(path, follower);
@@ -141,7 +157,44 @@ export class FileSource implements Source {
   private kick(): void {
     this.loop ??= this.work().finally(() => {
       this.loop = null;
+      this.settleLater();
     });
+  }
+
+  /**
+   * The safety net on one followed path: libuv stats it every `pollIntervalMs` and calls back only when
+   * the stat changed (created, grown, truncated, replaced, deleted, chmod). A change is also the moment to
+   * retry the directory watches that failed (directory missing, inotify limit reached).
+   */
+  private watchStat(f: FollowedFile): void {
+    if (this.statWatches.has(f.path)) return;
+    const listener: StatsListener = () => {
+      if (this.watching) this.watchDirectories();
+      this.markDirty(f);
+    };
+    watchFile(f.path, { persistent: false, interval: this.pollIntervalMs }, listener);
+    this.statWatches.set(f.path, listener);
+    // libuv compares each stat with the one before, the first taken now, in the threadpool: a write that
+    // lands just before that first stat but after the read it races with would otherwise wait for the next
+    // change. One more poll after an interval closes that gap.
+    this.fresh.add(f);
+  }
+
+  private unwatchStat(path: string): void {
+    const listener = this.statWatches.get(path);
+    if (listener) unwatchFile(path, listener);
+    this.statWatches.delete(path);
+  }
+
+  /** Re-polls, after `pollIntervalMs`, the followers that are settling (see FollowedFile.settling) or fresh. */
+  private settleLater(): void {
+    if (this.isStopped || this.settleTimer) return;
+    if (this.fresh.size === 0 && ![...this.followers.values()].some((f) => f.settling())) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      for (const f of this.followers.values()) if (f.settling() || this.fresh.has(f)) this.markDirty(f);
+      this.fresh.clear();
+    }, this.pollIntervalMs);
   }
 
   private async work(): Promise<void> {
@@ -173,7 +226,8 @@ export class FileSource implements Source {
         if (this.followers.has(path)) continue;
         const follower = new FollowedFile(path, this.ctx);
         this.followers.set(path, follower);
-        if (this.options.watch ?? true) this.watchDirectories();
+        if (this.watching) this.watchDirectories();
+        this.watchStat(follower);
         this.markDirty(follower);
       }
     }
@@ -181,6 +235,8 @@ export class FileSource implements Source {
       if (!matched.has(path) && !this.explicit.has(path) && f.idle()) {
         this.followers.delete(path);
         this.dirty.delete(f);
+        this.fresh.delete(f);
+        this.unwatchStat(path);
       }
     }
   }
@@ -200,14 +256,14 @@ export class FileSource implements Source {
       if (this.watchers.has(dir)) continue;
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => this.onEvent(dir, name));
-        // A removed directory or an exhausted inotify limit: polling carries on; retried next tick.
+        // A removed directory or an exhausted inotify limit: the stat poll carries on; retried on a change.
         w.on('error', () => {
           w.close();
           this.watchers.delete(dir);
         });
         this.watchers.set(dir, w);
       } catch {
-        // Directory missing or watch unsupported: polling covers it.
+        // Directory missing or watch unsupported: the stat poll covers it.
       }
     }
   }

@@ -12,12 +12,12 @@
 // - delete: the path is gone; the open file retires as above, and the path is watched until it reappears.
 // - not yet there: opened (from 0) once it appears.
 // Reads use pread into one shared chunk buffer, so a burst costs one syscall per chunk, not per line.
-import { createHash } from 'node:crypto';
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { closeFd, fstatFd, openRead, readAt, readdirNames, statPath } from '../files/callback-fs.js';
 import type { Decoder } from './encoding.js';
 import { LineSplitter } from './line-splitter.js';
+import { md5Hex } from './md5.js';
 import type { FilePosition, PositionStore } from './source.js';
 
 /** What all followed files of one source share. */
@@ -39,7 +39,8 @@ export interface FollowContext {
 }
 
 interface OpenFile {
-  handle: FileHandle;
+  /** The descriptor; closed when the file is retired, replaced or the follower closes. */
+  fd: number;
   dev: number;
   ino: number;
   /** Next byte to read. */
@@ -60,6 +61,8 @@ export class FollowedFile {
   private current: OpenFile | null = null;
   private readonly retiring: OpenFile[] = [];
   private lastError = '';
+  /** The path names a file another follower still reads (see openNext): polled again until it is free. */
+  private waitsForClaimed = false;
 
   constructor(
     readonly path: string,
@@ -69,6 +72,15 @@ export class FollowedFile {
   /** Nothing open: the path is missing and every rotated-away file has been finished. */
   idle(): boolean {
     return this.current === null && this.retiring.length === 0;
+  }
+
+  /**
+   * Whether this follower must be polled again soon although its path may not change: a rotated-away file
+   * is read until its grace period ends, and a file claimed by another follower is taken over once that
+   * one has retired it. Neither shows in the path's stat, so the source re-polls on a timer meanwhile.
+   */
+  settling(): boolean {
+    return this.retiring.length > 0 || this.waitsForClaimed;
   }
 
   /** Inodes this follower has open, so a glob does not follow a rotated file under its new name twice. */
@@ -118,7 +130,7 @@ export class FollowedFile {
     const all = this.current ? [this.current, ...this.retiring] : [...this.retiring];
     this.current = null;
     this.retiring.length = 0;
-    await Promise.all(all.map((f) => f.handle.close().catch(() => undefined)));
+    await Promise.all(all.map((f) => closeFd(f.fd).catch(() => undefined)));
   }
 
   private async pollOnce(now: number): Promise<void> {
@@ -130,7 +142,7 @@ export class FollowedFile {
     }
     let cur = this.current;
     if (cur) {
-      const size = (await cur.handle.stat()).size;
+      const size = (await fstatFd(cur.fd)).size;
       if (size < cur.offset && size > 0 && cur.firstLine !== null && size >= cur.firstLine.length && (await this.firstLineIntact(cur))) {
         await this.resumeAtEnd(cur);
       } else if (size < cur.offset || (size !== cur.lastSize && !(await this.firstLineIntact(cur)))) {
@@ -161,7 +173,7 @@ export class FollowedFile {
     const { chunk, positions } = this.ctx;
     let any = false;
     while (!this.ctx.stopped()) {
-      const { bytesRead } = await file.handle.read(chunk, 0, chunk.length, file.offset);
+      const bytesRead = await readAt(file.fd, chunk, 0, chunk.length, file.offset);
       if (bytesRead === 0) break;
       any = true;
       const base = file.offset;
@@ -187,7 +199,7 @@ export class FollowedFile {
     file.splitter.flush(lines);
     if (lines.length > 0) await this.ctx.deliver(this.path, lines);
     this.retiring.splice(this.retiring.indexOf(file), 1);
-    await file.handle.close().catch(() => undefined);
+    await closeFd(file.fd).catch(() => undefined);
     this.ctx.retired(this.positionOf(file, file.offset));
   }
 
@@ -198,10 +210,12 @@ export class FollowedFile {
    * we continue where it stopped, so renames never make a file be read twice.
    */
   private async openNext(): Promise<OpenFile | null> {
+    this.waitsForClaimed = false;
     const file = await this.tryOpen();
     if (!file) return null;
-    if (this.ctx.claimed(file.dev, file.ino)) {
-      await file.handle.close();
+    this.waitsForClaimed = this.ctx.claimed(file.dev, file.ino);
+    if (this.waitsForClaimed) {
+      await closeFd(file.fd);
       return null;
     }
     const known = this.ctx.retiredAt(file.dev, file.ino);
@@ -214,26 +228,26 @@ export class FollowedFile {
   }
 
   private async tryOpen(): Promise<OpenFile | null> {
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(this.path, 'r');
+      fd = await openRead(this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
     try {
-      const st = await handle.stat();
+      const st = await fstatFd(fd);
       if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      return this.wrap(handle, st);
+      return this.wrap(fd, st);
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      await closeFd(fd).catch(() => undefined);
       throw err;
     }
   }
 
-  private wrap(handle: FileHandle, st: Stats): OpenFile {
+  private wrap(fd: number, st: Stats): OpenFile {
     return {
-      handle,
+      fd,
       dev: st.dev,
       ino: st.ino,
       offset: 0,
@@ -247,7 +261,7 @@ export class FollowedFile {
 
   /** Whether a saved position still describes `file`: same first line (or same inode when unknown). */
   private async trusts(file: OpenFile, saved: FilePosition): Promise<boolean> {
-    const size = (await file.handle.stat()).size;
+    const size = (await fstatFd(file.fd)).size;
     if (saved.offset > size) return false;
     await this.learnFirstLine(file);
     if (saved.firstLineHash !== '') {
@@ -256,7 +270,7 @@ export class FollowedFile {
     // Saved offsets sit just past a newline (or at the end of a file read to its end); else another file.
     if (saved.offset === size) return true;
     const probe = Buffer.alloc(1);
-    await file.handle.read(probe, 0, 1, saved.offset - 1);
+    await readAt(file.fd, probe, 0, 1, saved.offset - 1);
     return probe[0] === 0x0a;
   }
 
@@ -269,7 +283,7 @@ export class FollowedFile {
     const base = basename(this.path);
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = await readdirNames(dir);
     } catch {
       return;
     }
@@ -277,17 +291,23 @@ export class FollowedFile {
       if (name === base || !name.startsWith(base)) continue;
       const st = await statOrNull(join(dir, name));
       if (!st || st.dev !== saved.dev || st.ino !== saved.ino) continue;
-      let handle: FileHandle;
+      let fd: number;
       try {
-        handle = await open(join(dir, name), 'r');
+        fd = await openRead(join(dir, name));
       } catch {
         return;
       }
-      const file = this.wrap(handle, await handle.stat());
-      if (await this.trusts(file, saved)) {
-        file.offset = saved.offset;
-        this.retiring.push(file);
-      } else await handle.close();
+      let trusted = false;
+      try {
+        const file = this.wrap(fd, await fstatFd(fd));
+        trusted = await this.trusts(file, saved);
+        if (trusted) {
+          file.offset = saved.offset;
+          this.retiring.push(file);
+        }
+      } finally {
+        if (!trusted) await closeFd(fd).catch(() => undefined);
+      }
       return;
     }
   }
@@ -297,22 +317,22 @@ export class FollowedFile {
    * the middle by the shrink is finished by whatever is written next, which is skipped up to its newline.
    */
   private async resumeAtEnd(file: OpenFile): Promise<void> {
-    const size = (await file.handle.stat()).size;
+    const size = (await fstatFd(file.fd)).size;
     file.splitter.reset();
     file.offset = size;
     const probe = Buffer.alloc(1);
-    await file.handle.read(probe, 0, 1, size - 1);
+    await readAt(file.fd, probe, 0, 1, size - 1);
     if (probe[0] !== 0x0a) file.splitter.skipToNextLine();
     else await this.ctx.positions?.set(this.path, this.positionOf(file, size));
   }
 
   /** Starts at the beginning of the last line (which may still be being written), not mid-line. */
   private async seekToLastLine(file: OpenFile): Promise<void> {
-    const size = (await file.handle.stat()).size;
+    const size = (await fstatFd(file.fd)).size;
     if (size === 0) return;
     const span = Math.min(size, this.ctx.maxLineBytes);
     const tail = Buffer.alloc(span);
-    await file.handle.read(tail, 0, span, size - span);
+    await readAt(file.fd, tail, 0, span, size - span);
     const nl = tail.lastIndexOf(0x0a);
     if (nl >= 0) {
       file.offset = size - span + nl + 1;
@@ -328,12 +348,12 @@ export class FollowedFile {
   private async learnFirstLine(file: OpenFile): Promise<void> {
     const cap = this.ctx.maxLineBytes;
     const head = Buffer.alloc(Math.min(cap, 4096));
-    let { bytesRead } = await file.handle.read(head, 0, head.length, 0);
+    let bytesRead = await readAt(file.fd, head, 0, head.length, 0);
     let buf = head.subarray(0, bytesRead);
     let nl = buf.indexOf(0x0a);
     if (nl === -1 && bytesRead === head.length && head.length < cap) {
       const big = Buffer.alloc(cap);
-      ({ bytesRead } = await file.handle.read(big, 0, cap, 0));
+      bytesRead = await readAt(file.fd, big, 0, cap, 0);
       buf = big.subarray(0, bytesRead);
       nl = buf.indexOf(0x0a);
     }
@@ -341,7 +361,7 @@ export class FollowedFile {
     const line = nl >= 0 ? buf.subarray(0, nl + 1) : buf.length >= cap ? buf : null;
     if (line === null) return;
     file.firstLine = Buffer.from(line);
-    file.firstLineHash = createHash('md5').update(line).digest('hex');
+    file.firstLineHash = md5Hex(line);
   }
 
   /** Whether the file still starts with the first line we saw; a copytruncate followed by quick writes
@@ -350,14 +370,14 @@ export class FollowedFile {
     const first = file.firstLine;
     if (first === null || file.offset === 0) return true;
     const now = Buffer.alloc(first.length);
-    const { bytesRead } = await file.handle.read(now, 0, first.length, 0);
+    const bytesRead = await readAt(file.fd, now, 0, first.length, 0);
     return bytesRead === first.length && now.equals(first);
   }
 }
 
 async function statOrNull(path: string): Promise<Stats | null> {
   try {
-    return await stat(path);
+    return await statPath(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;

@@ -3,15 +3,18 @@
 // Fail2Ban's pickle protocol must not be loaded (ioredis alone was ~7 MB of idle RSS); configured, or
 // when Fail2Ban's own client calls, they are. The same holds for node's own modules: worker_threads
 // (a jail whose regex can backtrack catastrophically), dns (ignoreip names) and v8 (fail2ban-server
-// started with the backtrack flag) cost 0.7 to 1.7 MB each and are loaded only where used.
+// started with the backtrack flag) cost 0.7 to 1.7 MB each and are loaded only where used. crypto (0.7 MB,
+// for one md5 per followed file: sources/md5.ts) and fs/promises (0.4 MB with the readline interface it
+// pulls in: files/callback-fs.ts) are not loaded by docker-mailserver's daemon at all.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { type DaemonDirs, type RunningDaemon, removeDirs, startDaemon, waitFor } from './daemon-process.js';
+import { control, type DaemonDirs, type RunningDaemon, removeDirs, sleep, startDaemon, waitFor } from './daemon-process.js';
 import { mailSetup } from './mail-log.js';
+import { netnsUnavailable } from './netns.js';
 
 const optional = [
   'fleet/fleet.js',
@@ -36,13 +39,13 @@ function loaded(daemon: RunningDaemon): Set<string> {
   return out;
 }
 
-const hook = new URL('./module-list-hook.js', import.meta.url).pathname;
+const hook = new URL('./module-list-hook.cjs', import.meta.url).pathname;
 const serverMain = new URL('../../src/cli/fail2ban-server.cjs', import.meta.url).pathname;
 const BACKTRACK_GUARD = '--enable-experimental-regexp-engine-on-excessive-backtracks';
 
-/** Environment under which a process writes its node module list to `file` at exit (module-list-hook.ts). */
+/** Environment under which a process writes its node module list to `file` at exit (module-list-hook.cts). */
 function listingTo(file: string): NodeJS.ProcessEnv {
-  return { NODE_OPTIONS: `--import ${hook}`, MODULE_LIST_FILE: file };
+  return { NODE_OPTIONS: `--require ${hook}`, MODULE_LIST_FILE: file };
 }
 
 /** Node's builtins (`worker_threads`, `dns/promises`…) that a process loaded, from its list at exit. */
@@ -84,7 +87,7 @@ describe('daemon modules', () => {
     assert.equal(mods.has('ioredis'), false, 'ioredis is loaded');
   });
 
-  it("loads neither worker_threads nor dns with docker-mailserver's jails alone", async () => {
+  it("loads neither worker_threads, dns nor crypto with docker-mailserver's jails alone", async () => {
     const { dirs } = mailSetup();
     const list = join(dirs.root, 'modules.txt');
     daemon = await startDaemon(dirs, { args: ['--dry-run'], env: listingTo(list) });
@@ -92,6 +95,36 @@ describe('daemon modules', () => {
     // The list is read correctly: the daemon's socket and child processes are in it.
     assert.ok(node.has('net') && node.has('child_process'), `module list not understood: ${[...node].slice(0, 5)}`);
     assert.deepEqual(['worker_threads', 'dns/promises', 'dns'].filter((m) => node.has(m)), []);
+    assert.deepEqual(['crypto', 'internal/crypto/hash'].filter((m) => node.has(m)), []);
+  });
+
+  it("the fail2ban-server bin with docker-mailserver's jails loads neither crypto nor fs/promises", { skip: netnsUnavailable(['unshare']) ?? false }, async () => {
+    // As docker-mailserver runs it (`fail2ban-server -xf start`), from its CommonJS bundle: `portcullis
+    // server` is an ES module, and node's ES module loader loads fs/promises itself. In a network
+    // namespace of its own, so the firewall it sets up is not the host's.
+    const { dirs, mailLog } = mailSetup();
+    const list = join(dirs.root, 'modules.txt');
+    appendFileSync(join(dirs.config, 'fail2ban.local'), `\n[Definition]\ndbfile = ${dirs.dbfile}\n`);
+    const argv = [BACKTRACK_GUARD, serverMain, '-xf', '-c', dirs.config, '-s', dirs.socket, '-p', dirs.pidfile, '--logtarget', dirs.logfile, 'start'];
+    const child = spawn('unshare', ['--net', process.execPath, ...argv], { env: { ...process.env, ...listingTo(list) }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor('the server to answer', async () => (await control(dirs).request({ cmd: 'ping' }).catch(() => null)) ?? null, 15_000);
+      // A first line (its md5 identifies the file) read, and the file source's safety net at work.
+      appendFileSync(mailLog, 'Nov 29 08:00:00 mail postfix/smtpd[1]: connect from unknown[192.0.2.7]\n');
+      await sleep(1500);
+      child.kill('SIGTERM');
+      await exited;
+      const node = builtins(list);
+      assert.ok(node.has('net') && node.has('child_process'), `module list not understood: ${[...node].slice(0, 5)}`);
+      assert.deepEqual(['crypto', 'fs/promises', 'internal/fs/promises', 'internal/readline/interface'].filter((m) => node.has(m)), []);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      removeDirs(dirs);
+    }
   });
 
   it('loads worker_threads and dns at start for a jail that needs them, before any line', async () => {

@@ -1,8 +1,0 @@
-// Preloaded into a process under test (`--import` this file, MODULE_LIST_FILE=path): when the process
-// exits, node's own list of the modules it loaded (process.moduleLoadList: `NativeModule worker_threads`,
-// `Internal Binding crypto`…) is written to MODULE_LIST_FILE, one a line. A worker thread exits before
-// its process, so the file holds the main thread's list.
-import { writeFileSync } from 'node:fs';
-
-const out = process.env['MODULE_LIST_FILE'];
-if (out) process.on('exit', () => writeFileSync(out, (process as unknown as { moduleLoadList: string[] }).moduleLoadList.join('\n')));
