@@ -40,6 +40,7 @@ import { openMetrics } from './metrics.js';
 import { ServerCounters } from './metrics-counters.js';
 import type { MetricsServer } from './metrics-http.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
+import { FirewallChecks } from './firewall-checks.js';
 import { Gateways } from './gateways.js';
 import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
 import { releaseFreedNativeMemory } from './native-heap.js';
@@ -110,6 +111,7 @@ export class Daemon implements ControlHandler {
   private readonly ownNetworks = new OwnAddresses(interfaceNetworks);
   private readonly gateways = new Gateways();
   private timers: NodeJS.Timeout[] = [];
+  private firewallChecks: FirewallChecks | null = null;
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
   private readonly stopped: Promise<void>;
@@ -347,6 +349,7 @@ export class Daemon implements ControlHandler {
   private async startJail(runtime: JailRuntime, restored: readonly BanTicket[]): Promise<void> {
     this.runtimes.set(runtime.name, runtime);
     await runtime.start(restored);
+    this.firewallChecks?.track(runtime);
   }
 
   private startTimers(): void {
@@ -383,9 +386,9 @@ export class Daemon implements ControlHandler {
     every(IGNORE_DNS_MS, async () => {
       for (const runtime of this.runtimes.values()) await runtime.refreshIgnoredNames();
     });
-    every(this.options.checkIntervalMs ?? 30_000, async () => {
-      for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
-    });
+    // On the kernel's change notifications where the firewall can watch, else every checkIntervalMs.
+    this.firewallChecks = new FirewallChecks(() => this.runtimes.values(), this.options.checkIntervalMs ?? 30_000, this.log);
+    this.firewallChecks.start();
     this.purge();
   }
 
@@ -421,6 +424,7 @@ export class Daemon implements ControlHandler {
     this.stopping ??= (async () => {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
       for (const timer of this.timers) clearInterval(timer);
+      this.firewallChecks?.stop();
       await this.control?.close();
       await this.metricsServer?.close();
       await this.policyServers?.close();
