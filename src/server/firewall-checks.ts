@@ -7,6 +7,9 @@ import type { Firewall } from '../firewall/firewall.js';
 import type { DaemonLog } from './daemon-log.js';
 import type { JailRuntime } from './jail-runtime.js';
 
+/** What the checks need of a jail's runtime. */
+export type CheckedJail = Pick<JailRuntime, 'firewalls' | 'checkFirewall' | 'onFirewallSuspect'>;
+
 /** Notifications come in bursts (a script of several nft commands): one check after the burst. */
 const DEBOUNCE_MS = 150;
 /** A check that failed or put its element comparison off (a flood's bans queued) comes back this soon, at most. */
@@ -23,9 +26,9 @@ export class FirewallChecks {
   private stopped = false;
 
   constructor(
-    private readonly runtimes: () => Iterable<JailRuntime>,
+    private readonly runtimes: () => Iterable<CheckedJail>,
     private readonly intervalMs: number,
-    private readonly log: DaemonLog,
+    private readonly log: Pick<DaemonLog, 'log'>,
   ) {}
 
   /** Arranges checks for the daemon's jails; track() adds one started later (a reload). */
@@ -33,7 +36,7 @@ export class FirewallChecks {
     for (const runtime of this.runtimes()) this.track(runtime);
   }
 
-  track(runtime: JailRuntime): void {
+  track(runtime: CheckedJail): void {
     if (this.stopped) return;
     if (this.watched(runtime)) runtime.onFirewallSuspect = () => this.schedule(this.retryMs);
     else this.startPeriodic();
@@ -49,7 +52,7 @@ export class FirewallChecks {
     return Math.min(RETRY_MS, this.intervalMs);
   }
 
-  private watched(runtime: JailRuntime): boolean {
+  private watched(runtime: CheckedJail): boolean {
     return runtime.firewalls.every((firewall) => {
       let on = this.watching.get(firewall);
       if (on === undefined) {
