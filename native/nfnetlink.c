@@ -383,20 +383,20 @@ static napi_value watch_close(napi_env env, napi_callback_info info) {
 }
 
 /*
- * watch(table: string, onChange: (overflow: boolean) => void, netns?: string): { close(): void }.
+ * watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number): { close(): void }.
  * Throws (code EPERM, …) when the socket cannot be opened or subscribed. The poll handle does not keep
  * the process alive.
  */
 static napi_value watch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  napi_valuetype t1 = napi_undefined, t2 = napi_undefined;
+  napi_valuetype t1 = napi_undefined, t2 = napi_undefined, t3 = napi_undefined;
   if (argc >= 2) napi_typeof(env, argv[1], &t1);
   char table[64], netns[4096];
   size_t n;
   if (argc < 2 || t1 != napi_function || napi_get_value_string_utf8(env, argv[0], table, sizeof table, &n) != napi_ok) {
-    napi_throw_type_error(env, NULL, "watch(table: string, onChange: (overflow: boolean) => void, netns?: string)");
+    napi_throw_type_error(env, NULL, "watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number)");
     return NULL;
   }
   if (argc > 2) napi_typeof(env, argv[2], &t2);
@@ -407,6 +407,8 @@ static napi_value watch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int group = NFNLGRP_NFTABLES, rcv = WATCH_RCVBUF;
+  if (argc > 3) napi_typeof(env, argv[3], &t3);
+  if (t3 == napi_number) napi_get_value_int32(env, argv[3], &rcv); /* tests: a small buffer overflows */
   // Room for a big foreign transaction's notifications (FORCE needs CAP_NET_ADMIN, as nft does).
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   struct sockaddr_nl local = {.nl_family = AF_NETLINK};

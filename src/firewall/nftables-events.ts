@@ -12,7 +12,7 @@
 import { loadAddon } from '../native-addon.js';
 
 interface WatchAddon {
-  watch(table: string, onChange: (overflow: boolean) => void, netns?: string): { close(): void };
+  watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number): { close(): void };
   scan(notifications: Buffer, table: string): number;
 }
 
@@ -26,14 +26,15 @@ export interface TableWatch {
 /**
  * Calls `onChange` after each foreign transaction that can weaken `table` (in the network namespace at
  * `netns`, a path such as /run/netns/NAME, or the process's own). Returns why not when the addon is
- * missing or the kernel refuses the subscription (EPERM without CAP_NET_ADMIN).
+ * missing or the kernel refuses the subscription (EPERM without CAP_NET_ADMIN). `receiveBuffer`
+ * (bytes, 16 MiB by default) is for tests that make the kernel drop notifications.
  */
-export function watchTable(table: string, onChange: (why: TableChange) => void, netns?: string): TableWatch | string {
+export function watchTable(table: string, onChange: (why: TableChange) => void, netns?: string, receiveBuffer?: number): TableWatch | string {
   const addon = loadAddon<WatchAddon>('nfnetlink', 'netlink');
   if (typeof addon === 'string') return addon;
   if (typeof addon.watch !== 'function') return 'the netlink addon predates change notifications (rebuild it: npm rebuild portcullis)';
   try {
-    return addon.watch(table, (overflow) => onChange(overflow ? 'overflow' : 'change'), netns);
+    return addon.watch(table, (overflow) => onChange(overflow ? 'overflow' : 'change'), netns, receiveBuffer);
   } catch (err) {
     return `cannot subscribe to nftables notifications (${(err as Error).message})`;
   }

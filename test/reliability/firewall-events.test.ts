@@ -7,10 +7,12 @@
 // - a rule inserted before ours that accepts: the bypass warning logged;
 // - the daemon's own 1,000 bans and unbans in a batch: no check at all (the C side drops our own
 //   transactions; counted by the log line each notified check writes);
+// - notifications the kernel dropped (ENOBUFS) are reported as an overflow, for a full check;
 // - without the netlink path (PORTCULLIS_NETLINK=off) the periodic check still repairs.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { type TableChange, watchTable } from '../../src/firewall/nftables-events.js';
 import { control, type DaemonDirs, removeDirs, type RunningDaemon, startDaemon, waitFor } from '../e2e/daemon-process.js';
 import { mailSetup } from '../e2e/mail-log.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from '../e2e/netns.js';
@@ -120,5 +122,32 @@ describe('reliability: without the netlink path the periodic check still repairs
     await waitFor('the ban back', () => elements(pair.server, 'addr-set-dovecot').includes('203.0.113.20') || null, 5000);
     assert.match(daemon!.log(), /ERROR.*\[dovecot\] firewall rules missing/);
     assert.doesNotMatch(daemon!.log(), NOTIFIED);
+  });
+});
+
+describe('reliability: notifications the kernel dropped are reported', { skip: skip ?? false }, () => {
+  let pair: Pair;
+  before(() => {
+    pair = createPair('fweo');
+  });
+  after(() => pair?.destroy());
+
+  it('ENOBUFS on the watch socket calls back with overflow', { timeout: 30_000 }, () => {
+    const seen: TableChange[] = [];
+    // A 64 KiB buffer, and the event loop blocked while another program commits 5,000 elements (to
+    // another table: nothing of ours changed, but what the lost messages said is unknown).
+    const watch = watchTable('f2b-table', (why) => seen.push(why), `/run/netns/${pair.server}`, 64 * 1024);
+    assert.notEqual(typeof watch, 'string', `the netlink addon must be built for this test: ${String(watch)}`);
+    const elements = Array.from({ length: 5000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(', ');
+    execFileSync('ip', ['netns', 'exec', pair.server, 'nft', '-f', '-'], {
+      input: `add table inet other\nadd set inet other s { type ipv4_addr; }\nadd element inet other s { ${elements} }\n`,
+    });
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        (watch as { close(): void }).close();
+        assert.deepEqual(seen, ['overflow']);
+        resolve();
+      }, 200),
+    );
   });
 });
