@@ -241,13 +241,15 @@ enum { NEWTABLE = 0, DELTABLE = 2, NEWCHAIN = 3, DELCHAIN = 5, NEWRULE = 6, DELR
 
 struct watcher {
   int fd;
-  uv_poll_t poll;
+  uv_poll_t *poll; /* freed by its close callback; the watcher by the JS handle's finalizer */
   napi_env env;
   napi_ref callback;
   napi_async_context context;
   char table[64];
   bool relevant; /* the transaction being read so far touched our table */
   bool closed;
+  pid_t children[64]; /* the latest nft processes we ran (own()): they may be reaped before we read */
+  unsigned next_child;
 };
 
 /* Whether a change of type `msg` can weaken protection: any deletion, a new rule (it may come before
@@ -279,9 +281,13 @@ static const char *attribute(const char *at, const char *end, unsigned type, siz
 }
 
 /* True when `pid` committed on our behalf: this process, one of its threads (the kernel names the thread
- * that sent the batch, a libuv worker for our netlink writes), or a child of ours (nft). */
-static bool own_task(pid_t pid) {
+ * that sent the batch, a libuv worker for our netlink writes), or a child of ours (nft): one JS named
+ * with own(), or, for other children, one still in /proc with us as its parent. */
+static bool own_task(const struct watcher *w, pid_t pid) {
   if (pid == getpid()) return true;
+  for (unsigned i = 0; w && i < sizeof w->children / sizeof w->children[0]; i++) {
+    if (w->children[i] == pid) return true;
+  }
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d", (int)pid);
   if (access(path, F_OK) == 0) return true;
@@ -299,7 +305,7 @@ static bool own_task(pid_t pid) {
 }
 
 /* Reads one datagram of notifications; returns how many foreign transactions weakened our table. */
-static int scan(bool *relevant, const char *table, const char *buf, size_t len) {
+static int scan(const struct watcher *w, bool *relevant, const char *table, const char *buf, size_t len) {
   int found = 0;
   size_t off = 0;
   while (off + sizeof(struct nlmsghdr) <= len) {
@@ -315,7 +321,7 @@ static int scan(bool *relevant, const char *table, const char *buf, size_t len) 
       uint32_t be = 0;
       if (p && n == 4) memcpy(&be, p, 4);
       pid_t pid = (pid_t)__builtin_bswap32(be);
-      if (*relevant && !(p && n == 4 && own_task(pid))) found++;
+      if (*relevant && !(p && n == 4 && own_task(w, pid))) found++;
       *relevant = false;
       continue;
     }
@@ -359,31 +365,54 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       break; /* EAGAIN: all read */
     }
     if (got == 0) break;
-    found += scan(&w->relevant, w->table, buf, (size_t)got);
+    found += scan(w, &w->relevant, w->table, buf, (size_t)got);
   }
   if (!w->closed && (overflow || found > 0)) call_js(w, overflow);
 }
 
 static void on_closed(uv_handle_t *handle) {
-  free(handle->data);
+  free(handle);
+}
+
+static void stop_watch(napi_env env, struct watcher *w) {
+  if (w->closed) return;
+  w->closed = true;
+  uv_poll_stop(w->poll);
+  uv_close((uv_handle_t *)w->poll, on_closed);
+  close(w->fd);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->context);
 }
 
 static napi_value watch_close(napi_env env, napi_callback_info info) {
-  struct watcher *w;
-  napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&w);
-  if (w && !w->closed) {
-    w->closed = true;
-    uv_poll_stop(&w->poll);
-    close(w->fd);
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->context);
-    uv_close((uv_handle_t *)&w->poll, on_closed);
-  }
+  napi_value self;
+  struct watcher *w = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+  if (napi_unwrap(env, self, (void **)&w) == napi_ok && w) stop_watch(env, w);
   return NULL;
 }
 
+/* own(pid): a process we started (nft) whose commits are ours. */
+static napi_value watch_own(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  struct watcher *w = NULL;
+  int32_t pid = 0;
+  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || napi_unwrap(env, self, (void **)&w) != napi_ok || !w) return NULL;
+  w->children[w->next_child++ % (sizeof w->children / sizeof w->children[0])] = pid;
+  return NULL;
+}
+
+/* The handle was collected: a watch nobody can close any more ends with it. */
+static void watch_finalize(napi_env env, void *data, void *hint) {
+  stop_watch(env, data);
+  free(data);
+}
+
 /*
- * watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number): { close(): void }.
+ * watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number):
+ * { close(): void; own(pid: number): void }.
  * Throws (code EPERM, …) when the socket cannot be opened or subscribed. The poll handle does not keep
  * the process alive.
  */
@@ -421,33 +450,39 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   }
   uv_loop_t *loop;
   struct watcher *w = calloc(1, sizeof *w);
-  if (!w || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init_socket(loop, &w->poll, fd) != 0) {
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (!w || !poll || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init_socket(loop, poll, fd) != 0) {
     close(fd);
     free(w);
+    free(poll);
     napi_throw_error(env, "ENOMEM", "netlink watch: cannot poll the socket");
     return NULL;
   }
   w->fd = fd;
   w->env = env;
-  w->poll.data = w;
+  w->poll = poll;
+  poll->data = w;
   snprintf(w->table, sizeof w->table, "%s", table);
   napi_value name, handle, close_fn;
   napi_create_reference(env, argv[1], 1, &w->callback);
   napi_create_string_utf8(env, "nftables-watch", NAPI_AUTO_LENGTH, &name);
   napi_create_object(env, &handle);
   napi_async_init(env, handle, name, &w->context);
-  uv_poll_start(&w->poll, UV_READABLE, on_readable);
-  uv_unref((uv_handle_t *)&w->poll);
-  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watch_close, w, &close_fn);
+  uv_poll_start(poll, UV_READABLE, on_readable);
+  uv_unref((uv_handle_t *)poll);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watch_close, NULL, &close_fn);
   napi_set_named_property(env, handle, "close", close_fn);
+  napi_create_function(env, "own", NAPI_AUTO_LENGTH, watch_own, NULL, &close_fn);
+  napi_set_named_property(env, handle, "own", close_fn);
+  napi_wrap(env, handle, w, watch_finalize, NULL, NULL);
   return handle;
 }
 
-/* scan(notifications: Buffer, table: string): how many foreign transactions in it weakened the table
- * (the watch's own reading, for unit tests). */
+/* scan(notifications: Buffer, table: string, own?: number[]): how many foreign transactions in it
+ * weakened the table, `own` the pids told with own() (the watch's own reading, for unit tests). */
 static napi_value scan_js(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *data;
   size_t len, n;
@@ -456,9 +491,19 @@ static napi_value scan_js(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "scan(notifications: Buffer, table: string)");
     return NULL;
   }
-  bool relevant = false;
+  struct watcher w = {0};
+  uint32_t count = 0;
+  bool is_array = false;
+  if (argc > 2 && napi_is_array(env, argv[2], &is_array) == napi_ok && is_array) napi_get_array_length(env, argv[2], &count);
+  for (uint32_t i = 0; i < count && i < sizeof w.children / sizeof w.children[0]; i++) {
+    napi_value item;
+    int32_t pid = 0;
+    napi_get_element(env, argv[2], i, &item);
+    napi_get_value_int32(env, item, &pid);
+    w.children[w.next_child++] = pid;
+  }
   napi_value out;
-  napi_create_int32(env, scan(&relevant, table, data, len), &out);
+  napi_create_int32(env, scan(&w, &w.relevant, table, data, len), &out);
   return out;
 }
 

@@ -39,10 +39,17 @@ function transaction(w: MessageWriter, changes: readonly Change[], pid: number |
   w.end();
 }
 
+/** A pid no process has (above the kernel's pid_max limit of 2^22). */
+const GONE = 5_000_000;
+
 function scan(...transactions: Array<[readonly Change[], number | null]>): number {
+  return scanOwning([], ...transactions);
+}
+
+function scanOwning(own: number[], ...transactions: Array<[readonly Change[], number | null]>): number {
   const w = new MessageWriter();
   for (const [changes, pid] of transactions) transaction(w, changes, pid);
-  const found = scanNotifications(w.finish(), 'f2b-table');
+  const found = scanNotifications(w.finish(), 'f2b-table', own);
   assert.equal(typeof found, 'number', `the netlink addon must be built for this test: ${String(found)}`);
   return found as number;
 }
@@ -61,6 +68,11 @@ test('our own transactions (this process or its threads) are not reported, howev
   const many: Change[] = Array.from({ length: 2000 }, (_, i) => [i % 2 ? DELSETELEM : NEWSETELEM, 'f2b-table']);
   assert.equal(scan([many, OWN]), 0);
   assert.equal(scan([[[DELTABLE, 'f2b-table']], OWN]), 0);
+});
+
+test('a process we ran (nft) is ours even once it is gone; any other gone process is not', () => {
+  assert.equal(scanOwning([GONE], [[[DELRULE, 'f2b-table']], GONE]), 0);
+  assert.equal(scanOwning([GONE + 1], [[[DELRULE, 'f2b-table']], GONE]), 1);
 });
 
 test('changes that cannot weaken our table are not reported', () => {

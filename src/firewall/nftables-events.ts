@@ -12,8 +12,8 @@
 import { loadAddon } from '../native-addon.js';
 
 interface WatchAddon {
-  watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number): { close(): void };
-  scan(notifications: Buffer, table: string): number;
+  watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number): TableWatch;
+  scan(notifications: Buffer, table: string, own?: number[]): number;
 }
 
 /** Why a check is due: a foreign change of the table, or notifications lost (anything may have changed). */
@@ -21,6 +21,8 @@ export type TableChange = 'change' | 'overflow';
 
 export interface TableWatch {
   close(): void;
+  /** A process we started (nft): its commits are ours, even when it is gone by the time they are read. */
+  own(pid: number): void;
 }
 
 /**
@@ -40,8 +42,11 @@ export function watchTable(table: string, onChange: (why: TableChange) => void, 
   }
 }
 
-/** The addon's reading of a buffer of notifications: how many foreign transactions weakened `table` (unit tests). */
-export function scanNotifications(notifications: Buffer, table: string): number | string {
+/**
+ * The addon's reading of a buffer of notifications: how many foreign transactions weakened `table`,
+ * with `own` the pids a watch was told with own() (unit tests).
+ */
+export function scanNotifications(notifications: Buffer, table: string, own: number[] = []): number | string {
   const addon = loadAddon<WatchAddon>('nfnetlink', 'netlink');
-  return typeof addon === 'string' ? addon : addon.scan(notifications, table);
+  return typeof addon === 'string' ? addon : addon.scan(notifications, table, own);
 }

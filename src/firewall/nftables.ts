@@ -132,7 +132,9 @@ export class NftablesFirewall implements Firewall {
   private onChange: (why: TableChange) => void = () => {};
 
   constructor(options: NftablesOptions = {}) {
-    this.run = options.runner ?? commandRunner();
+    const run = options.runner ?? commandRunner();
+    // nft's commits are ours: the change notifications must not call them someone else's.
+    this.run = (argv, stdin, o) => run(argv, stdin, this.watch ? { ...o, onSpawn: (pid) => this.watch?.own(pid) } : o);
     this.nft = options.nft ?? 'nft';
     this.now = options.now ?? Date.now;
     this.setType = options.setType ?? 'interval';
