@@ -25,10 +25,11 @@ function firewall(watches: boolean): Firewall & { notify(why?: 'change' | 'overf
 }
 
 /** A jail whose checks are counted; `result` says whether a check was complete, `ms` how long it takes. */
-function jail(firewalls: Firewall[], options: { result?: () => boolean; ms?: number } = {}): CheckedJail & { checks: number } {
+function jail(firewalls: Firewall[], options: { result?: () => boolean; ms?: number; suspected?: boolean } = {}): CheckedJail & { checks: number } {
   const j = {
     checks: 0,
     firewalls,
+    firewallSuspected: options.suspected ?? false,
     onFirewallSuspect: null as (() => void) | null,
     async checkFirewall() {
       j.checks++;
@@ -94,6 +95,16 @@ test('a check that was incomplete (deferred or failed) comes back; a failed comm
   await sleep(500);
   assert.equal(j.checks, 3, 'a failure since is checked');
   checks.stop();
+});
+
+test('a watched jail whose firewall failed during its start is checked without a notification', async () => {
+  const fw = firewall(true);
+  const failed = jail([fw], { suspected: true });
+  const fine = jail([fw]);
+  const { checks } = setup([failed, fine], 100);
+  await sleep(300);
+  checks.stop();
+  assert.equal(failed.checks, 1);
 });
 
 test('checks run one at a time; a notification during one gets a check after it; none after stop()', async () => {

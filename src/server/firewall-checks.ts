@@ -8,7 +8,7 @@ import type { DaemonLog } from './daemon-log.js';
 import type { JailRuntime } from './jail-runtime.js';
 
 /** What the checks need of a jail's runtime. */
-export type CheckedJail = Pick<JailRuntime, 'firewalls' | 'checkFirewall' | 'onFirewallSuspect'>;
+export type CheckedJail = Pick<JailRuntime, 'firewalls' | 'checkFirewall' | 'onFirewallSuspect' | 'firewallSuspected'>;
 
 /** Notifications come in bursts (a script of several nft commands): one check after the burst. */
 const DEBOUNCE_MS = 150;
@@ -38,8 +38,11 @@ export class FirewallChecks {
 
   track(runtime: CheckedJail): void {
     if (this.stopped) return;
-    if (this.watched(runtime)) runtime.onFirewallSuspect = () => this.schedule(this.retryMs);
-    else this.startPeriodic();
+    if (this.watched(runtime)) {
+      runtime.onFirewallSuspect = () => this.schedule(this.retryMs);
+      // The firewall failed during the jail's start: nothing else would bring a check.
+      if (runtime.firewallSuspected) this.schedule(this.retryMs);
+    } else this.startPeriodic();
   }
 
   stop(): void {

@@ -705,6 +705,11 @@ export class JailRuntime {
   /** Told when a firewall command failed: a check must follow (see firewallFailed()). */
   onFirewallSuspect: (() => void) | null = null;
 
+  /** A firewall command failed since the last check (at start, before anyone was told). */
+  get firewallSuspected(): boolean {
+    return this.firewallSuspect;
+  }
+
   /** The filter's captured groups of the failure that produced a ticket (`<F-USER>` in action.d). */
   private readonly fieldsOf = new WeakMap<BanTicket, Readonly<Record<string, string>>>();
 
