@@ -56,6 +56,8 @@ export interface NftablesOptions {
   netns?: string;
   /** Replaces the netlink addon (fault tests); false turns the netlink path off. */
   netlink?: Exchange | false;
+  /** False: no change notifications (watchChanges() says so; the daemon then checks periodically). */
+  watch?: boolean;
   /** Where the one warning about the netlink path goes (the daemon's log; stderr by default). */
   warn?: (line: string) => void;
 }
@@ -145,7 +147,7 @@ export class NftablesFirewall implements Firewall {
         : (options.netlink ?? loadExchange(options.netns === undefined ? undefined : `/run/netns/${options.netns}`));
     if (typeof exchange === 'function') this.netlink = new NetlinkSets(exchange);
     else if (typeof exchange === 'string') this.netlinkDown = exchange;
-    this.watchAt = exchange === false ? null : options.netns === undefined ? {} : { netns: `/run/netns/${options.netns}` };
+    this.watchAt = exchange === false || options.watch === false ? null : options.netns === undefined ? {} : { netns: `/run/netns/${options.netns}` };
   }
 
   /**

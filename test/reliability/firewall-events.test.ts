@@ -8,7 +8,8 @@
 // - the daemon's own 1,000 bans and unbans in a batch: no check at all (the C side drops our own
 //   transactions; counted by the log line each notified check writes);
 // - notifications the kernel dropped (ENOBUFS) are reported as an overflow, for a full check;
-// - without the netlink path (PORTCULLIS_NETLINK=off) the periodic check still repairs.
+// - without the netlink path (PORTCULLIS_NETLINK=off) or the notifications (PORTCULLIS_NFT_EVENTS=off)
+//   the periodic check still repairs.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -100,14 +101,14 @@ describe('reliability: the firewall check runs on the kernel\'s change notificat
   });
 });
 
-describe('reliability: without the netlink path the periodic check still repairs', { skip: skip ?? false }, () => {
+for (const off of ['PORTCULLIS_NETLINK', 'PORTCULLIS_NFT_EVENTS']) describe(`reliability: with ${off}=off the periodic check still repairs`, { skip: skip ?? false }, () => {
   let pair: Pair;
   let daemon: RunningDaemon | null = null;
   let dirs: DaemonDirs;
   before(async () => {
     pair = createPair('fwep');
     ({ dirs } = mailSetup());
-    daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), env: { PORTCULLIS_NETLINK: 'off' }, args: ['--check-interval', '0.5'] });
+    daemon = await startDaemon(dirs, { prefix: inNamespace(pair.server), env: { [off]: 'off' }, args: ['--check-interval', '0.5'] });
     await control(dirs).request({ cmd: 'ban', jail: 'dovecot', ips: ['203.0.113.20'] });
     await waitFor('ban in the kernel', () => elements(pair.server, 'addr-set-dovecot').includes('203.0.113.20') || null, 5000);
   });
