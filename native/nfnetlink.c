@@ -285,7 +285,7 @@ static const char *attribute(const char *at, const char *end, unsigned type, siz
  * with own(), or, for other children, one still in /proc with us as its parent. */
 static bool own_task(const struct watcher *w, pid_t pid) {
   if (pid == getpid()) return true;
-  for (unsigned i = 0; w && i < sizeof w->children / sizeof w->children[0]; i++) {
+  for (unsigned i = 0; w && pid > 0 && i < sizeof w->children / sizeof w->children[0]; i++) {
     if (w->children[i] == pid) return true;
   }
   char path[64];
