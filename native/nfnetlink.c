@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define RECV_CHUNK (256 * 1024)
 #ifndef NETLINK_CAP_ACK
@@ -222,10 +223,298 @@ static napi_value exchange_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/*
+ * Change notifications (watch): a second NETLINK_NETFILTER socket subscribed to the kernel's nftables
+ * multicast group, read on Node's event loop (uv_poll). Every committed transaction's notifications end
+ * with NFT_MSG_NEWGEN, which names the task that committed it; the messages before it are only noted
+ * (does the transaction touch our table in a way that can weaken protection?), and JS is called once per
+ * foreign transaction that did. Our own element writes (a flood's 100,000s of bans and unbans) are
+ * committed by this process's threads or by the nft it runs, so they cost a read here and no JS.
+ */
+#define NFNL_SUBSYS_NFTABLES 10
+#define NFNLGRP_NFTABLES 7
+#define NFPROTO_INET 1
+enum { NEWTABLE = 0, DELTABLE = 2, NEWCHAIN = 3, DELCHAIN = 5, NEWRULE = 6, DELRULE = 8, DELSET = 11, DELSETELEM = 14, NEWGEN = 15,
+       DESTROYTABLE = 26, DESTROYCHAIN = 27, DESTROYRULE = 28, DESTROYSET = 29, DESTROYSETELEM = 30 };
+#define NFTA_GEN_PROC_PID 2
+#define WATCH_RCVBUF (16 * 1024 * 1024)
+
+struct watcher {
+  int fd;
+  uv_poll_t *poll; /* freed by its close callback; the watcher by the JS handle's finalizer */
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  char table[64];
+  bool relevant; /* the transaction being read so far touched our table */
+  bool closed;
+  pid_t children[64]; /* the latest nft processes we ran (own()): they may be reaped before we read */
+  unsigned next_child;
+};
+
+/* Whether a change of type `msg` can weaken protection: any deletion, a new rule (it may come before
+ * ours and accept), a table or chain update (a table made dormant, a chain's hook changed). */
+static bool weakens(unsigned msg) {
+  switch (msg) {
+  case NEWTABLE: case DELTABLE: case NEWCHAIN: case DELCHAIN: case NEWRULE: case DELRULE: case DELSET: case DELSETELEM:
+  case DESTROYTABLE: case DESTROYCHAIN: case DESTROYRULE: case DESTROYSET: case DESTROYSETELEM:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The payload of the first attribute of `type` in [at, end), NULL when absent; *len its length. */
+static const char *attribute(const char *at, const char *end, unsigned type, size_t *len) {
+  while (at + 4 <= end) {
+    unsigned short alen, atype;
+    memcpy(&alen, at, 2);
+    memcpy(&atype, at + 2, 2);
+    if (alen < 4 || at + alen > end) return NULL;
+    if ((atype & 0x3fff) == type) {
+      *len = alen - 4;
+      return at + 4;
+    }
+    at += (alen + 3) & ~3u;
+  }
+  return NULL;
+}
+
+/* True when `pid` committed on our behalf: this process, one of its threads (the kernel names the thread
+ * that sent the batch, a libuv worker for our netlink writes), or a child of ours (nft): one JS named
+ * with own(), or, for other children, one still in /proc with us as its parent. */
+static bool own_task(const struct watcher *w, pid_t pid) {
+  if (pid == getpid()) return true;
+  for (unsigned i = 0; w && pid > 0 && i < sizeof w->children / sizeof w->children[0]; i++) {
+    if (w->children[i] == pid) return true;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d", (int)pid);
+  if (access(path, F_OK) == 0) return true;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return false;
+  char line[512];
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = 0;
+  const char *close_paren = strrchr(line, ')'); /* the command name may hold spaces and parentheses */
+  int ppid = 0;
+  char state;
+  return close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid();
+}
+
+/* Reads one datagram of notifications; returns how many foreign transactions weakened our table. */
+static int scan(const struct watcher *w, bool *relevant, const char *table, const char *buf, size_t len) {
+  int found = 0;
+  size_t off = 0;
+  while (off + sizeof(struct nlmsghdr) <= len) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)(buf + off);
+    if (h->nlmsg_len < sizeof(struct nlmsghdr) || off + h->nlmsg_len > len) break;
+    const char *payload = buf + off + NLMSG_HDRLEN, *end = buf + off + h->nlmsg_len;
+    off += NLMSG_ALIGN(h->nlmsg_len);
+    if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES || payload + 4 > end) continue;
+    unsigned msg = h->nlmsg_type & 0xff;
+    if (msg == NEWGEN) {
+      size_t n = 0;
+      const char *p = attribute(payload + 4, end, NFTA_GEN_PROC_PID, &n);
+      uint32_t be = 0;
+      if (p && n == 4) memcpy(&be, p, 4);
+      pid_t pid = (pid_t)__builtin_bswap32(be);
+      if (*relevant && !(p && n == 4 && own_task(w, pid))) found++;
+      *relevant = false;
+      continue;
+    }
+    if (*relevant || !weakens(msg) || (unsigned char)payload[0] != NFPROTO_INET) continue;
+    /* NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE: all 1. */
+    size_t n = 0;
+    const char *name = attribute(payload + 4, end, 1, &n);
+    if (name && strnlen(name, n) == strlen(table) && memcmp(name, table, strlen(table)) == 0) *relevant = true;
+  }
+  return found;
+}
+
+static void call_js(struct watcher *w, bool overflow) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(w->env, &scope) != napi_ok) return;
+  napi_value callback, global, arg;
+  if (napi_get_reference_value(w->env, w->callback, &callback) == napi_ok && callback != NULL) {
+    napi_get_global(w->env, &global);
+    napi_get_boolean(w->env, overflow, &arg);
+    napi_value result;
+    napi_make_callback(w->env, w->context, global, callback, 1, &arg, &result);
+  }
+  napi_close_handle_scope(w->env, scope);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  struct watcher *w = handle->data;
+  static char buf[64 * 1024];
+  int found = 0;
+  bool overflow = false;
+  while (!w->closed) {
+    ssize_t got = recv(w->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        /* Notifications were dropped: what they said is unknown, so the caller checks everything. */
+        overflow = true;
+        w->relevant = false;
+        continue;
+      }
+      break; /* EAGAIN: all read */
+    }
+    if (got == 0) break;
+    found += scan(w, &w->relevant, w->table, buf, (size_t)got);
+  }
+  if (!w->closed && (overflow || found > 0)) call_js(w, overflow);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  free(handle);
+}
+
+static void stop_watch(napi_env env, struct watcher *w) {
+  if (w->closed) return;
+  w->closed = true;
+  uv_poll_stop(w->poll);
+  uv_close((uv_handle_t *)w->poll, on_closed);
+  close(w->fd);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->context);
+}
+
+static napi_value watch_close(napi_env env, napi_callback_info info) {
+  napi_value self;
+  struct watcher *w = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+  if (napi_unwrap(env, self, (void **)&w) == napi_ok && w) stop_watch(env, w);
+  return NULL;
+}
+
+/* own(pid): a process we started (nft) whose commits are ours. */
+static napi_value watch_own(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  struct watcher *w = NULL;
+  int32_t pid = 0;
+  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || napi_unwrap(env, self, (void **)&w) != napi_ok || !w) return NULL;
+  w->children[w->next_child++ % (sizeof w->children / sizeof w->children[0])] = pid;
+  return NULL;
+}
+
+/* The handle was collected: a watch nobody can close any more ends with it. */
+static void watch_finalize(napi_env env, void *data, void *hint) {
+  stop_watch(env, data);
+  free(data);
+}
+
+/*
+ * watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number):
+ * { close(): void; own(pid: number): void }.
+ * Throws (code EPERM, …) when the socket cannot be opened or subscribed. The poll handle does not keep
+ * the process alive.
+ */
+static napi_value watch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t1 = napi_undefined, t2 = napi_undefined, t3 = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t1);
+  char table[64], netns[4096];
+  size_t n;
+  if (argc < 2 || t1 != napi_function || napi_get_value_string_utf8(env, argv[0], table, sizeof table, &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "watch(table: string, onChange: (overflow: boolean) => void, netns?: string, receiveBuffer?: number)");
+    return NULL;
+  }
+  if (argc > 2) napi_typeof(env, argv[2], &t2);
+  if (t2 == napi_string) napi_get_value_string_utf8(env, argv[2], netns, sizeof netns, &n);
+  int fd = open_socket(t2 == napi_string ? netns : NULL);
+  if (fd < 0) {
+    napi_throw(env, error_value(env, "socket", errno));
+    return NULL;
+  }
+  int group = NFNLGRP_NFTABLES, rcv = WATCH_RCVBUF;
+  if (argc > 3) napi_typeof(env, argv[3], &t3);
+  if (t3 == napi_number) napi_get_value_int32(env, argv[3], &rcv); /* tests: a small buffer overflows */
+  // Room for a big foreign transaction's notifications (FORCE needs CAP_NET_ADMIN, as nft does).
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0 || setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) != 0 ||
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    int err = errno;
+    close(fd);
+    napi_throw(env, error_value(env, "subscribe", err));
+    return NULL;
+  }
+  uv_loop_t *loop;
+  struct watcher *w = calloc(1, sizeof *w);
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (!w || !poll || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init_socket(loop, poll, fd) != 0) {
+    close(fd);
+    free(w);
+    free(poll);
+    napi_throw_error(env, "ENOMEM", "netlink watch: cannot poll the socket");
+    return NULL;
+  }
+  w->fd = fd;
+  w->env = env;
+  w->poll = poll;
+  poll->data = w;
+  snprintf(w->table, sizeof w->table, "%s", table);
+  napi_value name, handle, close_fn;
+  napi_create_reference(env, argv[1], 1, &w->callback);
+  napi_create_string_utf8(env, "nftables-watch", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &handle);
+  napi_async_init(env, handle, name, &w->context);
+  uv_poll_start(poll, UV_READABLE, on_readable);
+  uv_unref((uv_handle_t *)poll);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watch_close, NULL, &close_fn);
+  napi_set_named_property(env, handle, "close", close_fn);
+  napi_create_function(env, "own", NAPI_AUTO_LENGTH, watch_own, NULL, &close_fn);
+  napi_set_named_property(env, handle, "own", close_fn);
+  napi_wrap(env, handle, w, watch_finalize, NULL, NULL);
+  return handle;
+}
+
+/* scan(notifications: Buffer, table: string, own?: number[]): how many foreign transactions in it
+ * weakened the table, `own` the pids told with own() (the watch's own reading, for unit tests). */
+static napi_value scan_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data;
+  size_t len, n;
+  char table[64];
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || napi_get_value_string_utf8(env, argv[1], table, sizeof table, &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "scan(notifications: Buffer, table: string)");
+    return NULL;
+  }
+  struct watcher w = {0};
+  uint32_t count = 0;
+  bool is_array = false;
+  if (argc > 2 && napi_is_array(env, argv[2], &is_array) == napi_ok && is_array) napi_get_array_length(env, argv[2], &count);
+  for (uint32_t i = 0; i < count && i < sizeof w.children / sizeof w.children[0]; i++) {
+    napi_value item;
+    int32_t pid = 0;
+    napi_get_element(env, argv[2], i, &item);
+    napi_get_value_int32(env, item, &pid);
+    w.children[w.next_child++] = pid;
+  }
+  napi_value out;
+  napi_create_int32(env, scan(&w, &w.relevant, table, data, len), &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "exchangeAsync", NAPI_AUTO_LENGTH, exchange_async, NULL, &fn);
   napi_set_named_property(env, exports, "exchangeAsync", fn);
+  napi_create_function(env, "watch", NAPI_AUTO_LENGTH, watch, NULL, &fn);
+  napi_set_named_property(env, exports, "watch", fn);
+  napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan_js, NULL, &fn);
+  napi_set_named_property(env, exports, "scan", fn);
   return exports;
 }
 

@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('-x', 'remove a control socket left behind by a crash')
     .option('--dry-run', 'record bans in the log only; never touch the firewall')
     .option('--keep-rules-on-stop', 'leave bans in the kernel on stop (their timeouts end them)')
-    .option('--check-interval <seconds>', 'how often firewall rules are checked and repaired', '30')
+    .option('--check-interval <seconds>', 'how often firewall rules are checked and repaired (nftables with the netlink addon: on change instead)', '30')
     .option('--metrics <[addr:]port>', "serve Prometheus /metrics there (loopback unless an address is given), or 'off'")
     .option('--postfix-policy <path|[addr:]port>', "answer Postfix's check_policy_service there (unix socket path or TCP), or 'off'")
     .option('--dovecot-policy <[addr:]port>', "answer Dovecot's auth_policy_server_url there (HTTP, loopback unless an address is given), or 'off'")

@@ -22,6 +22,11 @@ export interface FirewallJail {
 
 /** What the periodic check found beyond missing objects (see Firewall.audit). */
 export interface AuditResult {
+  /**
+   * The element comparison was put off (bans of the jail were queued, or the last reading was too
+   * recent, see nftables.ts): a check that runs only when told of a change must come back for it.
+   */
+  deferred?: boolean;
   /** Bans the kernel had lost (set flushed, elements deleted by hand) and that were put back. */
   restored: number;
   /** Rules that let packets past this jail's rule (e.g. an `accept` inserted before it), one line each. */
@@ -102,6 +107,11 @@ export interface Firewall {
   check(jail: FirewallJail): Promise<boolean>;
   /** The periodic check of elements and rules: puts back lost bans, reports rules that bypass ours. */
   audit?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<AuditResult>;
+  /**
+   * Subscribes to the kernel's notifications of changes that can weaken this backend's rules or bans
+   * made by someone else; true when subscribed, and the periodic check is then not needed.
+   */
+  watchChanges?(onChange: (why: 'change' | 'overflow') => void): boolean;
   /** What the kernel holds for this jail. */
   list(jail: FirewallJail): Promise<KernelEntry[]>;
 }

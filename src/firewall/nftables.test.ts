@@ -215,3 +215,12 @@ test('a set left by an earlier run with other flags (interval where the kernel n
   await back.fw.start(jail);
   assert.match(back.calls.at(-1)?.stdin ?? '', /delete set inet f2b-table addr-set-dovecot\nadd set inet f2b-table addr-set-dovecot \{ type ipv4_addr; flags interval; \}/);
 });
+
+test('change notifications only where the netlink path reaches the kernel nft writes to', () => {
+  const runner = async () => ok();
+  const never = () => assert.fail('no notification expected');
+  // A runner aimed elsewhere (ip netns exec …) without its namespace: our socket would watch the wrong kernel.
+  assert.equal(new NftablesFirewall({ runner }).watchChanges(never), false);
+  assert.equal(new NftablesFirewall({ netlink: false }).watchChanges(never), false, 'PORTCULLIS_NETLINK=off');
+  assert.equal(new NftablesFirewall({ watch: false }).watchChanges(never), false, 'PORTCULLIS_NFT_EVENTS=off');
+});

@@ -34,6 +34,7 @@ import {
   TABLE,
 } from './nftables-script.js';
 import { type DropCount, parseDropCounters } from './nftables-counters.js';
+import { type TableChange, type TableWatch, watchTable } from './nftables-events.js';
 import { type Exchange, loadExchange, NetlinkRefusal, NetlinkSets, type SetRef } from './nftables-netlink.js';
 import { type QueuedTask, TaskQueue } from './queue.js';
 import { commandRunner, firstLine, type RunOptions, type Runner, type RunResult, TIMED_OUT } from './runner.js';
@@ -55,6 +56,8 @@ export interface NftablesOptions {
   netns?: string;
   /** Replaces the netlink addon (fault tests); false turns the netlink path off. */
   netlink?: Exchange | false;
+  /** False: no change notifications (watchChanges() says so; the daemon then checks periodically). */
+  watch?: boolean;
   /** Where the one warning about the netlink path goes (the daemon's log; stderr by default). */
   warn?: (line: string) => void;
 }
@@ -125,9 +128,15 @@ export class NftablesFirewall implements Firewall {
   private readonly warn: (line: string) => void;
   /** Per jail, the performance.now() before which its next batch waits (see PACE_FACTOR). */
   private readonly paceUntil = new Map<string, number>();
+  /** Where change notifications can be read (the namespace of the netlink path), null when netlink is off. */
+  private readonly watchAt: { netns?: string } | null;
+  private watch: TableWatch | null = null;
+  private onChange: (why: TableChange) => void = () => {};
 
   constructor(options: NftablesOptions = {}) {
-    this.run = options.runner ?? commandRunner();
+    const run = options.runner ?? commandRunner();
+    // nft's commits are ours: the change notifications must not call them someone else's.
+    this.run = (argv, stdin, o) => run(argv, stdin, this.watch ? { ...o, onSpawn: (pid) => this.watch?.own(pid) } : o);
     this.nft = options.nft ?? 'nft';
     this.now = options.now ?? Date.now;
     this.setType = options.setType ?? 'interval';
@@ -138,6 +147,26 @@ export class NftablesFirewall implements Firewall {
         : (options.netlink ?? loadExchange(options.netns === undefined ? undefined : `/run/netns/${options.netns}`));
     if (typeof exchange === 'function') this.netlink = new NetlinkSets(exchange);
     else if (typeof exchange === 'string') this.netlinkDown = exchange;
+    this.watchAt = exchange === false || options.watch === false ? null : options.netns === undefined ? {} : { netns: `/run/netns/${options.netns}` };
+  }
+
+  /**
+   * Calls `onChange` when someone else changes our table in a way that can weaken it (see
+   * nftables-events.ts), so the check can run then instead of periodically. False when notifications
+   * cannot be had (netlink off, the addon missing, the subscription refused): the caller keeps polling.
+   */
+  watchChanges(onChange: (why: TableChange) => void): boolean {
+    this.onChange = onChange;
+    if (this.watch) return true;
+    if (this.watchAt === null) return false;
+    const watch = watchTable(TABLE, (why) => this.onChange(why), this.watchAt.netns);
+    if (typeof watch === 'string') {
+      // A missing addon was said already (netlinkDown); a refused subscription is news.
+      if (this.netlink) this.warn(`nftables: ${watch}; the firewall is checked periodically instead`);
+      return false;
+    }
+    this.watch = watch;
+    return true;
   }
 
   /** The type of a started jail's sets: 'hash' holds single addresses only (no CIDRs); null before start. */
@@ -631,7 +660,7 @@ export class NftablesFirewall implements Firewall {
       for (const line of bypass) this.failures.note(jail.name, 'check', line);
       // Reading every element costs seconds with 100,000s of them; while bans wait (a flood) that time
       // goes to them, and the next check compares.
-      if (this.pending.has(jail.name) || now < state.nextElementCheck) return { restored: 0, bypass };
+      if (this.pending.has(jail.name) || now < state.nextElementCheck) return { restored: 0, bypass, deferred: true };
       const listed = await this.listKernel(jail.name, 'check', state.v6);
       // At most ELEMENT_CHECK_SHARE of the time goes to reading elements: every check for small sets,
       // about every 80 s when a listing takes 4 s (300,000 elements).

@@ -11,6 +11,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Time this command gets beyond the runner's timeout (a big transaction is slow without being hung). */
   extraTimeoutMs?: number;
+  /** Told the process id once the tool is started (its commits are ours, see nftables-events.ts). */
+  onSpawn?: (pid: number) => void;
 }
 
 export type Runner = (argv: readonly string[], stdin?: string, options?: RunOptions) => Promise<RunResult>;
@@ -36,6 +38,7 @@ export function commandRunner(prefix: readonly string[] = [], timeoutMs = DEFAUL
       // Its own process group, so a timeout kills the tool and whatever it started (a wrapper script's
       // children would otherwise keep the pipes open and the command would never be seen to end).
       const child = spawn(full[0] as string, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      if (child.pid !== undefined) options?.onSpawn?.(child.pid);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let settled = false;

@@ -51,13 +51,15 @@ export interface BackendOptions {
 }
 
 const BACKENDS: Readonly<Record<BackendName, (o: BackendOptions) => Firewall>> = {
-  // PORTCULLIS_NETLINK=off sends set elements through `nft -f -` only (see nftables-netlink.ts).
+  // PORTCULLIS_NETLINK=off sends set elements through `nft -f -` only (see nftables-netlink.ts), and
+  // PORTCULLIS_NFT_EVENTS=off checks the firewall periodically instead of on change (nftables-events.ts).
   nftables: (o) =>
     new NftablesFirewall({
       runner: o.runner,
       setType: o.nftSets,
       ...(o.warn ? { warn: o.warn } : {}),
       ...(process.env.PORTCULLIS_NETLINK === 'off' ? { netlink: false } : {}),
+      ...(process.env.PORTCULLIS_NFT_EVENTS === 'off' ? { watch: false } : {}),
     }),
   iptables: (o) => new IptablesFirewall({ runner: o.runner }),
   'iptables-ipset': (o) => new IpsetFirewall({ runner: o.runner }),

@@ -40,6 +40,7 @@ import { openMetrics } from './metrics.js';
 import { ServerCounters } from './metrics-counters.js';
 import type { MetricsServer } from './metrics-http.js';
 import { acquireNetnsLock, type NetnsLock } from './netns-lock.js';
+import { FirewallChecks } from './firewall-checks.js';
 import { Gateways } from './gateways.js';
 import { interfaceNetworks, OwnAddresses } from './own-addresses.js';
 import { releaseFreedNativeMemory } from './native-heap.js';
@@ -126,6 +127,7 @@ export class Daemon implements ControlHandler {
   /** A deleted database file that could not be recreated yet, tried again. */
   private readonly databaseRetry = new Alarm(() => this.checkDatabaseFile(), this.alarmFailed);
   private watchedDatabase: string | null = null;
+  private firewallChecks: FirewallChecks | null = null;
   private stopping: Promise<void> | null = null;
   private pidFileWritten = false;
   private readonly stopped: Promise<void>;
@@ -367,6 +369,7 @@ export class Daemon implements ControlHandler {
   private async startJail(runtime: JailRuntime, restored: readonly BanTicket[]): Promise<void> {
     this.runtimes.set(runtime.name, runtime);
     await runtime.start(restored);
+    this.firewallChecks?.track(runtime);
   }
 
   private startTimers(): void {
@@ -391,9 +394,9 @@ export class Daemon implements ControlHandler {
     this.scheduleNameRefresh();
     this.watchDatabaseFile();
     every(PURGE_MS, () => this.purge());
-    every(this.options.checkIntervalMs ?? 30_000, async () => {
-      for (const runtime of this.runtimes.values()) await runtime.checkFirewall();
-    });
+    // On the kernel's change notifications where the firewall can watch, else every checkIntervalMs.
+    this.firewallChecks = new FirewallChecks(() => this.runtimes.values(), this.options.checkIntervalMs ?? 30_000, this.log);
+    this.firewallChecks.start();
     this.purge();
   }
 
@@ -472,6 +475,7 @@ export class Daemon implements ControlHandler {
       for (const timer of this.timers) clearInterval(timer);
       for (const alarm of [this.expiry, this.flushing, this.trim, this.names, this.databaseRetry]) alarm.cancel();
       if (this.watchedDatabase !== null) unwatchFile(this.watchedDatabase);
+      this.firewallChecks?.stop();
       await this.control?.close();
       await this.metricsServer?.close();
       await this.policyServers?.close();

@@ -215,6 +215,7 @@ export class JailRuntime {
     this.counters.firewallFailures++;
     this.firewallSuspect = true;
     this.deps.log.log('actions', 'ERROR', `[${this.name}] ${(err as Error).message}`);
+    this.onFirewallSuspect?.();
   }
 
   /**
@@ -672,12 +673,15 @@ export class JailRuntime {
 
   /**
    * actioncheck: rules flushed behind our back are put back with the current bans, and after a failed
-   * firewall command the kernel is made to hold exactly the jail's bans again.
+   * firewall command the kernel is made to hold exactly the jail's bans again. False when part of it
+   * failed or was put off (see AuditResult.deferred): a check run on notifications must come again.
    */
-  async checkFirewall(): Promise<void> {
+  async checkFirewall(): Promise<boolean> {
     const suspect = this.firewallSuspect;
     this.firewallSuspect = false;
-    await this.enforce(async ({ firewall, target }) => {
+    this.counters.firewallChecks++;
+    let complete = true;
+    const errors = await this.enforce(async ({ firewall, target }) => {
       const wanted = () => this.entries(this.jail.bans.list(), this.deps.now());
       if (!(await firewall.check(target))) {
         this.deps.log.log('actions', 'ERROR', `[${this.name}] firewall rules missing; restoring them and ${this.jail.bans.size} ban(s)`);
@@ -690,6 +694,7 @@ export class JailRuntime {
         this.deps.log.log('actions', 'NOTICE', `[${this.name}] firewall reconciled after an earlier failure`);
       } else if (firewall.audit) {
         const found = await firewall.audit(target, wanted());
+        if (found.deferred) complete = false;
         if (found.restored > 0) {
           this.deps.log.log('actions', 'ERROR', `[${this.name}] ${found.restored} ban(s) were missing from the kernel; put them back`);
         }
@@ -700,6 +705,20 @@ export class JailRuntime {
         for (const line of found.bypass) this.bypassLogged.add(line);
       }
     });
+    return complete && errors.length === 0;
+  }
+
+  /** The firewalls of the jail's actions (a check driven by change notifications needs all of them to watch). */
+  get firewalls(): Firewall[] {
+    return this.deps.actions.map((a) => a.firewall);
+  }
+
+  /** Told when a firewall command failed: a check must follow (see firewallFailed()). */
+  onFirewallSuspect: (() => void) | null = null;
+
+  /** A firewall command failed since the last check (at start, before anyone was told). */
+  get firewallSuspected(): boolean {
+    return this.firewallSuspect;
   }
 
   /** The filter's captured groups of the failure that produced a ticket (`<F-USER>` in action.d). */

@@ -19,6 +19,8 @@ export class JailCounters {
   readonly sources = new Map<string, SourceCounts>();
   firewallFailures = 0;
   firewallRepairs = 0;
+  /** Firewall checks run (periodic, or on the kernel's change notifications). */
+  firewallChecks = 0;
   readonly banLatency = new Histogram(LATENCY_BUCKETS);
 
   /** The counts of one source (a file path, or `journal`). */

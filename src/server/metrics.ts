@@ -97,6 +97,7 @@ export class MetricsCollector {
     out.family('portcullis_ban_latency_seconds', 'histogram', 'Seconds from reading the line that completed a ban to the ban being in the firewall');
     for (const r of runtimes) out.histogram('portcullis_ban_latency_seconds', r.counters.banLatency, { jail: r.name });
     perJail('portcullis_firewall_failures_total', 'counter', 'Firewall commands of the jail that failed', (r) => r.counters.firewallFailures);
+    perJail('portcullis_firewall_checks_total', 'counter', 'Checks of the jail\'s firewall rules and bans that ran', (r) => r.counters.firewallChecks);
     perJail('portcullis_firewall_repairs_total', 'counter', 'Times the jail\'s firewall rules or bans were found wrong and put right', (r) => r.counters.firewallRepairs);
 
     const counted = runtimes.filter((r) => drops.has(r.name));
