@@ -4,6 +4,7 @@
 // sets; run every 30 s at idle it kept V8 compiling Node's internals (issue 13, idle RSS), and a check
 // run on a notification also repairs within a fraction of a second instead of up to 30 s.
 import type { Firewall } from '../firewall/firewall.js';
+import { Alarm } from './alarm.js';
 import type { DaemonLog } from './daemon-log.js';
 import type { JailRuntime } from './jail-runtime.js';
 
@@ -19,8 +20,11 @@ export class FirewallChecks {
   /** Per firewall, whether its change notifications are subscribed (asked once). */
   private readonly watching = new Map<Firewall, boolean>();
   private periodic: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Timeout | null = null;
-  private soonAt = 0;
+  /** The next check of the watched jails (an earlier one already due stands). */
+  private readonly soon = new Alarm(
+    () => void this.run(),
+    (err) => this.log.log('server', 'ERROR', err.message),
+  );
   private running = false;
   private again = false;
   private stopped = false;
@@ -48,7 +52,7 @@ export class FirewallChecks {
   stop(): void {
     this.stopped = true;
     if (this.periodic) clearInterval(this.periodic);
-    if (this.soon) clearTimeout(this.soon);
+    this.soon.cancel();
   }
 
   private get retryMs(): number {
@@ -107,20 +111,11 @@ export class FirewallChecks {
 
   /** A check of the watched jails within `ms` (an earlier one already due stands). */
   private schedule(ms: number): void {
-    if (this.stopped) return;
-    const at = performance.now() + ms;
-    if (this.soon) {
-      if (this.soonAt <= at) return;
-      clearTimeout(this.soon);
-    }
-    this.soonAt = at;
-    this.soon = setTimeout(() => void this.run(), ms);
-    this.soon.unref();
+    if (!this.stopped) this.soon.in(ms);
   }
 
   /** Checks the watched jails, one at a time; a change told meanwhile gets a check after this one. */
   private async run(): Promise<void> {
-    this.soon = null;
     if (this.running) {
       this.again = true;
       return;
