@@ -165,7 +165,7 @@ export class Filter {
     for (const r of this.failregex) note('failregex', r);
     for (const r of this.ignoreregex) note('ignoreregex', r);
     this.catastrophic = flagged;
-    this.hasPlain = [this.prefregex, ...this.failregex, ...this.ignoreregex].some((r) => r !== null && r.hasPlain);
+    this.hasPlain = [this.prefregex, ...this.failregex, ...this.ignoreregex].some((r) => r?.hasPlain === true);
     const guard = opts.guard;
     this.prefExec = guard && this.prefregex ? guard.wrap(this.prefregex) : null;
     this.failExec = this.failregex.map((r) => guard?.wrap(r) ?? null);
