@@ -186,6 +186,28 @@ test('adjacent ranges share a key (end of one, start of the next) and stay two e
   );
 });
 
+test('both families read back from interval and plain sets: CIDRs, the top of the address space, timeouts', () => {
+  // IPv4 keys are read as numbers and IPv6 keys as bigint: both must give the texts the bans were written with.
+  const cases: Array<[SetRef, string[]]> = [
+    [v4, ['0.0.0.0/8', '10.0.0.1', '10.1.0.0/16', '128.0.0.0/2', '255.255.255.255']],
+    [{ ...v4, interval: false }, ['10.0.0.1', '192.168.7.9', '255.255.255.255']],
+    [{ ...v4, set: 'addr6-set-dovecot', family: 6 }, ['::1', '2001:db8::/32', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']],
+    [{ ...v4, set: 'addr6-set-dovecot', family: 6, interval: false }, ['::1', '2001:db8::7']],
+  ];
+  for (const [set, texts] of cases) {
+    for (const timeouts of [false, true]) {
+      const ref = { ...set, timeouts };
+      const { request } = elementBatch([{ set: ref, remove: [], add: texts.map((t) => ({ address: a(t), timeout: 600 })) }]);
+      const entries = parseDump(request, ref);
+      assert.deepEqual(
+        entries.map((e) => e.text),
+        texts,
+        `family ${set.family}, interval ${set.interval}, timeouts ${timeouts}`,
+      );
+    }
+  }
+});
+
 test('a refused dump (set missing) throws with the errno', () => {
   const b = Buffer.alloc(36);
   b.writeUInt32LE(36, 0);

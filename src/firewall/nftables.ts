@@ -478,26 +478,23 @@ export class NftablesFirewall implements Firewall {
   /** Kernel changes that make it hold the cover's outermost entries; `fresh` are rewritten to refresh timeouts. */
   private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
-    const desired = state.cover.outermost();
     // Plain loops: with 100,000 bans each intermediate array or pair is 100,000 more objects to collect.
+    // What the kernel holds and no ban wants is what `held` keeps once the wanted ones are taken out.
     const held = new Map<string, KernelEntry>();
     for (const k of kernel) held.set(k.text, k);
-    const remove: Address[] = [];
-    if (kernel.length > 0) {
-      const keep = new Set<string>();
-      for (const w of desired) keep.add(w.address.text);
-      for (const k of kernel) if (!keep.has(k.text)) remove.push(parseAddress(k.text) as Address);
-    }
     const rewrite = new Set(fresh.map((e) => e.address.text));
     const add: ElementAdd[] = [];
-    for (const w of desired) {
-      const k = held.get(w.address.text);
-      const first = toAdd(w, now);
-      if (!first) continue;
-      const drifted =
-        k !== undefined && (first.timeout === null ? k.expires !== null : k.expires === null || Math.abs(k.expires - first.timeout) > DRIFT);
-      if (k === undefined || drifted || (state.kind.timeouts && rewrite.has(w.address.text))) add.push(first);
+    for (const w of state.cover.outermost()) {
+      const text = w.address.text;
+      const k = held.get(text);
+      if (k !== undefined) held.delete(text);
+      const timeout = remaining(w, now);
+      if (timeout !== null && timeout <= 0) continue;
+      const drifted = k !== undefined && (timeout === null ? k.expires !== null : k.expires === null || Math.abs(k.expires - timeout) > DRIFT);
+      if (k === undefined || drifted || (state.kind.timeouts && rewrite.has(text))) add.push({ address: w.address, timeout });
     }
+    const remove: Address[] = [];
+    for (const k of held.values()) remove.push(parseAddress(k.text) as Address);
     return { remove, add };
   }
 
@@ -751,7 +748,11 @@ function fits(kind: SetKind, address: Address): boolean {
 
 /** The element for a wanted entry: its remaining time as the kernel timeout, none when permanent. */
 function toAdd(w: Wanted, now: number): ElementAdd | null {
-  if (w.expiresAt === null) return { address: w.address, timeout: null };
-  const timeout = Math.ceil((w.expiresAt - now) / 1000);
-  return timeout > 0 ? { address: w.address, timeout } : null;
+  const timeout = remaining(w, now);
+  return timeout === null || timeout > 0 ? { address: w.address, timeout } : null;
+}
+
+/** Whole seconds left of a wanted element's kernel timeout (0 or less: over); null when it has none. */
+function remaining(w: Wanted, now: number): number | null {
+  return w.expiresAt === null ? null : Math.ceil((w.expiresAt - now) / 1000);
 }

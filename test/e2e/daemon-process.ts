@@ -65,6 +65,11 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Pause between pings while waiting (default 50 ms); benches that time start-up ask more often. */
   pollMs?: number;
+  /**
+   * Runs this command line (after `prefix`) instead of `node main.js server …`: the fail2ban-server bin,
+   * as docker-mailserver starts it. It must use `dirs` itself.
+   */
+  command?: string[];
 }
 
 /**
@@ -106,7 +111,7 @@ export async function startDaemon(dirs: DaemonDirs, options: StartOptions = {}):
     ...(options.args ?? []),
   ];
   const prefix = options.prefix ?? [];
-  const [command, ...rest] = prefix.length > 0 ? [...prefix, process.execPath, ...argv] : [process.execPath, ...argv];
+  const [command, ...rest] = [...prefix, ...(options.command ?? [process.execPath, ...argv])];
   const child = spawn(command!, rest, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
