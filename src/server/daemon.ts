@@ -114,7 +114,6 @@ export class Daemon implements ControlHandler {
   private readonly own = new OwnAddresses();
   private readonly ownNetworks = new OwnAddresses(interfaceNetworks);
   private readonly gateways = new Gateways();
-  private timers: NodeJS.Timeout[] = [];
   // The daemon's work due at a known time waits on alarms, not ticks: idle, it runs no JavaScript.
   private readonly alarmFailed = (err: Error) => this.log.log('server', 'ERROR', err.message);
   /** Bans to lift and failures to forget, at the soonest deadline of any jail. */
@@ -124,6 +123,11 @@ export class Daemon implements ControlHandler {
   private readonly trim = new Alarm(releaseFreedNativeMemory, this.alarmFailed);
   /** `ignoreip` names resolved again, only while some jail has names. */
   private readonly names = new Alarm(() => void this.refreshIgnoredNames(), this.alarmFailed);
+  /** Old bans and outdated last-ban rows out of the database (dbpurgeage), hourly as in Fail2Ban. */
+  private readonly purging = new Alarm(() => {
+    this.purging.in(PURGE_MS);
+    this.purge();
+  }, this.alarmFailed);
   /** A deleted database file that could not be recreated yet, tried again. */
   private readonly databaseRetry = new Alarm(() => this.checkDatabaseFile(), this.alarmFailed);
   private watchedDatabase: string | null = null;
@@ -374,27 +378,11 @@ export class Daemon implements ControlHandler {
   }
 
   private startTimers(): void {
-    const every = (ms: number, work: () => Promise<void> | void) => {
-      let busy = false;
-      const timer = setInterval(async () => {
-        if (busy) return;
-        busy = true;
-        try {
-          await work();
-        } catch (err) {
-          this.log.log('server', 'ERROR', (err as Error).message);
-        } finally {
-          busy = false;
-        }
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
-    };
     this.scheduleExpiry();
     this.trim.in(FIRST_TRIM_MS);
     this.scheduleNameRefresh();
     this.watchDatabaseFile();
-    every(PURGE_MS, () => this.purge());
+    this.purging.in(PURGE_MS);
     // On the kernel's change notifications where the firewall can watch, else every checkIntervalMs.
     this.firewallChecks = new FirewallChecks(() => this.runtimes.values(), this.options.checkIntervalMs ?? 30_000, this.log);
     this.firewallChecks.start();
@@ -473,8 +461,7 @@ export class Daemon implements ControlHandler {
   shutdown(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.log('server', 'INFO', 'Shutdown in progress...');
-      for (const timer of this.timers) clearInterval(timer);
-      for (const alarm of [this.expiry, this.flushing, this.trim, this.names, this.databaseRetry]) alarm.cancel();
+      for (const alarm of [this.expiry, this.flushing, this.trim, this.names, this.purging, this.databaseRetry]) alarm.cancel();
       if (this.watchedDatabase !== null) unwatchFile(this.watchedDatabase);
       this.firewallChecks?.stop();
       await this.control?.close();
