@@ -19,3 +19,13 @@ export function nativeBinding(): string {
 export function openDatabase(path: string, options: Database.Options = {}): Database.Database {
   return new Database(path, { ...options, nativeBinding: nativeBinding() });
 }
+
+/**
+ * A connection that writes durably: WAL with synchronous=FULL, so every committed transaction is fsynced
+ * and survives kill -9 and power loss (see sqlite-store.ts). Returns `db`.
+ */
+export function makeDurable(db: Database.Database): Database.Database {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  return db;
+}

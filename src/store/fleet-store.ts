@@ -3,7 +3,7 @@
 // the stream read position, the messages waiting for Redis to come back, and the origin of bans
 // received from other nodes.
 import type { Database as Db } from 'better-sqlite3';
-import { openDatabase } from './database.js';
+import { makeDurable, openDatabase } from './database.js';
 
 /** What src/fleet needs kept; FleetSqliteStore here, a Map-backed one when there is no database. */
 export interface FleetState {
@@ -26,9 +26,7 @@ export class FleetSqliteStore implements FleetState {
   readonly #stmt;
 
   constructor(path: string) {
-    this.#db = openDatabase(path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
+    this.#db = makeDurable(openDatabase(path));
     this.#db.pragma('busy_timeout = 5000');
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS fleet_state(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;

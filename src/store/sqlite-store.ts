@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { openDatabase } from './database.js';
+import { makeDurable, openDatabase } from './database.js';
 import { UserError, ExitCode } from '../errors.js';
 import type { BanDatabase } from './fail2ban-db.js';
 import { describeStorageFailure, isStorageFailure, openError } from './errors.js';
@@ -107,8 +107,7 @@ export class SqliteStore implements PositionStore {
     const db = openDatabase(path);
     try {
       checkOwnership(db, path);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      makeDurable(db);
       migrate(db);
       return new SqliteStore(path, db, options, null);
     } catch (err) {
@@ -318,9 +317,7 @@ export class SqliteStore implements PositionStore {
       this.#db.prepare('VACUUM INTO ?').run(building);
       const bans = Number(this.#db.prepare('SELECT count(*) FROM bips').pluck().get());
       renameSync(building, this.path);
-      const db = openDatabase(this.path, { fileMustExist: true });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      const db = makeDurable(openDatabase(this.path, { fileMustExist: true }));
       this.#db.close();
       this.#db = db;
       this.#stmt = prepare(db);
@@ -376,8 +373,7 @@ export class SqliteStore implements PositionStore {
       db = openDatabase(this.path, { fileMustExist: true });
       // SQLite quietly opens read-only where it cannot write; that is not the connection we want.
       if (db.readonly) throw new Error('still read-only');
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      makeDurable(db);
     } catch {
       db?.close();
       return false;
