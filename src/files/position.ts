@@ -11,7 +11,7 @@ export interface FilePosition {
   /** Bytes of the file already delivered and acknowledged. */
   offset: number;
   /**
-   * md5 (hex) of the file's first line including its `\n`, as Fail2Ban stores it in `logs.firstlinemd5`;
+   * SHA-1 (hex) of the file's first line including its `\n`, as Fail2Ban stores it in `logs.firstlinemd5`;
    * `''` while the first line is incomplete. A file replaced under the same name (even with a reused
    * inode) has another first line, so its saved offset is not trusted.
    */

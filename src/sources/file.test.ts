@@ -1,6 +1,7 @@
 // Real files in a temp dir, real timing, every wait bounded. Rotation tests write numbered lines while the
 // log rotates and then check the whole sequence: each line exactly once, none lost, none doubled.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
@@ -437,7 +438,26 @@ test('restart from a saved position: no re-read, no loss (saved position wins ov
     { ...positions.saved.get(path)!, firstLineHash: '' },
     { dev: st.dev, ino: st.ino, offset: st.size, firstLineHash: '' },
   );
-  assert.match(positions.saved.get(path)!.firstLineHash, /^[0-9a-f]{32}$/);
+  assert.match(positions.saved.get(path)!.firstLineHash, /^[0-9a-f]{40}$/);
+});
+
+test("a position saved with an MD5 first-line hash (portcullis's before it matched Fail2Ban's SHA-1): the inode decides", async () => {
+  const path = freshPath();
+  writeFileSync(path, 'old 1\nold 2\n');
+  const st = statSync(path);
+  const positions = new MemoryPositions();
+  positions.set(path, { dev: st.dev, ino: st.ino, offset: st.size, firstLineHash: createHash('md5').update('old 1\n').digest('hex') });
+  appendFileSync(path, 'new 1\n');
+  const c = new Collector();
+  const src = await follow(path, c, { positions }, 'head');
+  try {
+    await waitFor(() => c.lines.length >= 1, 'the line written after the saved position');
+    await sleep(150);
+  } finally {
+    await src.stop();
+  }
+  assert.deepEqual(c.lines, ['new 1'], 'resumed at the saved offset, not read again from the start');
+  assert.match(positions.saved.get(path)!.firstLineHash, /^[0-9a-f]{40}$/);
 });
 
 test('tail saves its starting point at once: lines written before a restart are not skipped', async () => {

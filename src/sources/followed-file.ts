@@ -17,8 +17,11 @@ import { basename, dirname, join } from 'node:path';
 import { closeFd, fstatFd, openRead, readAt, readdirNames, statPath } from '../files/callback-fs.js';
 import type { Decoder } from './encoding.js';
 import { LineSplitter } from './line-splitter.js';
-import { md5Hex } from './md5.js';
+import { sha1Hex } from './sha1.js';
 import type { FilePosition, PositionStore } from './source.js';
+
+/** A first-line hash as Fail2Ban and we store it (sha1.ts). */
+const SHA1_HEX_DIGITS = 40;
 
 /** What all followed files of one source share. */
 export interface FollowContext {
@@ -264,7 +267,9 @@ export class FollowedFile {
     const size = (await fstatFd(file.fd)).size;
     if (saved.offset > size) return false;
     await this.learnFirstLine(file);
-    if (saved.firstLineHash !== '') {
+    // The MD5 that portcullis stored before it matched Fail2Ban's SHA-1 (32 hex digits, not 40) says
+    // nothing about the content now, as no hash at all: then the inode decides.
+    if (saved.firstLineHash.length === SHA1_HEX_DIGITS) {
       if (saved.firstLineHash !== file.firstLineHash) return false;
     } else if (saved.dev !== file.dev || saved.ino !== file.ino) return false;
     // Saved offsets sit just past a newline (or at the end of a file read to its end); else another file.
@@ -344,7 +349,7 @@ export class FollowedFile {
     await this.learnFirstLine(file);
   }
 
-  /** Reads the first line (capped) and its md5, the way Fail2Ban identifies a file's content. */
+  /** Reads the first line (capped) and its SHA-1, the way Fail2Ban identifies a file's content (see sha1.ts). */
   private async learnFirstLine(file: OpenFile): Promise<void> {
     const cap = this.ctx.maxLineBytes;
     const head = Buffer.alloc(Math.min(cap, 4096));
@@ -361,7 +366,7 @@ export class FollowedFile {
     const line = nl >= 0 ? buf.subarray(0, nl + 1) : buf.length >= cap ? buf : null;
     if (line === null) return;
     file.firstLine = Buffer.from(line);
-    file.firstLineHash = md5Hex(line);
+    file.firstLineHash = sha1Hex(line);
   }
 
   /** Whether the file still starts with the first line we saw; a copytruncate followed by quick writes

@@ -4,7 +4,7 @@
 // when Fail2Ban's own client calls, they are. The same holds for node's own modules: worker_threads
 // (a jail whose regex can backtrack catastrophically), dns (ignoreip names) and v8 (fail2ban-server
 // started with the backtrack flag) cost 0.7 to 1.7 MB each and are loaded only where used. crypto (0.7 MB,
-// for one md5 per followed file: sources/md5.ts) and fs/promises (0.4 MB with the readline interface it
+// for one hash per followed file: sources/sha1.ts) and fs/promises (0.4 MB with the readline interface it
 // pulls in: files/callback-fs.ts) are not loaded by docker-mailserver's daemon at all.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -110,7 +110,7 @@ describe('daemon modules', () => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       await waitFor('the server to answer', async () => (await control(dirs).request({ cmd: 'ping' }).catch(() => null)) ?? null, 15_000);
-      // A first line (its md5 identifies the file) read, and the file source's safety net at work.
+      // A first line (its hash identifies the file) read, and the file source's safety net at work.
       appendFileSync(mailLog, 'Nov 29 08:00:00 mail postfix/smtpd[1]: connect from unknown[192.0.2.7]\n');
       await sleep(1500);
       child.kill('SIGTERM');

@@ -114,7 +114,7 @@ describe('reliability: log rotation mid-burst', () => {
           rotate(mailLog);
           if (restAtOnce) {
             // A copytruncated file already longer than the old offset is told from the old content by
-            // its first line (as Fail2Ban does, by its md5). The same failure twice in one second makes
+            // its first line (as Fail2Ban does, by its hash). The same failure twice in one second makes
             // byte-identical lines, and two contents starting with the same line cannot be told apart
             // by anyone: the new content starts with a line of its own, as a real log's next line does.
             appendFileSync(mailLog, noiseLine('10.9.1.1', 1_000_000 + c) + lines.slice((c + 1) * size).join(''));
