@@ -2,7 +2,8 @@
 // sends one buffer of netlink messages (encoded in TypeScript: src/firewall/nfnetlink.ts, nftables-netlink.ts), collects the
 // replies, and closes the socket. It knows nothing of nftables: all encoding and decoding is in
 // TypeScript, where it is unit-tested. The kernel processes a batch inside sendmsg() itself, so its
-// replies are queued when it returns; a dump is read until its end. All of it on a libuv thread.
+// replies are queued when it returns; a dump is read until its end, or only its first replies (a peek:
+// closing the socket ends the dump). All of it on a libuv thread.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -76,11 +77,13 @@ static int dump_ended(const struct growing *g) {
   return 0;
 }
 
+enum { BATCH = 0, DUMP = 1, PEEK = 2 };
+
 /* One request and its replies; filled by run(), which makes no N-API calls (it may run off the main thread). */
 struct job {
   char *request;
   size_t length;
-  bool dump;
+  int mode;           /* BATCH, DUMP or PEEK */
   char netns[4096];
   bool has_netns;
   struct growing replies;
@@ -114,21 +117,25 @@ static int run(struct job *j) {
     close(fd);
     return j->err;
   }
+  int peeked = 0;
   for (;;) {
     if (reserve(&j->replies, RECV_CHUNK) != 0) {
       j->err = ENOMEM;
       break;
     }
-    ssize_t got = recv(fd, j->replies.data + j->replies.len, RECV_CHUNK, j->dump ? 0 : MSG_DONTWAIT);
+    ssize_t got = recv(fd, j->replies.data + j->replies.len, RECV_CHUNK, j->mode == BATCH ? MSG_DONTWAIT : 0);
     if (got < 0) {
       if (errno == EINTR) continue;
-      if (!j->dump && (errno == EAGAIN || errno == EWOULDBLOCK)) break; // every reply of the batch is read
+      if (j->mode == BATCH && (errno == EAGAIN || errno == EWOULDBLOCK)) break; // every reply of the batch is read
       j->err = errno;
       break;
     }
     if (got == 0) break;
     j->replies.len += (size_t)got;
-    if (j->dump && dump_ended(&j->replies)) break;
+    // A dump's replies come one per recv(), and its end (NLMSG_DONE) in a reply of its own after the
+    // last elements: a peek reads two, so a set that fits in one is read whole.
+    if (j->mode != BATCH && dump_ended(&j->replies)) break;
+    if (j->mode == PEEK && ++peeked == 2) break;
   }
   if (j->err) j->what = "receive";
   close(fd);
@@ -159,7 +166,7 @@ static napi_value error_value(napi_env env, const char *what, int err) {
   return error;
 }
 
-/* Reads (request: Buffer, dump: boolean, netns?: string) into a new job; NULL after throwing. */
+/* Reads (request: Buffer, mode: boolean | number, netns?: string) into a new job; NULL after throwing. */
 static struct job *parse_args(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -167,8 +174,11 @@ static struct job *parse_args(napi_env env, napi_callback_info info) {
   void *request;
   size_t length;
   bool dump = false;
-  if (argc < 2 || napi_get_buffer_info(env, argv[0], &request, &length) != napi_ok || napi_get_value_bool(env, argv[1], &dump) != napi_ok) {
-    napi_throw_type_error(env, NULL, "exchangeAsync(request: Buffer, dump: boolean, netns?: string)");
+  int32_t mode = BATCH;
+  bool read = argc >= 2 && napi_get_buffer_info(env, argv[0], &request, &length) == napi_ok;
+  if (read && napi_get_value_bool(env, argv[1], &dump) == napi_ok) mode = dump ? DUMP : BATCH;
+  else if (!read || napi_get_value_int32(env, argv[1], &mode) != napi_ok || mode < BATCH || mode > PEEK) {
+    napi_throw_type_error(env, NULL, "exchangeAsync(request: Buffer, mode: boolean | 0 | 1 | 2, netns?: string)");
     return NULL;
   }
   struct job *j = calloc(1, sizeof *j);
@@ -180,7 +190,7 @@ static struct job *parse_args(napi_env env, napi_callback_info info) {
   }
   memcpy(j->request, request, length);
   j->length = length;
-  j->dump = dump;
+  j->mode = mode;
   napi_valuetype type = napi_undefined;
   if (argc > 2) napi_typeof(env, argv[2], &type);
   if (type == napi_string) {
@@ -208,7 +218,8 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 /*
- * exchangeAsync(request: Buffer, dump: boolean, netns?: string): Promise of a Buffer of every reply, on a libuv thread:
+ * exchangeAsync(request: Buffer, mode: boolean | 0 | 1 | 2, netns?: string): Promise of a Buffer of the replies (a
+ * batch's; a dump's, true or 1; a dump's first two, 2), on a libuv thread:
  * committing a batch to a set of several 100,000 elements takes the kernel tens of ms, which must not
  * stop the daemon reading logs meanwhile (nft ran in a process of its own).
  */

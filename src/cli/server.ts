@@ -31,6 +31,8 @@ export interface ServerFlags {
   stateDir?: string;
   /** Print `Server ready` on stdout once the socket answers, as `fail2ban-server -f` does (supervisord logs it). */
   announceReady?: boolean;
+  /** V8's --optimize-for-size is on (the fail2ban-server bin sets it): paused while the daemon starts. */
+  sizeOptimised?: boolean;
 }
 
 export function register(program: Command): void {
@@ -99,7 +101,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     summary = startSummary({ ...config, server: { ...config.server, logtarget: flags.logtarget ?? config.server.logtarget } }, builtinDefaultsDir());
     return config;
   };
-  const resumeSizeOptimisation = pauseSizeOptimisation();
+  const resumeSizeOptimisation = pauseSizeOptimisation(flags.sizeOptimised === true);
   const daemon = Daemon.open(options);
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
@@ -148,15 +150,17 @@ function checkInterval(text: string | undefined): number | undefined {
 }
 
 /**
- * V8's --optimize-for-size (on the fail2ban-server bin's exec line, for idle RSS) makes the garbage
- * collector run far more often while the heap grows: start-up with 100,000 stored bans spent 417 ms
- * (into an empty kernel) and 672 ms (after kill -9) in GC with it, 96 and 144 ms without (--cpu-prof),
- * ~0.4 s more CPU in all. So it is off while the daemon starts (configuration, store, bans into the
- * kernel) and on again once it runs; idle RSS is the same either way (5 s after start: 52.0-53.0 MB
- * against 52.7-52.8, 20 s: 50.4-50.5 against 50.4-50.7). Returns what turns it back on.
+ * V8's --optimize-for-size (set by the fail2ban-server bin, for idle RSS) makes the young generation
+ * stop growing: start-up with 100,000 stored bans ran ~170 scavenges of a 1 MB young generation, each
+ * copying what the restore keeps (--trace-gc). So it is off while the daemon starts (configuration,
+ * store, bans into the kernel) and on again once it runs. It must not be on node's command line: there
+ * it also caps the young generation when the heap is set up, which turning it off later does not lift
+ * (GC 300-320 ms with the flag there and paused, 100-160 ms with it set by the bin, --cpu-prof). Idle
+ * RSS is the same either way (DMS's jails, 5 s after start: 48.1-49.0 against 48.8-49.5 MB, noise).
+ * Returns what turns it back on.
  */
-export function pauseSizeOptimisation(execArgv: readonly string[] = process.execArgv): () => void {
-  if (!execArgv.includes('--optimize-for-size')) return () => {};
+export function pauseSizeOptimisation(sizeOptimised: boolean): () => void {
+  if (!sizeOptimised) return () => {};
   const { setFlagsFromString } = builtin('node:v8');
   setFlagsFromString('--no-optimize-for-size');
   return () => setFlagsFromString('--optimize-for-size');

@@ -4,6 +4,9 @@ import { ExitCode, UserError } from '../errors.js';
 import type { Address } from './address.js';
 
 /** What a jail needs from the firewall, resolved from its config (ports are numbers, never names). */
+/** What Firewall.adopt found in the kernel and no wanted ban covers: known at once, or later. */
+export type Adoption = { found: KernelEntry[] } | { later: Promise<KernelEntry[]> };
+
 export interface FirewallJail {
   /** Jail name; only `[A-Za-z0-9_.-]`, checked by `checkJailName`, because it names kernel objects. */
   name: string;
@@ -100,9 +103,11 @@ export interface Firewall {
   reconcile(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<void>;
   /**
    * At start: like reconcile, but elements the kernel holds that `wanted` lacks are kept (the database
-   * may have lost them) and returned, so the jail can adopt them. Backends without it reconcile.
+   * may have lost them) and handed over, so the jail can adopt them. Resolves once the kernel holds the
+   * wanted bans; the elements found come then, or `later` when reading them would have held that up.
+   * Backends without it reconcile.
    */
-  adopt?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<KernelEntry[]>;
+  adopt?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<Adoption>;
   /** True when the jail's rules and sets are in place. */
   check(jail: FirewallJail): Promise<boolean>;
   /** The periodic check of elements and rules: puts back lost bans, reports rules that bypass ours. */

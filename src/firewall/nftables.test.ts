@@ -128,8 +128,8 @@ test("an urgent ban goes ahead of other jails' queued batches, never ahead of it
 test('adopt keeps kernel elements the wanted bans lack and returns them; reconcile removes them', async () => {
   const kernel = JSON.stringify({ nftables: [{ set: { elem: ['203.0.113.5', '192.0.2.1'] } }] });
   const { fw, calls } = fake((argv) => (argv.includes('-j') ? ok(kernel) : ok()));
-  const found = await fw.adopt(jail, [{ address: a('192.0.2.1'), timeout: null }, { address: a('192.0.2.7'), timeout: null }]);
-  assert.deepEqual(found, [{ text: '203.0.113.5', expires: null }]);
+  const adoption = await fw.adopt(jail, [{ address: a('192.0.2.1'), timeout: null }, { address: a('192.0.2.7'), timeout: null }]);
+  assert.deepEqual(adoption, { found: [{ text: '203.0.113.5', expires: null }] });
   assert.deepEqual(calls.filter((c) => c.argv === 'nft -f -').map((c) => c.stdin), ['add element inet f2b-table addr-set-dovecot { 192.0.2.7 }\n']);
   calls.length = 0;
   await fw.reconcile(jail, [{ address: a('192.0.2.1'), timeout: null }]);

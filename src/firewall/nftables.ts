@@ -7,6 +7,7 @@
 import { type Address, parseAddress } from './address.js';
 import { Cover, emptyDelta, type Wanted } from './cover.js';
 import {
+  type Adoption,
   type AuditResult,
   type BanEntry,
   checkJail,
@@ -64,6 +65,9 @@ export interface NftablesOptions {
 
 type Op = { kind: 'ban'; entries: readonly BanEntry[] } | { kind: 'unban'; addresses: readonly Address[] };
 
+/** A peek at a jail's sets: their elements, or 'more' than one dump reply holds (not read). */
+type Peeked = KernelEntry[] | 'more';
+
 interface Batch {
   ops: Op[];
   task: QueuedTask<void> | null;
@@ -80,11 +84,17 @@ interface JailState {
   /** Epoch ms before which the periodic check does not read the elements again (see audit()). */
   nextElementCheck: number;
   /**
-   * The set's elements, read through netlink as soon as start() made the set: the dump runs on a
-   * thread while the daemon builds the jail's picture, and the sync that always follows start() takes
-   * it. Any element write (or stop) drops it, so it is never older than the kernel's last change by us.
+   * The sets' elements, peeked at through netlink as soon as start() made them, on a thread while the
+   * daemon builds the jail's picture; the sync that always follows start() takes it. 'more' when they
+   * hold more than a peek reads (see NetlinkSets.peek). Any element write (or stop) drops it, so it is
+   * never older than the kernel's last change by us.
    */
-  listing: Promise<KernelEntry[]> | null;
+  listing: Promise<Peeked> | null;
+  /**
+   * An adoption waiting for a slow read of the kernel's elements (see adopt()): the addresses written
+   * out of the kernel since, which that read may still show and must not be adopted.
+   */
+  adoption: { removed: Set<string> } | null;
 }
 
 
@@ -110,6 +120,7 @@ const PACE_MIN_BATCH = 64;
 
 /** nft runs a failed batch may spend finding the elements the kernel refuses, before giving up on the rest. */
 const SPLIT_BUDGET = 24;
+
 
 export class NftablesFirewall implements Firewall {
   readonly name = 'nftables';
@@ -207,6 +218,7 @@ export class NftablesFirewall implements Firewall {
    */
   private async writeElements(jail: FirewallJail, state: JailState, remove: readonly Address[], add: readonly ElementAdd[]): Promise<RunResult> {
     state.listing = null;
+    if (state.adoption) for (const a of remove) state.adoption.removed.add(a.text);
     const create = this.v6Lines(jail, state, add);
     const viaNft = () => this.run([this.nft, '-f', '-'], create + elementScript(jail.name, remove, add), this.limit());
     this.sayNetlinkDown();
@@ -246,7 +258,7 @@ export class NftablesFirewall implements Firewall {
   private state(jail: FirewallJail): JailState {
     let state = this.jails.get(jail.name);
     if (!state) {
-      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0, listing: null };
+      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0, listing: null, adoption: null };
       this.jails.set(jail.name, state);
     }
     return state;
@@ -312,8 +324,9 @@ export class NftablesFirewall implements Firewall {
       const state = this.state(jail);
       state.kind = this.kindFor(jail);
       state.listing = null;
+      state.adoption = null;
       // Sets that stay as they are (no flags changed) keep their elements through the start script, so
-      // their dump can begin now, beside nft's runs (after a kill -9 it is the slowest part of start-up).
+      // the peek at them can begin now, beside nft's runs.
       const ahead = this.readAhead(jail.name, state);
       const table = (await this.terseTable(jail.name, 'start')) ?? '';
       const stale = chainRules(table).filter((r) => uses(r.text, jail.name)).map((r) => r.handle);
@@ -332,8 +345,9 @@ export class NftablesFirewall implements Firewall {
         .map((address) => ({ address, timeout: null }));
       const script = startScript(jail, state.kind, { families, staleHandles: stale, recreate }) + elementScript(jail.name, [], adds);
       await this.nftScript(jail.name, 'start', script);
-      if (this.netlink) {
-        const fresh = () => this.listKernel(jail.name, 'reconcile', state.v6);
+      const netlink = this.netlink;
+      if (netlink) {
+        const fresh = () => this.peekNetlink(netlink, jail.name, 'reconcile', state, state.v6);
         const listing = recreate.length === 0 && ahead !== null ? ahead.then((read) => read ?? fresh()) : fresh();
         listing.catch(() => {}); // the sync that takes it sees the failure
         state.listing = listing;
@@ -342,25 +356,40 @@ export class NftablesFirewall implements Firewall {
   }
 
   /**
-   * Both sets' elements through netlink, before start() knows whether they exist; null when netlink is
-   * off or the IPv4 set cannot be read (not made yet): the sync then reads the sets itself. No failure
+   * A peek at both sets through netlink, before start() knows whether they exist; null when netlink is
+   * off or the IPv4 set cannot be read (not made yet): start() then peeks once it made them. No failure
    * is recorded here, since a set that is not there yet is no fault.
    */
-  private readAhead(jail: string, state: JailState): Promise<KernelEntry[] | null> | null {
+  private readAhead(jail: string, state: JailState): Promise<Peeked | null> | null {
     const netlink = this.netlink;
     if (!netlink) return null;
-    return (async () => {
-      let entries: KernelEntry[] = [];
-      for (const family of [4, 6] as const) {
-        try {
-          entries = entries.concat(await netlink.list(this.setRef(jail, state, family)));
-        } catch (err) {
-          if (family === 6 && err instanceof NetlinkRefusal && err.errno === 2) continue;
-          return null;
-        }
+    return this.peekSets(netlink, jail, state, true).catch(() => null);
+  }
+
+  /** Peeks at the jail's sets, recording a refusal as the operation's failure. */
+  private async peekNetlink(netlink: NetlinkSets, jail: string, operation: string, state: JailState, v6: boolean): Promise<Peeked> {
+    try {
+      return await this.peekSets(netlink, jail, state, v6);
+    } catch (err) {
+      if (!(err instanceof NetlinkRefusal)) throw err;
+      throw this.failures.record(jail, operation, err.message);
+    }
+  }
+
+  /** Peeks at the jail's sets (see Peeked); a missing IPv6 set holds nothing. */
+  private async peekSets(netlink: NetlinkSets, jail: string, state: JailState, v6: boolean): Promise<Peeked> {
+    let entries: KernelEntry[] = [];
+    for (const family of v6 ? ([4, 6] as const) : ([4] as const)) {
+      try {
+        const peeked = await netlink.peek(this.setRef(jail, state, family));
+        if (peeked === null) return 'more';
+        entries = entries.concat(peeked);
+      } catch (err) {
+        if (family === 6 && err instanceof NetlinkRefusal && err.errno === 2) continue;
+        throw err;
       }
-      return entries;
-    })();
+    }
+    return entries;
   }
 
   stop(jail: FirewallJail, options: { keepRules?: boolean } = {}): Promise<void> {
@@ -578,48 +607,92 @@ export class NftablesFirewall implements Firewall {
     return this.enqueue(jail, { kind: 'unban', addresses });
   }
 
-  /** Makes the kernel hold exactly `wanted`: missing bans added, stale ones removed, timeouts refreshed. */
-  async reconcile(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<void> {
-    await this.sync(jail, wanted, false);
-  }
-
-  /** At start: the kernel's elements that `wanted` lacks are kept and returned (see Firewall.adopt). */
-  adopt(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<KernelEntry[]> {
-    return this.sync(jail, wanted, true);
-  }
-
-  private sync(jail: FirewallJail, wanted: readonly BanEntry[], adopt: boolean): Promise<KernelEntry[]> {
-    return this.queue.run(jail.name, async () => {
+  /**
+   * At start: the kernel's elements that `wanted` lacks are kept and handed over (see Firewall.adopt).
+   * When the sets hold more than start()'s peek read (a restart with many bans), every wanted ban is
+   * written without reading them (the kernel keeps an element it holds), and the elements to adopt
+   * come `later`, from a full read after that write: the kernel walks the set from its first element
+   * for every 32 KiB reply of a dump, so reading 100,000 elements took it 1.2-1.7 s, where writing them
+   * all again took 0.3 s (and both at once, contending for the set's lock, took as long as the read).
+   */
+  async adopt(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<Adoption> {
+    const step = await this.queue.run(jail.name, async (): Promise<{ found: KernelEntry[] } | { state: JailState }> => {
       const now = this.now();
       const state = this.state(jail);
-      state.cover.clear();
-      const fitting = wanted.filter((e) => fits(state.kind, e.address));
-      // Noted for `status`, not thrown: the rest of the bans must still reach the kernel.
-      this.unfit(jail.name, 'reconcile', state, wanted.map((e) => e.address));
-      for (const e of fitting) {
-        if (e.timeout !== null && e.timeout <= 0) continue;
-        state.cover.add(this.wanted(state, e, now));
+      const known = this.fill(jail.name, state, wanted, now);
+      const kernel = await this.takeListing(jail.name, state);
+      if (kernel === 'more') {
+        state.adoption = { removed: new Set() };
+        await this.writeSplit(jail, 'reconcile', [], this.diff(state, []).add);
+        return { state };
       }
-      const prefetched = state.listing;
-      state.listing = null;
-      const kernel = await (prefetched ?? this.listKernel(jail.name, 'reconcile', state.v6));
-      const adopted: KernelEntry[] = [];
-      if (adopt) {
-        // An element that is one of the wanted bans, by its text, needs no parsing (nearly all of them
-        // after a kill -9); only the others are looked up in the cover.
-        const known = new Set<string>();
-        for (const e of fitting) if (e.timeout === null || e.timeout > 0) known.add(e.address.text);
-        for (const k of kernel) {
-          if (known.has(k.text)) continue;
-          const address = parseAddress(k.text) as Address;
-          if (state.cover.get(address) || state.cover.coveredBy(address)) continue;
-          adopted.push(k);
-          state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null });
-        }
-      }
+      const found = this.unknown(state, kernel, known, now);
       const diff = this.diff(state, kernel);
       await this.writeSplit(jail, 'reconcile', diff.remove, diff.add);
-      return adopted;
+      return { found };
+    });
+    if ('found' in step) return step;
+    const { state } = step;
+    const pending = state.adoption;
+    // Read outside the jail's queue: its bans and unbans go on meanwhile (`removed` notes the unbans).
+    const later = this.listKernel(jail.name, 'reconcile', state.v6).then((kernel) =>
+      this.queue.run(jail.name, async () => {
+        // A restart or stop of the jail since then has its own sync.
+        if (pending === null || state.adoption !== pending || this.jails.get(jail.name) !== state) return [];
+        state.adoption = null;
+        return this.unknown(state, kernel.filter((k) => !pending.removed.has(k.text)), new Set(), this.now());
+      }),
+    );
+    return { later };
+  }
+
+  /** The listing start() peeked at, or a fresh peek; 'more' when the sets hold more than it reads. */
+  private async takeListing(jail: string, state: JailState): Promise<Peeked> {
+    const read = state.listing;
+    state.listing = null;
+    if (read !== null) return read;
+    const netlink = this.netlink;
+    return netlink ? this.peekNetlink(netlink, jail, 'reconcile', state, state.v6) : this.listKernel(jail, 'reconcile', state.v6);
+  }
+
+  /** Sets the cover to `wanted` (as a sync starts); returns the texts of the bans it holds. */
+  private fill(jail: string, state: JailState, wanted: readonly BanEntry[], now: number): Set<string> {
+    state.cover.clear();
+    // Noted for `status`, not thrown: the rest of the bans must still reach the kernel.
+    this.unfit(jail, 'reconcile', state, wanted.map((e) => e.address));
+    const known = new Set<string>();
+    for (const e of wanted) {
+      if ((e.timeout !== null && e.timeout <= 0) || !fits(state.kind, e.address)) continue;
+      state.cover.add(this.wanted(state, e, now));
+      known.add(e.address.text);
+    }
+    return known;
+  }
+
+  /** Elements of `kernel` no ban covers, now added to the cover (kept, for the jail to adopt). */
+  private unknown(state: JailState, kernel: readonly KernelEntry[], known: ReadonlySet<string>, now: number): KernelEntry[] {
+    const found: KernelEntry[] = [];
+    // An element that is one of the wanted bans, by its text, needs no parsing (nearly all of them
+    // after a kill -9); only the others are looked up in the cover.
+    for (const k of kernel) {
+      if (known.has(k.text)) continue;
+      const address = parseAddress(k.text) as Address;
+      if (state.cover.get(address) || state.cover.coveredBy(address)) continue;
+      found.push(k);
+      state.cover.add({ address, expiresAt: state.kind.timeouts && k.expires !== null ? now + k.expires * 1000 : null });
+    }
+    return found;
+  }
+
+  /** Makes the kernel hold exactly `wanted`: missing bans added, stale ones removed, timeouts refreshed. */
+  reconcile(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<void> {
+    return this.queue.run(jail.name, async () => {
+      const state = this.state(jail);
+      this.fill(jail.name, state, wanted, this.now());
+      const peeked = await this.takeListing(jail.name, state);
+      const kernel = peeked === 'more' ? await this.listKernel(jail.name, 'reconcile', state.v6) : peeked;
+      const diff = this.diff(state, kernel);
+      await this.writeSplit(jail, 'reconcile', diff.remove, diff.add);
     });
   }
 
@@ -756,3 +829,4 @@ function toAdd(w: Wanted, now: number): ElementAdd | null {
 function remaining(w: Wanted, now: number): number | null {
   return w.expiresAt === null ? null : Math.ceil((w.expiresAt - now) / 1000);
 }
+

@@ -160,8 +160,13 @@ export class JailRuntime {
     for (const action of this.deps.actions) {
       try {
         const { firewall, target } = action;
-        if (firewall.adopt) await this.adopt(action, await firewall.adopt(target, wanted), now);
-        else await firewall.reconcile(target, wanted);
+        if (!firewall.adopt) await firewall.reconcile(target, wanted);
+        else {
+          const adoption = await firewall.adopt(target, wanted);
+          if ('found' in adoption) await this.adopt(action, adoption.found, now);
+          // The bans are in the kernel; the jail runs while the kernel's other elements are read.
+          else adoption.later.then((found) => this.adopt(action, found, this.deps.now())).catch((err: unknown) => this.firewallFailed(err));
+        }
       } catch (err) {
         this.firewallFailed(err);
       }

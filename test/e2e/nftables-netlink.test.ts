@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { type Address, parseAddress } from '../../src/firewall/address.js';
-import type { BanEntry, FirewallJail } from '../../src/firewall/firewall.js';
+import type { Adoption, BanEntry, FirewallJail } from '../../src/firewall/firewall.js';
 import { NftablesFirewall } from '../../src/firewall/nftables.js';
+import { type Exchange, loadExchange } from '../../src/firewall/nftables-netlink.js';
 import { commandRunner, type Runner } from '../../src/firewall/runner.js';
 import { createPair, inNamespace, netnsUnavailable, type Pair } from './netns.js';
 
@@ -16,6 +17,11 @@ const skip = netnsUnavailable(['nft']) ?? false;
 const addr = (text: string): Address => parseAddress(text) as Address;
 const ban = (text: string): BanEntry => ({ address: addr(text), timeout: 3600 });
 const jail = (name: string): FirewallJail => ({ name, ports: [143, 993], protocol: 'tcp', blocktype: 'drop', interface: null });
+/** The texts of what adopt() found at once (it must not have deferred them). */
+const found = (adoption: Adoption): string[] => {
+  assert.ok('found' in adoption, 'adopt deferred the kernel read');
+  return adoption.found.map((k) => k.text);
+};
 const v4 = (i: number, base = 10) => `${base}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
 /** A runner that records every nft script that changes elements (there must be none on the netlink path). */
@@ -100,14 +106,55 @@ describe('nftables elements through netlink, real kernel', { skip, concurrency: 
     // A new process (after kill -9): the elements it does not want are adopted, from the listing read ahead.
     const second = new NftablesFirewall({ runner, netns: ns });
     await second.start(j);
-    assert.deepEqual((await second.adopt(j, [ban('10.7.0.1')])).map((k) => k.text), ['10.7.0.2']);
+    assert.deepEqual(found(await second.adopt(j, [ban('10.7.0.1')])), ['10.7.0.2']);
     const third = new NftablesFirewall({ runner, netns: ns });
     await third.start(j);
     await third.ban(j, [ban('10.7.0.3')]); // lands after the read-ahead: that listing must not be used
-    const adopted = (await third.adopt(j, [])).map((k) => k.text).sort();
+    const adopted = found(await third.adopt(j, [])).sort();
     assert.deepEqual(adopted, ['10.7.0.1', '10.7.0.2', '10.7.0.3']);
     assert.deepEqual(listed(ns, 'addr-set-ahead'), ['10.7.0.1', '10.7.0.2', '10.7.0.3']);
     await third.stop(j);
+  });
+
+  test('after a restart with more elements than a peek reads, the bans go in at once and the rest is adopted once read', async () => {
+    const ns = pair.server;
+    const { runner } = recording(ns);
+    const j = jail('bigset');
+    const first = new NftablesFirewall({ runner, netns: ns });
+    await first.start(j);
+    const held = Array.from({ length: 3000 }, (_, i) => v4(i, 11)); // ~2 replies of a dump
+    await first.ban(j, held.map(ban));
+    // The full read is handed over only when the test says, so it still shows the address unbanned below.
+    const real = loadExchange(`/run/netns/${ns}`) as Exchange;
+    let deliver: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      deliver = resolve;
+    });
+    let fullReads = 0;
+    const gated: Exchange = async (request, dump, peek) => {
+      const reply = await real(request, dump, peek);
+      if (dump && !peek) {
+        fullReads++;
+        await gate;
+      }
+      return reply;
+    };
+    const second = new NftablesFirewall({ runner, netns: ns, netlink: gated });
+    await second.start(j);
+    const wanted = held.slice(0, 2000).concat('10.9.0.1');
+    const adoption = await second.adopt(j, wanted.map(ban));
+    assert.ok('later' in adoption, 'adopt read every element before writing');
+    const kernel = new Set(listed(ns, 'addr-set-bigset'));
+    assert.equal(kernel.size, 3001);
+    assert.ok(kernel.has('10.9.0.1'));
+    await second.unban(j, [addr(held[2999] as string)]);
+    await second.ban(j, [ban('10.9.0.2')]);
+    deliver();
+    const adopted = (await adoption.later).map((k) => k.text);
+    assert.equal(fullReads, 1);
+    assert.deepEqual(adopted, held.slice(2000, 2999));
+    assert.equal(listed(ns, 'addr-set-bigset').length, 3001);
+    await second.stop(j);
   });
 
   test("interval cases, and DMS's listing identical to nft-written elements", async () => {
