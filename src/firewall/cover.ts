@@ -36,9 +36,18 @@ function note(delta: CoverDelta | undefined, kind: 'add' | 'remove', wanted: Wan
   }
 }
 
+/**
+ * The key of an entry in its prefix's map: a single address by its text (a string caches its hash, where
+ * a bigint key is hashed anew on every lookup: with 100,000 bans the start-up sync's adds and lookups
+ * took ~170 ms), a subnet by its first address (coveredBy computes that from any address inside it).
+ */
+const keyOf = (address: Address): string | bigint => (address.prefix === (address.family === 4 ? 32 : 128) ? address.text : address.first);
+
 export class Cover {
-  /** [family 4|6][prefix] → network start → entry. */
-  private readonly byPrefix = { 4: new Map<number, Map<bigint, Wanted>>(), 6: new Map<number, Map<bigint, Wanted>>() };
+  /** [family 4|6][prefix] → key (keyOf) → entry. */
+  private readonly byPrefix = { 4: new Map<number, Map<string | bigint, Wanted>>(), 6: new Map<number, Map<string | bigint, Wanted>>() };
+  /** Prefixes shorter than a single address that hold entries, per family: all coveredBy looks at. */
+  private readonly subnets: { 4: number[]; 6: number[] } = { 4: [], 6: [] };
   private count = 0;
   private nextExpiry = Number.POSITIVE_INFINITY;
 
@@ -47,7 +56,7 @@ export class Cover {
   }
 
   get(address: Address): Wanted | undefined {
-    return this.byPrefix[address.family].get(address.prefix)?.get(address.first);
+    return this.byPrefix[address.family].get(address.prefix)?.get(keyOf(address));
   }
 
   /** Every wanted entry (covered ones included). */
@@ -59,11 +68,13 @@ export class Cover {
 
   /** The entry that covers `address` (a shorter prefix holding it), if any. */
   coveredBy(address: Address): Wanted | undefined {
+    const prefixes = this.subnets[address.family];
+    if (prefixes.length === 0) return undefined;
     const bits = address.family === 4 ? 32 : 128;
-    for (const [prefix, map] of this.byPrefix[address.family]) {
-      if (prefix >= address.prefix || map.size === 0) continue;
+    for (const prefix of prefixes) {
+      if (prefix >= address.prefix) continue;
       const hostBits = BigInt(bits - prefix);
-      const hit = map.get((address.first >> hostBits) << hostBits);
+      const hit = this.byPrefix[address.family].get(prefix)?.get((address.first >> hostBits) << hostBits);
       if (hit) return hit;
     }
     return undefined;
@@ -93,13 +104,15 @@ export class Cover {
     if (!map) {
       map = new Map();
       this.byPrefix[address.family].set(address.prefix, map);
+      if (address.prefix < (address.family === 4 ? 32 : 128)) this.subnets[address.family].push(address.prefix);
     }
-    const inKernel = map.has(address.first) && this.coveredBy(address) === undefined;
-    if (!map.has(address.first)) this.count++;
-    map.set(address.first, wanted);
+    const key = keyOf(address);
+    const held = map.has(key);
+    if (!held) this.count++;
+    map.set(key, wanted);
     if (wanted.expiresAt !== null && wanted.expiresAt < this.nextExpiry) this.nextExpiry = wanted.expiresAt;
     if (this.coveredBy(address)) return;
-    note(delta, 'add', wanted, inKernel);
+    note(delta, 'add', wanted, held);
     if (address.prefix < (address.family === 4 ? 32 : 128)) {
       for (const inner of this.inside(address)) note(delta, 'remove', inner);
     }
@@ -107,11 +120,16 @@ export class Cover {
 
   remove(address: Address, delta: CoverDelta): boolean {
     const map = this.byPrefix[address.family].get(address.prefix);
-    const wanted = map?.get(address.first);
+    const key = keyOf(address);
+    const wanted = map?.get(key);
     if (!map || !wanted) return false;
     const wasOutermost = this.coveredBy(address) === undefined;
-    map.delete(address.first);
-    if (map.size === 0) this.byPrefix[address.family].delete(address.prefix);
+    map.delete(key);
+    if (map.size === 0) {
+      this.byPrefix[address.family].delete(address.prefix);
+      const prefixes = this.subnets[address.family];
+      if (prefixes.includes(address.prefix)) prefixes.splice(prefixes.indexOf(address.prefix), 1);
+    }
     this.count--;
     if (!wasOutermost) return true;
     note(delta, 'remove', wanted);
@@ -144,13 +162,20 @@ export class Cover {
   /** All outermost entries: what the kernel should hold. */
   outermost(): Wanted[] {
     const result: Wanted[] = [];
-    for (const w of this.entries()) if (this.coveredBy(w.address) === undefined) result.push(w);
+    // Loops, not entries(): a generator step per entry, 100,000s of them at start.
+    for (const family of [4, 6] as const) {
+      for (const map of this.byPrefix[family].values()) {
+        for (const w of map.values()) if (this.coveredBy(w.address) === undefined) result.push(w);
+      }
+    }
     return result;
   }
 
   clear(): void {
     this.byPrefix[4].clear();
     this.byPrefix[6].clear();
+    this.subnets[4].length = 0;
+    this.subnets[6].length = 0;
     this.count = 0;
     this.nextExpiry = Number.POSITIVE_INFINITY;
   }

@@ -108,6 +108,12 @@ export interface Firewall {
    * Backends without it reconcile.
    */
   adopt?(jail: FirewallJail, wanted: readonly BanEntry[]): Promise<Adoption>;
+  /**
+   * At start, before the jail has taken its stored bans in: writes `entries` (the store's addresses)
+   * so that the kernel's part of the restore runs beside the daemon's; adopt() then writes only what
+   * differs. Resolves once the write is under way; a failure only leaves adopt() more to write.
+   */
+  prefill?(jail: FirewallJail, entries: readonly BanEntry[]): Promise<void>;
   /** True when the jail's rules and sets are in place. */
   check(jail: FirewallJail): Promise<boolean>;
   /** The periodic check of elements and rules: puts back lost bans, reports rules that bypass ours. */

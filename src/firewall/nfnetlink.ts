@@ -81,12 +81,20 @@ export class MessageWriter {
     else this.buf.writeUInt32LE(this.at - top.at, top.at);
   }
 
-  /** Room for `n` bytes written by the caller at `at` (hot loops that encode fixed layouts in place). */
-  reserve(n: number): { buf: Buffer; at: number } {
+  /**
+   * Room for `n` bytes, written by the caller into `buffer` at the offset returned (hot loops that
+   * encode fixed layouts in place; no object per call).
+   */
+  reserve(n: number): number {
     this.room(n);
     const at = this.at;
     this.at += n;
-    return { buf: this.buf, at };
+    return at;
+  }
+
+  /** The buffer reserve() made room in (it changes when the writer grows). */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   attr(type: number, payload: Uint8Array): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chainRules, listedSets, parseElement, uses } from './nftables-listing.js';
+import { chainHooked, chainRules, listedSets, parseElement, sameRule, uses } from './nftables-listing.js';
+import { counterRuleText, ruleText } from './nftables-script.js';
 
 const table = [
   'table inet f2b-table { # handle 9',
@@ -41,4 +42,28 @@ test('elements: plain, CIDR, with an expiry; ranges that are not CIDR blocks are
   assert.deepEqual(parseElement({ prefix: { addr: '2001:db8::', len: 64 } }), { text: '2001:db8::/64', expires: null });
   assert.deepEqual(parseElement({ elem: { val: '192.0.2.9', timeout: 600, expires: 590 } }), { text: '192.0.2.9', expires: 590 });
   assert.equal(parseElement({ range: ['192.0.2.1', '192.0.2.7'] }), null);
+});
+
+test('rules as nft 1.0.6 lists them are the rules we write; a changed port, verdict or interface is not', () => {
+  const postfix = { name: 'postfix', ports: [25], protocol: 'tcp' as const, blocktype: 'reject' as const, interface: 'eth0' };
+  const udp = { name: 'udp1', ports: [53, 5353], protocol: 'udp' as const, blocktype: 'reject' as const, interface: 'tap0' };
+  const custom = { name: 'custom', ports: null, protocol: 'all' as const, blocktype: 'drop' as const, interface: null };
+  // Listed by nft 1.0.6 for rules written from these jails (test/e2e: the start script, then nft -t -a list ruleset).
+  assert.ok(sameRule('iifname "eth0" tcp dport 25 ip saddr @addr-set-postfix counter packets 0 bytes 0', counterRuleText(postfix, 4)));
+  assert.ok(sameRule('iifname "eth0" tcp dport 25 ip saddr @addr-set-postfix reject with tcp reset', ruleText(postfix, 4)));
+  assert.ok(sameRule('iifname "tap0" udp dport { 53, 5353 } ip saddr @addr-set-udp1 counter packets 12 bytes 720', counterRuleText(udp, 4)));
+  assert.ok(sameRule('iifname "tap0" udp dport { 53, 5353 } ip saddr @addr-set-udp1 reject with icmp port-unreachable', ruleText(udp, 4)));
+  assert.ok(sameRule('iifname "tap0" udp dport { 53, 5353 } ip6 saddr @addr6-set-udp1 reject with icmpv6 port-unreachable', ruleText(udp, 6)));
+  assert.ok(sameRule('ip saddr @addr-set-custom drop', ruleText(custom, 4)));
+  assert.ok(!sameRule('iifname "eth0" tcp dport 587 ip saddr @addr-set-postfix reject with tcp reset', ruleText(postfix, 4)));
+  assert.ok(!sameRule('iifname "eth0" tcp dport 25 ip saddr @addr-set-postfix drop', ruleText(postfix, 4)));
+  assert.ok(!sameRule('tcp dport 25 ip saddr @addr-set-postfix reject with tcp reset', ruleText(postfix, 4)));
+  assert.ok(!sameRule('iifname "tap0" udp dport { 53, 5353 } ip saddr @addr-set-udp1 reject with icmp host-unreachable', ruleText(udp, 4)));
+});
+
+test('our chain hooks input at priority -1, however nft prints the priority', () => {
+  assert.ok(chainHooked('table inet f2b-table {\n\tchain f2b-chain { # handle 1\n\t\ttype filter hook input priority filter - 1; policy accept;\n'));
+  assert.ok(chainHooked('table inet f2b-table {\n\tchain f2b-chain {\n\t\ttype filter hook input priority -1; policy accept;\n'));
+  assert.ok(!chainHooked('table inet f2b-table {\n\tchain f2b-chain { # handle 1\n\t\ttype filter hook forward priority filter - 1; policy accept;\n'));
+  assert.ok(!chainHooked('table inet f2b-table {\n\tchain f2b-chain { # handle 1\n\t\ttype filter hook input priority filter; policy accept;\n'));
 });

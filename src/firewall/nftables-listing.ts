@@ -59,3 +59,22 @@ export const uses = (text: string, jail: string): boolean => {
   const words = text.split(/\s+/);
   return words.includes(`@${setName(jail, 4)}`) || words.includes(`@${setName(jail, 6)}`);
 };
+
+/**
+ * A rule as nft lists it, compared with the one we write: counters' values dropped, a one-element
+ * `{ x }` as the bare `x` nft prints, and `reject with <icmp type>` as the plain `reject` we write
+ * (nft names the default it used). Anything else that differs is a different rule.
+ */
+export function sameRule(listed: string, written: string): boolean {
+  const plain = (text: string) =>
+    text
+      .replace(/ counter packets \d+ bytes \d+/, ' counter')
+      .replace(/\{ ([^\s,{}]+) \}/g, '$1')
+      .replace(/ reject with icmp(?:v6|x)? port-unreachable$/, ' reject');
+  return plain(listed) === plain(written);
+}
+
+/** True when the terse table's chain hooks input at priority -1, as the start script makes it. */
+export function chainHooked(table: string): boolean {
+  return new RegExp(`^\\s*chain ${CHAIN} \\{[^\\n]*\\n\\s*type filter hook input priority (?:filter )?- ?1;`, 'm').test(table);
+}

@@ -74,8 +74,6 @@ export interface SetChange {
   add: readonly ElementAdd[];
 }
 
-const bits = (family: IpFamily) => (family === 4 ? 32 : 128);
-
 function keyBytes(value: bigint, family: IpFamily): Buffer {
   const b = Buffer.alloc(family === 4 ? 4 : 16);
   for (let i = b.length - 1; i >= 0; i--) {
@@ -85,16 +83,27 @@ function keyBytes(value: bigint, family: IpFamily): Buffer {
   return b;
 }
 
-/** Writes NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE = value } at `at`; returns the offset after it. */
-function writeKey(buf: Buffer, at: number, value: bigint, family: IpFamily): number {
-  const len = family === 4 ? 4 : 16;
-  buf.writeUInt16LE(8 + len, at);
+/** The highest address of each family: a range that ends there has no end element (see writeElements). */
+const TOP = { 4: (1n << 32n) - 1n, 6: (1n << 128n) - 1n } as const;
+
+/** Writes NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE = value } for an IPv6 address at `at`; returns the offset after it. */
+function writeKey6(buf: Buffer, at: number, value: bigint): number {
+  buf.writeUInt16LE(24, at);
   buf.writeUInt16LE(ELEM_KEY | NLA_F_NESTED, at + 2);
-  buf.writeUInt16LE(4 + len, at + 4);
+  buf.writeUInt16LE(20, at + 4);
   buf.writeUInt16LE(DATA_VALUE, at + 6);
-  if (family === 4) buf.writeUInt32BE(Number(value), at + 8);
-  else for (let i = 0; i < 4; i++) buf.writeUInt32BE(Number((value >> BigInt(96 - 32 * i)) & 0xffffffffn), at + 8 + 4 * i);
-  return at + 8 + len;
+  for (let i = 0; i < 4; i++) buf.writeUInt32BE(Number((value >> BigInt(96 - 32 * i)) & 0xffffffffn), at + 8 + 4 * i);
+  return at + 24;
+}
+
+/** The same for an IPv4 address, as a number (`last + 1` of a range needs no bigint then). */
+function writeKey4(buf: Buffer, at: number, value: number): number {
+  buf.writeUInt16LE(12, at);
+  buf.writeUInt16LE(ELEM_KEY | NLA_F_NESTED, at + 2);
+  buf.writeUInt16LE(8, at + 4);
+  buf.writeUInt16LE(DATA_VALUE, at + 6);
+  buf.writeUInt32BE(value, at + 8);
+  return at + 12;
 }
 
 /**
@@ -103,12 +112,13 @@ function writeKey(buf: Buffer, at: number, value: bigint, family: IpFamily): num
  * end { FLAGS = INTERVAL_END, KEY = last + 1 }.
  */
 function writeElements(w: MessageWriter, set: SetRef, address: Address, timeout: number | null, index: number): number {
-  const keyAttr = 8 + (set.family === 4 ? 4 : 16);
-  const open = set.interval && address.last === (1n << BigInt(bits(set.family))) - 1n;
+  const v4 = set.family === 4;
+  const keyAttr = v4 ? 12 : 24;
+  const open = set.interval && address.last === TOP[set.family];
   const startLen = 4 + (timeout === null ? 0 : 12) + keyAttr + (open ? 12 : 0);
   const endLen = set.interval && !open ? 4 + 8 + keyAttr : 0;
-  const { buf, at } = w.reserve(startLen + endLen);
-  let o = at;
+  let o = w.reserve(startLen + endLen);
+  const buf = w.buffer;
   buf.writeUInt16LE(startLen, o);
   buf.writeUInt16LE(index++ | NLA_F_NESTED, o + 2);
   o += 4;
@@ -118,7 +128,7 @@ function writeElements(w: MessageWriter, set: SetRef, address: Address, timeout:
     buf.writeBigUInt64BE(BigInt(timeout) * 1000n, o + 4);
     o += 12;
   }
-  o = writeKey(buf, o, address.first, set.family);
+  o = v4 ? writeKey4(buf, o, Number(address.first)) : writeKey6(buf, o, address.first);
   if (open) {
     buf.writeUInt16LE(4 + OPEN_INTERVAL.length, o);
     buf.writeUInt16LE(ELEM_USERDATA, o + 2);
@@ -132,7 +142,8 @@ function writeElements(w: MessageWriter, set: SetRef, address: Address, timeout:
     buf.writeUInt16LE(8, o + 4);
     buf.writeUInt16LE(ELEM_FLAGS, o + 6);
     buf.writeUInt32BE(INTERVAL_END, o + 8);
-    writeKey(buf, o + 12, address.last + 1n, set.family);
+    if (v4) writeKey4(buf, o + 12, Number(address.last) + 1);
+    else writeKey6(buf, o + 12, address.last + 1n);
   }
   return index;
 }
@@ -147,7 +158,11 @@ function elementMessages(w: MessageWriter, type: number, set: SetRef, entries: R
     w.string(LIST_SET, set.set);
     w.nest(LIST_ELEMENTS);
     let index = 1;
-    for (const e of entries.slice(i, i + PER_MESSAGE)) index = writeElements(w, set, e.address, e.timeout, index);
+    const end = Math.min(i + PER_MESSAGE, entries.length);
+    for (let k = i; k < end; k++) {
+      const e = entries[k] as { address: Address; timeout: number | null };
+      index = writeElements(w, set, e.address, e.timeout, index);
+    }
     w.end();
     w.end();
   }

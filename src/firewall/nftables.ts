@@ -19,13 +19,15 @@ import {
   type FirewallJail,
   type KernelEntry,
 } from './firewall.js';
-import { chainRules, listedSets, parseElement, uses } from './nftables-listing.js';
+import { chainHooked, chainRules, listedSets, parseElement, sameRule, uses } from './nftables-listing.js';
 import {
   CHAIN,
+  counterRuleText,
   type ElementAdd,
   elementScript,
   familyScript,
   MAX_ELEMENT_TIMEOUT,
+  ruleText,
   type SetKind,
   type SetType,
   setFlags,
@@ -95,6 +97,13 @@ interface JailState {
    * out of the kernel since, which that read may still show and must not be adopted.
    */
   adoption: { removed: Set<string> } | null;
+  /**
+   * What prefill() found and is writing, for the adopt() after it: once `landed` says true, the kernel
+   * holds `known` (or more than a peek reads) and `written`. Any other element write drops it.
+   */
+  prefilled: { known: Peeked; written: KernelEntry[]; landed: Promise<boolean> } | null;
+  /** prefill()'s write while the kernel has it: every other write of the jail goes after it. */
+  landing: Promise<unknown> | null;
 }
 
 
@@ -217,7 +226,10 @@ export class NftablesFirewall implements Firewall {
    * tried through nft too, and when nft takes it netlink is turned off (it must not cost a ban).
    */
   private async writeElements(jail: FirewallJail, state: JailState, remove: readonly Address[], add: readonly ElementAdd[]): Promise<RunResult> {
+    // Two batches in flight at once may be committed in either order.
+    if (state.landing) await state.landing;
     state.listing = null;
+    state.prefilled = null;
     if (state.adoption) for (const a of remove) state.adoption.removed.add(a.text);
     const create = this.v6Lines(jail, state, add);
     const viaNft = () => this.run([this.nft, '-f', '-'], create + elementScript(jail.name, remove, add), this.limit());
@@ -258,7 +270,7 @@ export class NftablesFirewall implements Firewall {
   private state(jail: FirewallJail): JailState {
     let state = this.jails.get(jail.name);
     if (!state) {
-      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0, listing: null, adoption: null };
+      state = { cover: new Cover(), kind: this.kindFor(jail), v6: false, nextElementCheck: 0, listing: null, adoption: null, prefilled: null, landing: null };
       this.jails.set(jail.name, state);
     }
     return state;
@@ -325,11 +337,12 @@ export class NftablesFirewall implements Firewall {
       state.kind = this.kindFor(jail);
       state.listing = null;
       state.adoption = null;
+      state.prefilled = null;
       // Sets that stay as they are (no flags changed) keep their elements through the start script, so
       // the peek at them can begin now, beside nft's runs.
       const ahead = this.readAhead(jail.name, state);
       const table = (await this.terseTable(jail.name, 'start')) ?? '';
-      const stale = chainRules(table).filter((r) => uses(r.text, jail.name)).map((r) => r.handle);
+      const own = chainRules(table).filter((r) => uses(r.text, jail.name));
       const sets = new Map(listedSets(table).map((s) => [s.name, s.flags]));
       const flags = setFlags(state.kind).replace(/\s/g, '');
       // A set made with other flags (element timeouts turned on or off since, an interval set where the
@@ -343,8 +356,20 @@ export class NftablesFirewall implements Firewall {
         .flatMap((k) => parseAddress(k.text) ?? [])
         .filter((address) => fits(state.kind, address))
         .map((address) => ({ address, timeout: null }));
-      const script = startScript(jail, state.kind, { families, staleHandles: stale, recreate }) + elementScript(jail.name, [], adds);
-      await this.nftScript(jail.name, 'start', script);
+      // Objects already as this start would make them (a restart) need no nft run: with 100,000
+      // elements held, nft reads them all before any change to the table (~0.4 s here).
+      const rules = families.flatMap((f) => [counterRuleText(jail, f), ruleText(jail, f)]);
+      const inPlace =
+        recreate.length === 0 &&
+        chainHooked(table) &&
+        families.every((f) => sets.has(setName(jail.name, f))) &&
+        own.length === rules.length &&
+        own.every((r, i) => sameRule(r.text, rules[i] as string));
+      if (!inPlace) {
+        const staleHandles = own.map((r) => r.handle);
+        const script = startScript(jail, state.kind, { families, staleHandles, recreate }) + elementScript(jail.name, [], adds);
+        await this.nftScript(jail.name, 'start', script);
+      }
       const netlink = this.netlink;
       if (netlink) {
         const fresh = () => this.peekNetlink(netlink, jail.name, 'reconcile', state, state.v6);
@@ -395,6 +420,7 @@ export class NftablesFirewall implements Firewall {
   stop(jail: FirewallJail, options: { keepRules?: boolean } = {}): Promise<void> {
     return this.queue.run(jail.name, async () => {
       const state = this.jails.get(jail.name);
+      if (state?.landing) await state.landing;
       if (state) state.listing = null;
       this.jails.delete(jail.name);
       if (options.keepRules) return;
@@ -619,17 +645,14 @@ export class NftablesFirewall implements Firewall {
     const step = await this.queue.run(jail.name, async (): Promise<{ found: KernelEntry[] } | { state: JailState }> => {
       const now = this.now();
       const state = this.state(jail);
-      const known = this.fill(jail.name, state, wanted, now);
-      const kernel = await this.takeListing(jail.name, state);
-      if (kernel === 'more') {
-        state.adoption = { removed: new Set() };
-        await this.writeSplit(jail, 'reconcile', [], this.diff(state, []).add);
-        return { state };
-      }
-      const found = this.unknown(state, kernel, known, now);
-      const diff = this.diff(state, kernel);
-      await this.writeSplit(jail, 'reconcile', diff.remove, diff.add);
-      return { found };
+      const prefilled = state.prefilled;
+      state.prefilled = null;
+      // Worked out while prefill()'s write is in the kernel, and used once it landed.
+      let plan = this.plan(jail.name, state, wanted, prefilled ?? { known: await this.takeListing(jail.name, state), written: [] }, now);
+      if (prefilled && !(await prefilled.landed)) plan = this.plan(jail.name, state, wanted, { known: await this.takeListing(jail.name, state), written: [] }, now);
+      if (plan.found === null) state.adoption = { removed: new Set() };
+      await this.writeSplit(jail, 'reconcile', plan.remove, plan.add);
+      return plan.found === null ? { state } : { found: plan.found };
     });
     if ('found' in step) return step;
     const { state } = step;
@@ -646,6 +669,43 @@ export class NftablesFirewall implements Firewall {
     return { later };
   }
 
+  /**
+   * Writes the store's addresses at start (see Firewall.prefill), through netlink only: a batch the
+   * kernel refuses (an address inside a subnet it holds) is left to adopt(), which reads and writes the
+   * difference, rather than retried through nft, which reads every element first. Host addresses only,
+   * so the batch cannot overlap itself; none with element timeouts (the store's bans would need theirs).
+   */
+  prefill(jail: FirewallJail, entries: readonly BanEntry[]): Promise<void> {
+    const task = this.queue.run(jail.name, async () => {
+      const netlink = this.netlink;
+      const state = this.state(jail);
+      if (!netlink || state.kind.timeouts) return;
+      const known = await this.takeListing(jail.name, state);
+      const held = known === 'more' ? null : new Set(known.map((k) => k.text));
+      const written: KernelEntry[] = [];
+      const add: ElementAdd[][] = [[], []];
+      for (const e of entries) {
+        const { family, prefix, text } = e.address;
+        if (prefix !== (family === 4 ? 32 : 128) || held?.has(text) || (family === 6 && !state.v6)) continue;
+        add[family === 4 ? 0 : 1]?.push({ address: e.address, timeout: null });
+        written.push({ text, expires: null });
+      }
+      const changes = ([4, 6] as const).map((family, i) => ({ set: this.setRef(jail.name, state, family), remove: [], add: add[i] ?? [] }));
+      // Not awaited here: the jail's queue goes on (adopt() plans its sync meanwhile), and every write
+      // after this one waits for it (writeElements).
+      const landed = netlink.write(changes.filter((c) => c.add.length > 0)).then(
+        (refused) => refused === null,
+        () => false,
+      );
+      state.prefilled = { known, written, landed };
+      state.landing = landed;
+      void landed.then(() => {
+        if (state.landing === landed) state.landing = null;
+      });
+    });
+    return task.catch(() => {}); // adopt() then finds the kernel as it is
+  }
+
   /** The listing start() peeked at, or a fresh peek; 'more' when the sets hold more than it reads. */
   private async takeListing(jail: string, state: JailState): Promise<Peeked> {
     const read = state.listing;
@@ -653,6 +713,20 @@ export class NftablesFirewall implements Firewall {
     if (read !== null) return read;
     const netlink = this.netlink;
     return netlink ? this.peekNetlink(netlink, jail, 'reconcile', state, state.v6) : this.listKernel(jail, 'reconcile', state.v6);
+  }
+
+  /**
+   * The start's sync against what the kernel holds: `known` (read, or 'more' than a peek reads) and
+   * `written` (by prefill()). Returns the changes to write, and the kernel's elements no ban covers
+   * (kept, to be adopted), or null for those when `known` was not read.
+   */
+  private plan(jail: string, state: JailState, wanted: readonly BanEntry[], kernel: { known: Peeked; written: KernelEntry[] }, now: number) {
+    const texts = this.fill(jail, state, wanted, now);
+    const { known, written } = kernel;
+    if (known === 'more') return { found: null, ...this.diff(state, written) };
+    // Only what the kernel held before prefill() can be adopted: the rest the store holds.
+    const found = this.unknown(state, known, texts, now);
+    return { found, ...this.diff(state, written.length === 0 ? known : known.concat(written)) };
   }
 
   /** Sets the cover to `wanted` (as a sync starts); returns the texts of the bans it holds. */

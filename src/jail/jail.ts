@@ -205,6 +205,12 @@ export class Jail {
     return { ok: true, ticket };
   }
 
+  /** The address restore() would hold a stored ban of `ip` under, or null when it would skip it. */
+  restoreTarget(ip: string): string | null {
+    const target = this.#target(ip);
+    return target === null || target.ignored !== null ? null : target.text;
+  }
+
   /**
    * Re-activates a ban read from the store at start or carried over a reload. Skipped (false) when it is
    * over by `now`, already present, invalid, or now ignored (as Fail2Ban skips ignored IPs on restore).

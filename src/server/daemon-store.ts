@@ -11,6 +11,7 @@ export type DaemonStore = BanHistory &
     | 'removeBans'
     | 'extendBans'
     | 'activeBans'
+    | 'activeAddresses'
     | 'purge'
     | 'getFilePosition'
     | 'setFilePosition'

@@ -178,6 +178,23 @@ export class JailRuntime {
     this.deps.log.log('jail', 'INFO', `Jail '${this.name}' started`);
   }
 
+  /**
+   * At start, before restoreBans(): hands the firewalls the addresses the store holds for this jail
+   * (those restore() would keep), so that the kernel takes them while the daemon reads the bans
+   * themselves. Resolves once the writes are under way.
+   */
+  async prefill(ips: readonly string[]): Promise<void> {
+    const actions = this.deps.actions.filter((a) => a.firewall.prefill !== undefined);
+    if (actions.length === 0 || ips.length === 0) return;
+    const entries: BanEntry[] = [];
+    for (const ip of ips) {
+      const target = this.jail.restoreTarget(ip);
+      const address = target === null ? null : parseAddress(target);
+      if (address) entries.push({ address, timeout: null });
+    }
+    await Promise.all(actions.map(({ firewall, target }) => firewall.prefill?.(target, entries)));
+  }
+
   /** Bans taken in by restoreBans() and not yet announced by start()'s "Restored N ban(s)". */
   private restoredCount = 0;
 

@@ -222,6 +222,16 @@ export class SqliteStore implements PositionStore {
     return out.sort((a, b) => a.time - b.time);
   }
 
+  /**
+   * The addresses of activeBans(), by jail, without the rest of each ban: what start-up writes to the
+   * firewall while it reads the bans themselves. One string per jail from SQLite: a row per ban costs
+   * ~1.3 us through better-sqlite3 (100,000 bans: 130-190 ms), the concatenation 45 ms.
+   */
+  activeAddresses(now: number): Map<string, string[]> {
+    const rows = this.#read(() => this.#stmt.activeAddresses.all(now) as Array<[string, string]>, []);
+    return new Map(rows.map(([jail, ips]) => [jail, ips.split(' ')]));
+  }
+
   /** Earlier bans of `ip` in `jail`, or summed over all jails when jail is null (bantime.overalljails). */
   previousBans(ip: string, jail: string | null): number {
     return this.#read(() => {
@@ -453,6 +463,7 @@ function prepare(db: Db) {
     deleteJailBans: db.prepare('DELETE FROM bans WHERE jail = ?'),
     active: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, matches FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
     activeNoMatches: raw('SELECT ip, jail, timeofban, bantime, bancount, failures, NULL FROM bips WHERE bantime < 0 OR timeofban + bantime > ?'),
+    activeAddresses: raw("SELECT jail, group_concat(ip, ' ') FROM bips WHERE bantime < 0 OR timeofban + bantime > ? GROUP BY jail"),
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
     lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),

@@ -116,6 +116,59 @@ describe('nftables elements through netlink, real kernel', { skip, concurrency: 
     await third.stop(j);
   });
 
+  test('a restart finds its objects in place and runs no nft script; a changed jail replaces its rules', async () => {
+    const ns = pair.server;
+    const scripts: string[] = [];
+    const inner = commandRunner(inNamespace(ns), 120_000);
+    const runner: Runner = (argv, stdin, options) => {
+      if (argv.includes('-f')) scripts.push(stdin ?? '');
+      return inner(argv, stdin, options);
+    };
+    const j: FirewallJail = { ...jail('inplace'), interface: 'eth0', blocktype: 'reject' };
+    await new NftablesFirewall({ runner, netns: ns }).start(j);
+    await new NftablesFirewall({ runner, netns: ns }).ban(j, [ban('2001:db8::7')]);
+    assert.equal(scripts.length, 2, 'the first start and the IPv6 set made their objects');
+    scripts.length = 0;
+    await new NftablesFirewall({ runner, netns: ns }).start(j);
+    assert.deepEqual(scripts, []);
+    const changed: FirewallJail = { ...j, ports: [143] };
+    const third = new NftablesFirewall({ runner, netns: ns });
+    await third.start(changed);
+    assert.equal(scripts.length, 1);
+    const rules = nft(ns, 'list', 'chain', 'inet', 'f2b-table', 'f2b-chain').split('\n').filter((l) => l.includes('@addr'));
+    assert.deepEqual(rules.filter((l) => l.includes('inplace')).map((l) => l.trim().replace(/ packets \d+ bytes \d+/, '')), [
+      'iifname "eth0" tcp dport 143 ip saddr @addr-set-inplace counter',
+      'iifname "eth0" tcp dport 143 ip saddr @addr-set-inplace reject with tcp reset',
+      'iifname "eth0" tcp dport 143 ip6 saddr @addr6-set-inplace counter',
+      'iifname "eth0" tcp dport 143 ip6 saddr @addr6-set-inplace reject with tcp reset',
+    ]);
+    await third.stop(changed);
+  });
+
+  test('prefill writes the stored addresses first; adopt then writes only the difference, and adopts only what the kernel held before', async () => {
+    const ns = pair.server;
+    const { runner } = recording(ns);
+    const j = jail('prefill');
+    const first = new NftablesFirewall({ runner, netns: ns });
+    await first.start(j);
+    await first.ban(j, [ban('10.10.0.1'), { address: addr('10.11.0.0/24'), timeout: 3600 }]);
+    const second = new NftablesFirewall({ runner, netns: ns });
+    await second.start(j);
+    // 10.11.0.5 lies inside a subnet the kernel holds: the kernel refuses the whole batch, adopt() reads
+    // the kernel again and writes the difference.
+    await second.prefill(j, [ban('10.10.0.2'), ban('10.10.0.3'), ban('10.11.0.5'), { address: addr('192.0.2.0/24'), timeout: 3600 }]);
+    assert.deepEqual(found(await second.adopt(j, [ban('10.10.0.2'), ban('10.11.0.5')])).sort(), ['10.10.0.1', '10.11.0.0/24']);
+    assert.deepEqual(listed(ns, 'addr-set-prefill'), ['10.10.0.1', '10.10.0.2', '10.11.0.0/24']);
+    // And when the kernel takes it: what it held before is adopted, what was written and is not wanted goes.
+    const third = new NftablesFirewall({ runner, netns: ns });
+    await third.start(j);
+    await third.prefill(j, [ban('10.10.0.2'), ban('10.10.0.3'), ban('10.10.0.4')]);
+    assert.deepEqual(listed(ns, 'addr-set-prefill'), ['10.10.0.1', '10.10.0.2', '10.10.0.3', '10.10.0.4', '10.11.0.0/24']);
+    assert.deepEqual(found(await third.adopt(j, [ban('10.10.0.2'), ban('10.10.0.4'), ban('10.10.0.9')])).sort(), ['10.10.0.1', '10.11.0.0/24']);
+    assert.deepEqual(listed(ns, 'addr-set-prefill'), ['10.10.0.1', '10.10.0.2', '10.10.0.4', '10.10.0.9', '10.11.0.0/24']);
+    await third.stop(j);
+  });
+
   test('after a restart with more elements than a peek reads, the bans go in at once and the rest is adopted once read', async () => {
     const ns = pair.server;
     const { runner } = recording(ns);
