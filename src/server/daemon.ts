@@ -19,6 +19,7 @@ import { type BanTicket, MemoryBanHistory } from '../jail/bans.js';
 import type { ListenAddress } from '../net/listen-address.js';
 import { openPolicyServers, type PolicyServers } from '../policy/policy-servers.js';
 import { openStore } from '../store/open-store.js';
+import { type BanColumns, storedBans } from '../store/sqlite-store.js';
 import type { Fleet, FleetStatus } from '../fleet/fleet.js';
 import { longestBantime, openFleet } from '../fleet/open-fleet.js';
 import {
@@ -241,11 +242,13 @@ export class Daemon implements ControlHandler {
     // overlap. The jails' start then writes only what differs.
     const objects = Promise.all(runtimes.map((runtime) => runtime.createFirewallObjects()));
     await spawned();
-    const addresses = this.store?.activeAddresses(this.now()) ?? new Map<string, string[]>();
+    const stored = this.storedBans(this.config.jails);
     await objects;
-    await Promise.all(runtimes.map((runtime) => runtime.prefill(addresses.get(runtime.name) ?? [])));
-    const restored = this.restorable(this.config.jails);
-    for (const runtime of runtimes) runtime.restoreBans(restored.get(runtime.name) ?? []);
+    await Promise.all(runtimes.map((runtime) => runtime.prefill(stored.get(runtime.name)?.ip ?? [])));
+    for (const runtime of runtimes) {
+      const columns = stored.get(runtime.name);
+      if (columns) runtime.restoreBans(storedBans(runtime.name, columns));
+    }
     // Side by side too: the other jails start their sources while one waits for the kernel to take its bans.
     await Promise.all(runtimes.map((runtime) => this.startJail(runtime, [])));
     this.warnMissingLogs();
@@ -281,17 +284,11 @@ export class Daemon implements ControlHandler {
   }
 
   /** Bans of the store that are still running, by jail. Unexpired bans come back before any line is read. */
-  private restorable(jails: readonly JailConfig[]): Map<string, BanTicket[]> {
-    const byJail = new Map<string, BanTicket[]>();
-    if (this.store === null) return byJail;
+  private storedBans(jails: readonly JailConfig[]): Map<string, BanColumns> {
+    if (this.store === null) return new Map();
     // Only action.d scripts read a ban's matched lines (JailRuntime's keepDetails); others drop them.
     const matches = !this.options.dryRun && jails.some((j) => j.actions.some((a) => nativeAction(a.name) === null));
-    for (const ban of this.store.activeBans(this.now(), { matches })) {
-      let list = byJail.get(ban.jail);
-      if (list === undefined) byJail.set(ban.jail, (list = []));
-      list.push(ban);
-    }
-    return byJail;
+    return this.store.activeBanColumns(this.now(), { matches });
   }
 
   private async probeBackends(jails: readonly JailConfig[]): Promise<void> {
@@ -630,7 +627,7 @@ export class Daemon implements ControlHandler {
           .catch((err: Error) => this.log.log('server', 'ERROR', `reload --unban: ${err.message}`));
       }
     }
-    const restored = this.restorable(next.jails);
+    const restored = this.storedBans(next.jails);
     for (const name of names) {
       const old = this.runtimes.get(name);
       const replacement = fresh.get(name);
@@ -645,7 +642,8 @@ export class Daemon implements ControlHandler {
         continue;
       }
       if (replacement === undefined) continue;
-      let carried: readonly BanTicket[] = restored.get(name) ?? [];
+      const columns = restored.get(name);
+      let carried: readonly BanTicket[] = columns ? storedBans(name, columns) : [];
       if (old !== undefined) {
         carried = old.jail.bans.list();
         const sameRules = sameTargets(old.config, replacement.config, this.actionsFor.bind(this));
