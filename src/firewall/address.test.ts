@@ -27,3 +27,4 @@ test('mapped IPv6 is folded to IPv4 by the shared parser', () => {
   assert.equal(parseAddress('::ffff:c000:201')?.text, '192.0.2.1');
   assert.equal(parseAddress('::ffff:c000:201')?.family, 4);
 });
+

@@ -4,7 +4,7 @@
 
 
 import type { IpFamily } from '../net/ip.js';
-import { parseCidr } from '../net/ip.js';
+import { ipv4Value, parseCidr } from '../net/ip.js';
 
 export type { IpFamily };
 
@@ -47,6 +47,12 @@ function v6Value(text: string): bigint {
  * would block the whole Internet.
  */
 export function parseAddress(input: string): Address | null {
+  // Start-up parses every stored ban: a plain IPv4 address is read once, with no object on the way.
+  const v4 = ipv4Value(input);
+  if (v4 >= 0) {
+    const value = BigInt(v4);
+    return { text: input, family: 4, prefix: 32, first: value, last: value };
+  }
   const cidr = parseCidr(input);
   if (cidr === null || cidr.prefix === 0) return null;
   const value = cidr.family === 4 ? v4Value(cidr.address) : v6Value(cidr.address);

@@ -72,3 +72,15 @@ test('outermost() equals a brute-force check on random nested CIDRs', () => {
     .sort();
   assert.deepEqual(cover.outermost().map((w) => w.address.text).sort(), expected);
 });
+
+test('holdsHost tells a wanted single address by its text, never a subnet', () => {
+  const cover = new Cover();
+  cover.add({ address: a('192.0.2.1'), expiresAt: null });
+  cover.add({ address: a('2001:db8::1'), expiresAt: null });
+  cover.add({ address: a('198.51.100.0/24'), expiresAt: null });
+  assert.ok(cover.holdsHost('192.0.2.1'));
+  assert.ok(cover.holdsHost('2001:db8::1'));
+  assert.ok(!cover.holdsHost('192.0.2.2'));
+  assert.ok(!cover.holdsHost('198.51.100.0/24'), 'a subnet is looked up by address');
+  assert.ok(!cover.holdsHost('198.51.100.7'), 'covered, not held');
+});

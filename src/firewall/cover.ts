@@ -59,6 +59,17 @@ export class Cover {
     return this.byPrefix[address.family].get(address.prefix)?.get(keyOf(address));
   }
 
+  /** True when some wanted entry is a subnet (then an entry may be covered by another). */
+  hasSubnets(): boolean {
+    return this.subnets[4].length + this.subnets[6].length > 0;
+  }
+
+  /** True when the single address with this canonical text is wanted (no parsing: see keyOf). */
+  holdsHost(text: string): boolean {
+    const family = text.includes(':') ? 6 : 4;
+    return this.byPrefix[family].get(family === 4 ? 32 : 128)?.has(text) ?? false;
+  }
+
   /** Every wanted entry (covered ones included). */
   *entries(): IterableIterator<Wanted> {
     for (const family of [4, 6] as const) {

@@ -533,6 +533,18 @@ export class NftablesFirewall implements Firewall {
   /** Kernel changes that make it hold the cover's outermost entries; `fresh` are rewritten to refresh timeouts. */
   private diff(state: JailState, kernel: readonly KernelEntry[], fresh: readonly ElementAdd[] = []): { remove: Address[]; add: ElementAdd[] } {
     const now = this.now();
+    // Single addresses only and no timeouts (the start after a prefill, nearly always): every wanted
+    // entry is outermost and is told by its text, so when the kernel holds them all there is nothing to
+    // add and no need for the map below (100,000 entries at start).
+    if (!state.kind.timeouts && fresh.length === 0 && !state.cover.hasSubnets()) {
+      const remove: Address[] = [];
+      let held = 0;
+      for (const k of kernel) {
+        if (state.cover.holdsHost(k.text)) held++;
+        else remove.push(parseAddress(k.text) as Address);
+      }
+      if (held === state.cover.size) return { remove, add: [] };
+    }
     // Plain loops: with 100,000 bans each intermediate array or pair is 100,000 more objects to collect.
     // What the kernel holds and no ban wants is what `held` keeps once the wanted ones are taken out.
     const held = new Map<string, KernelEntry>();
@@ -663,7 +675,7 @@ export class NftablesFirewall implements Firewall {
         // A restart or stop of the jail since then has its own sync.
         if (pending === null || state.adoption !== pending || this.jails.get(jail.name) !== state) return [];
         state.adoption = null;
-        return this.unknown(state, kernel.filter((k) => !pending.removed.has(k.text)), new Set(), this.now());
+        return this.unknown(state, kernel.filter((k) => !pending.removed.has(k.text)), this.now());
       }),
     );
     return { later };
@@ -674,15 +686,17 @@ export class NftablesFirewall implements Firewall {
    * kernel refuses (an address inside a subnet it holds) is left to adopt(), which reads and writes the
    * difference, rather than retried through nft, which reads every element first. Host addresses only,
    * so the batch cannot overlap itself; none with element timeouts (the store's bans would need theirs).
+   * Called once per part: the parts add up until adopt() takes them.
    */
   prefill(jail: FirewallJail, entries: readonly BanEntry[]): Promise<void> {
     const task = this.queue.run(jail.name, async () => {
       const netlink = this.netlink;
       const state = this.state(jail);
       if (!netlink || state.kind.timeouts) return;
-      const known = await this.takeListing(jail.name, state);
+      const earlier = state.prefilled;
+      const known = earlier?.known ?? (await this.takeListing(jail.name, state));
       const held = known === 'more' ? null : new Set(known.map((k) => k.text));
-      const written: KernelEntry[] = [];
+      const written: KernelEntry[] = earlier?.written ?? [];
       const add: ElementAdd[][] = [[], []];
       for (const e of entries) {
         const { family, prefix, text } = e.address;
@@ -691,12 +705,13 @@ export class NftablesFirewall implements Firewall {
         written.push({ text, expires: null });
       }
       const changes = ([4, 6] as const).map((family, i) => ({ set: this.setRef(jail.name, state, family), remove: [], add: add[i] ?? [] }));
-      // Not awaited here: the jail's queue goes on (adopt() plans its sync meanwhile), and every write
-      // after this one waits for it (writeElements).
-      const landed = netlink.write(changes.filter((c) => c.add.length > 0)).then(
+      // Not awaited here: the jail's queue goes on (the next part, adopt() planning its sync), and every
+      // other write waits for it (writeElements).
+      const part = netlink.write(changes.filter((c) => c.add.length > 0)).then(
         (refused) => refused === null,
         () => false,
       );
+      const landed = earlier ? Promise.all([earlier.landed, part]).then(([a, b]) => a && b) : part;
       state.prefilled = { known, written, landed };
       state.landing = landed;
       void landed.then(() => {
@@ -721,35 +736,32 @@ export class NftablesFirewall implements Firewall {
    * (kept, to be adopted), or null for those when `known` was not read.
    */
   private plan(jail: string, state: JailState, wanted: readonly BanEntry[], kernel: { known: Peeked; written: KernelEntry[] }, now: number) {
-    const texts = this.fill(jail, state, wanted, now);
+    this.fill(jail, state, wanted, now);
     const { known, written } = kernel;
     if (known === 'more') return { found: null, ...this.diff(state, written) };
     // Only what the kernel held before prefill() can be adopted: the rest the store holds.
-    const found = this.unknown(state, known, texts, now);
+    const found = this.unknown(state, known, now);
     return { found, ...this.diff(state, written.length === 0 ? known : known.concat(written)) };
   }
 
   /** Sets the cover to `wanted` (as a sync starts); returns the texts of the bans it holds. */
-  private fill(jail: string, state: JailState, wanted: readonly BanEntry[], now: number): Set<string> {
+  private fill(jail: string, state: JailState, wanted: readonly BanEntry[], now: number): void {
     state.cover.clear();
     // Noted for `status`, not thrown: the rest of the bans must still reach the kernel.
     this.unfit(jail, 'reconcile', state, wanted.map((e) => e.address));
-    const known = new Set<string>();
     for (const e of wanted) {
       if ((e.timeout !== null && e.timeout <= 0) || !fits(state.kind, e.address)) continue;
       state.cover.add(this.wanted(state, e, now));
-      known.add(e.address.text);
     }
-    return known;
   }
 
   /** Elements of `kernel` no ban covers, now added to the cover (kept, for the jail to adopt). */
-  private unknown(state: JailState, kernel: readonly KernelEntry[], known: ReadonlySet<string>, now: number): KernelEntry[] {
+  private unknown(state: JailState, kernel: readonly KernelEntry[], now: number): KernelEntry[] {
     const found: KernelEntry[] = [];
     // An element that is one of the wanted bans, by its text, needs no parsing (nearly all of them
     // after a kill -9); only the others are looked up in the cover.
     for (const k of kernel) {
-      if (known.has(k.text)) continue;
+      if (state.cover.holdsHost(k.text)) continue;
       const address = parseAddress(k.text) as Address;
       if (state.cover.get(address) || state.cover.coveredBy(address)) continue;
       found.push(k);

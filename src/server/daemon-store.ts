@@ -11,6 +11,7 @@ export type DaemonStore = BanHistory &
     | 'removeBans'
     | 'extendBans'
     | 'activeBanColumns'
+    | 'activeAddresses'
     | 'purge'
     | 'getFilePosition'
     | 'setFilePosition'

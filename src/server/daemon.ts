@@ -242,9 +242,10 @@ export class Daemon implements ControlHandler {
     // overlap. The jails' start then writes only what differs.
     const objects = Promise.all(runtimes.map((runtime) => runtime.createFirewallObjects()));
     await spawned();
-    const stored = this.storedBans(this.config.jails);
+    const addresses = this.store?.activeAddresses(this.now()) ?? new Map<string, string[]>();
     await objects;
-    await Promise.all(runtimes.map((runtime) => runtime.prefill(stored.get(runtime.name)?.ip ?? [])));
+    await Promise.all(runtimes.map((runtime) => runtime.prefill(addresses.get(runtime.name) ?? [])));
+    const stored = this.storedBans(this.config.jails);
     for (const runtime of runtimes) {
       const columns = stored.get(runtime.name);
       if (columns) runtime.restoreBans(storedBans(runtime.name, columns));

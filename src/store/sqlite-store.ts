@@ -253,6 +253,15 @@ export class SqliteStore implements PositionStore {
     return byJail;
   }
 
+  /**
+   * The addresses of activeBanColumns() alone, by jail: what start-up writes to the firewall first,
+   * while it reads the rest (25 ms for 100,000 bans, against 50-120 ms for every column).
+   */
+  activeAddresses(now: number): Map<string, string[]> {
+    const rows = this.#read(() => this.#stmt.activeAddresses.all(now) as Array<[string, string]>, []);
+    return new Map(rows.map(([jail, ips]) => [jail, JSON.parse(ips) as string[]]));
+  }
+
   /** Every ban not over by `now`, oldest first (see activeBanColumns). */
   activeBans(now: number, options: { matches?: boolean } = {}): StoredBan[] {
     return [...this.activeBanColumns(now, options)].flatMap(([jail, columns]) => storedBans(jail, columns)).sort((a, b) => a.time - b.time);
@@ -489,6 +498,7 @@ function prepare(db: Db) {
     deleteJailBans: db.prepare('DELETE FROM bans WHERE jail = ?'),
     active: raw(`${ACTIVE_COLUMNS}, json_group_array(matches) ${ACTIVE_BY_JAIL}`),
     activeNoMatches: raw(`${ACTIVE_COLUMNS}, NULL ${ACTIVE_BY_JAIL}`),
+    activeAddresses: raw(`SELECT jail, json_group_array(ip) ${ACTIVE_BY_JAIL}`),
     countJail: pluck('SELECT bancount FROM bips WHERE ip = ? AND jail = ?'),
     countAll: pluck('SELECT sum(bancount) FROM bips WHERE ip = ?'),
     lastBan: raw('SELECT bancount, timeofban FROM bips WHERE ip = ? AND jail = ?'),
