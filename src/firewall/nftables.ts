@@ -130,7 +130,6 @@ const PACE_MIN_BATCH = 64;
 /** nft runs a failed batch may spend finding the elements the kernel refuses, before giving up on the rest. */
 const SPLIT_BUDGET = 24;
 
-
 export class NftablesFirewall implements Firewall {
   readonly name = 'nftables';
   private readonly run: Runner;
@@ -670,13 +669,18 @@ export class NftablesFirewall implements Firewall {
     const { state } = step;
     const pending = state.adoption;
     // Read outside the jail's queue: its bans and unbans go on meanwhile (`removed` notes the unbans).
-    const later = this.listKernel(jail.name, 'reconcile', state.v6).then((kernel) =>
-      this.queue.run(jail.name, async () => {
-        // A restart or stop of the jail since then has its own sync.
-        if (pending === null || state.adoption !== pending || this.jails.get(jail.name) !== state) return [];
-        state.adoption = null;
-        return this.unknown(state, kernel.filter((k) => !pending.removed.has(k.text)), this.now());
-      }),
+    const later = this.listKernel(jail.name, 'reconcile', state.v6).then(
+      (kernel) =>
+        this.queue.run(jail.name, async () => {
+          // A restart or stop of the jail since then has its own sync.
+          if (pending === null || state.adoption !== pending || this.jails.get(jail.name) !== state) return [];
+          state.adoption = null;
+          return this.unknown(state, kernel.filter((k) => !pending.removed.has(k.text)), this.now());
+        }),
+      (err: unknown) => {
+        if (state.adoption === pending) state.adoption = null; // it would note every unban from now on
+        throw err;
+      },
     );
     return { later };
   }
@@ -744,7 +748,7 @@ export class NftablesFirewall implements Firewall {
     return { found, ...this.diff(state, written.length === 0 ? known : known.concat(written)) };
   }
 
-  /** Sets the cover to `wanted` (as a sync starts); returns the texts of the bans it holds. */
+  /** Sets the cover to `wanted`, as a sync starts. */
   private fill(jail: string, state: JailState, wanted: readonly BanEntry[], now: number): void {
     state.cover.clear();
     // Noted for `status`, not thrown: the rest of the bans must still reach the kernel.
@@ -915,4 +919,3 @@ function toAdd(w: Wanted, now: number): ElementAdd | null {
 function remaining(w: Wanted, now: number): number | null {
   return w.expiresAt === null ? null : Math.ceil((w.expiresAt - now) / 1000);
 }
-

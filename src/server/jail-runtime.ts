@@ -821,13 +821,13 @@ async function resolveName(name: string): Promise<string[]> {
   }
 }
 
-/** Lets queued firewall work start its processes (the queue drains on a microtask) before CPU work. */
 /**
  * Addresses per prefill() write. The kernel commits each part on a thread while the next is parsed;
  * each commit also rebuilds the set's lookup array (a walk of every element, ~15 ms at 100,000).
  */
 const PREFILL_PART = 25_000;
 
+/** Lets queued firewall work start its processes (the queue drains on a microtask) before CPU work. */
 export function spawned(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

@@ -54,6 +54,18 @@ describe('SqliteStore', () => {
     r.close();
   });
 
+  it('reads ban times back exactly, by jail and as columns, whatever their fraction', () => {
+    const s = SqliteStore.open(fresh());
+    const times = Array.from({ length: 2000 }, (_, i) => 1_764_405_212 + i + Math.random());
+    s.addBans(times.map((t, i) => ban(`198.51.${i >> 8}.${i & 255}`, t, 86_400, { jail: i % 2 === 0 ? 'dovecot' : 'postfix' })));
+    const columns = s.activeBanColumns(1_764_405_212);
+    assert.deepEqual([...columns.keys()].sort(), ['dovecot', 'postfix']);
+    assert.equal(columns.get('dovecot')?.ip.length, 1000);
+    const byIp = new Map(s.activeBans(1_764_405_212).map((b) => [b.ip, b.time]));
+    times.forEach((t, i) => assert.equal(byIp.get(`198.51.${i >> 8}.${i & 255}`), t));
+    s.close();
+  });
+
   it('counts earlier bans per jail and over all jails; a manual unban forgets them', () => {
     const s = SqliteStore.open(fresh());
     s.addBans([ban('192.0.2.1', 10, 60, { banCount: 1 }), ban('192.0.2.1', 100, 120, { banCount: 2 }), ban('192.0.2.1', 200, 60, { jail: 'postfix', banCount: 1 })]);
