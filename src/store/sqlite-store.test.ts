@@ -62,7 +62,7 @@ describe('SqliteStore', () => {
     assert.deepEqual([...columns.keys()].sort(), ['dovecot', 'postfix']);
     assert.equal(columns.get('dovecot')?.ip.length, 1000);
     const byIp = new Map(s.activeBans(1_764_405_212).map((b) => [b.ip, b.time]));
-    times.forEach((t, i) => assert.equal(byIp.get(`198.51.${i >> 8}.${i & 255}`), t));
+    for (const [i, t] of times.entries()) assert.equal(byIp.get(`198.51.${i >> 8}.${i & 255}`), t);
     s.close();
   });
 
