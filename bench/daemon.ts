@@ -180,7 +180,7 @@ const IDLE_READINGS_S = [5, 60, 180];
  * bundle); the floor would otherwise count it.
  */
 async function nodeRss(script: string): Promise<number> {
-  // --optimize-for-size as the bin sets it at run time (fail2ban-server.cts), not on its node line.
+  // --optimize-for-size as the daemon turns it on once it runs (server.ts), not on the bin's node line.
   const child = spawn(process.execPath, [...BIN_FLAGS, '--optimize-for-size', '--no-opt', '-e', `${script}; setInterval(() => {}, 1e9)`], { stdio: 'ignore' });
   await sleep(5000);
   const mb = rssMb(child.pid!);

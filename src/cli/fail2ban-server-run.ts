@@ -49,7 +49,7 @@ try {
       logtarget: values.logtarget,
       x: values.x,
       announceReady: true,
-      sizeOptimised: true, // fail2ban-server.cts sets --optimize-for-size before this runs
+      optimiseForSize: true,
     });
   }
 } catch (err) {

@@ -1,8 +1,9 @@
 #!/bin/sh
 // 2>/dev/null; exec node --v8-pool-size=1 --gc-memory-reducer-start-delay-ms=2000 --enable-experimental-regexp-engine-on-excessive-backtracks "$0" "$@"
 // (The line above is for sh and a comment for JS: V8's flags only work on node's command line, and
-// `env -S` is not everywhere. Size optimisation, which cuts the idle daemon's RSS, is set below instead.
-// One V8 platform thread instead of one per core: three threads and ~1.8 MB fewer,
+// `env -S` is not everywhere. Size optimisation, which cuts the idle daemon's RSS, is not among them: on
+// this line it would cap the young generation for the life of the process, and the daemon sets it once
+// it runs (server.ts, optimiseForSizeOnceRunning). One V8 platform thread instead of one per core: three threads and ~1.8 MB fewer,
 // same daemon throughput (measured 1.1M lines: 2.65 against 2.71 CPU-s). A 1 MB young generation
 // (--max-semi-space-size=1) no longer saved anything at idle (61.1 MB with and without it, `node
 // dist/bench/daemon.js`) but made start-up with 100,000 stored bans 40% slower and a flood 16% dearer.
@@ -26,11 +27,7 @@ import loader = require('./bundle-loader.cjs');
 // Run as `node fail2ban-server.cjs`, without the line above: the guard must still be on before any
 // regex is compiled.
 const REGEXP_GUARD = '--enable-experimental-regexp-engine-on-excessive-backtracks';
-const v8 = require('node:v8') as typeof import('node:v8');
-if (!process.execArgv.includes(REGEXP_GUARD)) v8.setFlagsFromString(REGEXP_GUARD);
-// Set here, not on node's command line, where it would also cap the young generation at 1 MB for the
-// life of the process. The daemon turns it off while it starts (server.ts, pauseSizeOptimisation).
-v8.setFlagsFromString('--optimize-for-size');
+if (!process.execArgv.includes(REGEXP_GUARD)) (require('node:v8') as typeof import('node:v8')).setFlagsFromString(REGEXP_GUARD);
 
 loader
   .runBundle('fail2ban-server', { codeCache: false })

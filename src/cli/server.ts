@@ -31,8 +31,8 @@ export interface ServerFlags {
   stateDir?: string;
   /** Print `Server ready` on stdout once the socket answers, as `fail2ban-server -f` does (supervisord logs it). */
   announceReady?: boolean;
-  /** V8's --optimize-for-size is on (the fail2ban-server bin sets it): paused while the daemon starts. */
-  sizeOptimised?: boolean;
+  /** Turn V8's --optimize-for-size on once the daemon runs (the fail2ban-server bin, for idle RSS). */
+  optimiseForSize?: boolean;
 }
 
 export function register(program: Command): void {
@@ -101,7 +101,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
     summary = startSummary({ ...config, server: { ...config.server, logtarget: flags.logtarget ?? config.server.logtarget } }, builtinDefaultsDir());
     return config;
   };
-  const resumeSizeOptimisation = pauseSizeOptimisation(flags.sizeOptimised === true);
+  const optimiseForSize = optimiseForSizeOnceRunning(flags.optimiseForSize === true);
   const daemon = Daemon.open(options);
   const stop = () => void daemon.shutdown();
   process.on('SIGTERM', stop);
@@ -109,7 +109,7 @@ export async function runServer(flags: ServerFlags): Promise<number> {
   process.on('SIGHUP', () => daemon.hangup());
   try {
     await daemon.start();
-    resumeSizeOptimisation();
+    optimiseForSize();
     // Once it runs, so a refusal to start stays one line. On stderr: stdout stays Fail2Ban's own
     // (`Server ready` alone, which supervisord logs and scripts read).
     process.stderr.write(`${summary.join('\n')}\n`);
@@ -150,18 +150,14 @@ function checkInterval(text: string | undefined): number | undefined {
 }
 
 /**
- * V8's --optimize-for-size (set by the fail2ban-server bin, for idle RSS) makes the young generation
- * stop growing: start-up with 100,000 stored bans ran ~170 scavenges of a 1 MB young generation, each
- * copying what the restore keeps (--trace-gc). So it is off while the daemon starts (configuration,
- * store, bans into the kernel) and on again once it runs. It must not be on node's command line: there
- * it also caps the young generation when the heap is set up, which turning it off later does not lift
- * (GC 300-320 ms with the flag there and paused, 100-160 ms with it set by the bin, --cpu-prof). Idle
- * RSS is the same either way (DMS's jails, 5 s after start: 48.1-49.0 against 48.8-49.5 MB, noise).
- * Returns what turns it back on.
+ * V8's --optimize-for-size keeps the idle daemon small, but it also stops the young generation from
+ * growing: a 100,000-ban restore ran ~170 scavenges of a 1 MB young generation, each copying what the
+ * restore keeps (--trace-gc). It is turned on once the daemon runs. It must not be on node's command
+ * line, where it caps the young generation when the heap is set up, which turning it off later does not
+ * lift (GC 300-320 ms against 100-160 ms, --cpu-prof). Idle RSS is the same either way (DMS's jails,
+ * 5 s after start: 48.1-49.0 MB with it on the command line, 48.8-49.6 MB turned on once running).
+ * Returns what turns it on.
  */
-export function pauseSizeOptimisation(sizeOptimised: boolean): () => void {
-  if (!sizeOptimised) return () => {};
-  const { setFlagsFromString } = builtin('node:v8');
-  setFlagsFromString('--no-optimize-for-size');
-  return () => setFlagsFromString('--optimize-for-size');
+export function optimiseForSizeOnceRunning(on: boolean): () => void {
+  return on ? () => builtin('node:v8').setFlagsFromString('--optimize-for-size') : () => {};
 }
